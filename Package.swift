@@ -1,0 +1,80 @@
+// swift-tools-version:6.0
+// nfserve: an HTTP inference and diagnostics service for CNN image classifiers.
+//
+// Layers depend one way (see README "Architecture"):
+//   CNFDNNL (C shim over oneDNN)
+//   NFTensors   tensors and kernels (plain reference kernels + oneDNN fast path)
+//   NFCheckpoint safetensors + config.json (no ML dependency)
+//   NFLayers    layers, weight loading, the forward-pass observer
+//   NFModels    model families (timm resnet, ...), registry, checkpoint folders
+//   NFImage     image decoding (libjpeg-turbo, libspng) and timm's eval preprocessing
+//   NFServer    the HTTP service (Hummingbird) -- the only target that imports the HTTP stack
+//   nfserve     the executable (swift-argument-parser)
+import PackageDescription
+
+let package = Package(
+    name: "nfserve",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "nfserve", targets: ["nfserve"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
+    ],
+    targets: [
+        .target(
+            name: "CNFDNNL",
+            linkerSettings: [.linkedLibrary("dnnl")]
+        ),
+        .target(
+            name: "CNFImageCodecs",
+            linkerSettings: [.linkedLibrary("turbojpeg"), .linkedLibrary("spng"), .linkedLibrary("z")]
+        ),
+        .target(name: "NFTensors", dependencies: ["CNFDNNL"]),
+        .target(name: "NFCheckpoint"),
+        .target(name: "NFLayers", dependencies: ["NFTensors", "NFCheckpoint"]),
+        .target(
+            name: "NFModels",
+            dependencies: ["NFLayers", "NFTensors", "NFCheckpoint"],
+            resources: [.copy("Resources/imagenet1k_labels.txt")]
+        ),
+        .target(name: "NFImage", dependencies: ["CNFImageCodecs", "NFTensors"]),
+        .target(
+            name: "NFServer",
+            dependencies: [
+                "NFModels", "NFImage", "NFCheckpoint", "NFTensors",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "MultipartKit", package: "multipart-kit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            resources: [.copy("Resources")]
+        ),
+        .executableTarget(
+            name: "nfserve",
+            dependencies: [
+                "NFServer", "NFModels", "NFImage", "NFCheckpoint", "NFTensors",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "NFTensorsTests", dependencies: ["NFTensors"]),
+        .testTarget(name: "NFCheckpointTests", dependencies: ["NFCheckpoint"]),
+        .testTarget(name: "NFModelsTests", dependencies: ["NFModels", "NFLayers", "NFTensors", "NFCheckpoint"]),
+        .testTarget(name: "NFImageTests", dependencies: ["NFImage", "NFTensors"]),
+        .testTarget(
+            name: "NFServerTests",
+            dependencies: [
+                "NFServer", "NFModels",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

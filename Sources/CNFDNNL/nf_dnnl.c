@@ -1,0 +1,337 @@
+#include "nf_dnnl.h"
+
+#include <oneapi/dnnl/dnnl.h>
+#include <oneapi/dnnl/dnnl_debug.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// ---------------------------------------------------------------------------------------------
+// One CPU engine for the process, created on first use.
+
+static dnnl_engine_t g_engine = NULL;
+static dnnl_status_t g_engine_status = dnnl_success;
+static pthread_once_t g_engine_once = PTHREAD_ONCE_INIT;
+
+static void create_engine(void) { g_engine_status = dnnl_engine_create(&g_engine, dnnl_cpu, 0); }
+
+static dnnl_engine_t engine(void) {
+    pthread_once(&g_engine_once, create_engine);
+    return g_engine_status == dnnl_success ? g_engine : NULL;
+}
+
+#define CHECK(call, what)                                                                    \
+    do {                                                                                     \
+        dnnl_status_t status_ = (call);                                                      \
+        if (status_ != dnnl_success) {                                                       \
+            snprintf(err, err_len, "oneDNN %s failed: %s", what, dnnl_status2str(status_)); \
+            goto fail;                                                                       \
+        }                                                                                    \
+    } while (0)
+
+// Runs `prim` with `args` on a stream of its own and a scratchpad allocated for this call, so
+// that several threads may execute the same primitive at once.
+static int execute(dnnl_primitive_t prim, const_dnnl_primitive_desc_t pd, dnnl_exec_arg_t *args,
+                   int nargs, char *err, size_t err_len) {
+    dnnl_stream_t stream = NULL;
+    dnnl_memory_t scratch = NULL;
+    void *scratch_buf = NULL;
+    int rc = -1;
+    const dnnl_memory_desc_t *scratch_md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t scratch_size = scratch_md ? dnnl_memory_desc_get_size(scratch_md) : 0;
+    if (scratch_size > 0) {
+        scratch_buf = aligned_alloc(64, (scratch_size + 63) / 64 * 64);
+        if (!scratch_buf) {
+            snprintf(err, err_len, "out of memory for a %zu-byte oneDNN scratchpad", scratch_size);
+            return -1;
+        }
+        CHECK(dnnl_memory_create(&scratch, scratch_md, engine(), scratch_buf), "scratchpad memory");
+        args[nargs].arg = DNNL_ARG_SCRATCHPAD;
+        args[nargs].memory = scratch;
+        nargs += 1;
+    }
+    CHECK(dnnl_stream_create(&stream, engine(), dnnl_stream_default_flags), "stream creation");
+    CHECK(dnnl_primitive_execute(prim, stream, nargs, args), "execution");
+    CHECK(dnnl_stream_wait(stream), "stream wait");
+    rc = 0;
+fail:
+    if (stream) dnnl_stream_destroy(stream);
+    if (scratch) dnnl_memory_destroy(scratch);
+    free(scratch_buf);
+    return rc;
+}
+
+// Reorders `data` (described by `from`) into a new buffer described by `to`; returns the buffer.
+static void *reorder_into(const dnnl_memory_desc_t *from, const float *data,
+                          const dnnl_memory_desc_t *to, char *err, size_t err_len) {
+    dnnl_memory_t src = NULL, dst = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_t prim = NULL;
+    size_t size = dnnl_memory_desc_get_size(to);
+    void *buffer = aligned_alloc(64, (size + 63) / 64 * 64);
+    if (!buffer) {
+        snprintf(err, err_len, "out of memory for %zu bytes of reordered weights", size);
+        return NULL;
+    }
+    CHECK(dnnl_memory_create(&src, from, engine(), (void *)data), "weight memory");
+    CHECK(dnnl_memory_create(&dst, to, engine(), buffer), "reordered weight memory");
+    CHECK(dnnl_reorder_primitive_desc_create(&pd, from, engine(), to, engine(), NULL), "reorder descriptor");
+    CHECK(dnnl_primitive_create(&prim, pd), "reorder primitive");
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
+    if (execute(prim, pd, args, 2, err, err_len) != 0) goto fail;
+    dnnl_primitive_destroy(prim);
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_memory_destroy(src);
+    dnnl_memory_destroy(dst);
+    return buffer;
+fail:
+    if (prim) dnnl_primitive_destroy(prim);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (src) dnnl_memory_destroy(src);
+    if (dst) dnnl_memory_destroy(dst);
+    free(buffer);
+    return NULL;
+}
+
+static dnnl_primitive_attr_t user_scratchpad_attr(dnnl_post_ops_t post_ops) {
+    dnnl_primitive_attr_t attr = NULL;
+    if (dnnl_primitive_attr_create(&attr) != dnnl_success) return NULL;
+    dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    if (post_ops) dnnl_primitive_attr_set_post_ops(attr, post_ops);
+    return attr;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Convolution
+
+struct nf_dnnl_conv {
+    nf_conv_params params;
+    int64_t oh, ow;
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t prim;
+    dnnl_memory_desc_t src_md, dst_md;
+    dnnl_memory_t weights;   // in the primitive's preferred layout
+    void *weights_buf;
+    dnnl_memory_t bias;      // NULL when the conv has none
+    float *bias_buf;
+};
+
+void nf_dnnl_conv_destroy(nf_dnnl_conv *c) {
+    if (!c) return;
+    if (c->prim) dnnl_primitive_destroy(c->prim);
+    if (c->pd) dnnl_primitive_desc_destroy(c->pd);
+    if (c->weights) dnnl_memory_destroy(c->weights);
+    if (c->bias) dnnl_memory_destroy(c->bias);
+    free(c->weights_buf);
+    free(c->bias_buf);
+    free(c);
+}
+
+static int64_t conv_out(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pl, int64_t pr) {
+    return (in + pl + pr - d * (k - 1) - 1) / s + 1;
+}
+
+nf_dnnl_conv *nf_dnnl_conv_create(const nf_conv_params *p, const float *weights_oihw,
+                                  const float *bias, char *err, size_t err_len) {
+    dnnl_post_ops_t post_ops = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    nf_dnnl_conv *c = calloc(1, sizeof(nf_dnnl_conv));
+    if (!c) {
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    if (!engine()) {
+        snprintf(err, err_len, "oneDNN CPU engine could not be created");
+        goto fail;
+    }
+    c->params = *p;
+    c->oh = conv_out(p->ih, p->kh, p->stride_h, p->dilation_h, p->pad_top, p->pad_bottom);
+    c->ow = conv_out(p->iw, p->kw, p->stride_w, p->dilation_w, p->pad_left, p->pad_right);
+    if (c->oh <= 0 || c->ow <= 0) {
+        snprintf(err, err_len, "input %lldx%lld is too small for a %lldx%lld kernel",
+                 (long long)p->ih, (long long)p->iw, (long long)p->kh, (long long)p->kw);
+        goto fail;
+    }
+    const int64_t g = p->groups;
+    dnnl_dims_t src_dims = {p->n, p->ic, p->ih, p->iw};
+    dnnl_dims_t dst_dims = {p->n, p->oc, c->oh, c->ow};
+    dnnl_dims_t bias_dims = {p->oc};
+    dnnl_memory_desc_t w_any, w_user, bias_md;
+    CHECK(dnnl_memory_desc_init_by_tag(&c->src_md, 4, src_dims, dnnl_f32, dnnl_nchw), "source descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&c->dst_md, 4, dst_dims, dnnl_f32, dnnl_nchw), "destination descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_x), "bias descriptor");
+    if (g == 1) {
+        dnnl_dims_t w_dims = {p->oc, p->ic, p->kh, p->kw};
+        CHECK(dnnl_memory_desc_init_by_tag(&w_user, 4, w_dims, dnnl_f32, dnnl_oihw), "weight descriptor");
+        CHECK(dnnl_memory_desc_init_by_tag(&w_any, 4, w_dims, dnnl_f32, dnnl_format_tag_any), "weight descriptor");
+    } else {
+        dnnl_dims_t w_dims = {g, p->oc / g, p->ic / g, p->kh, p->kw};
+        CHECK(dnnl_memory_desc_init_by_tag(&w_user, 5, w_dims, dnnl_f32, dnnl_goihw), "weight descriptor");
+        CHECK(dnnl_memory_desc_init_by_tag(&w_any, 5, w_dims, dnnl_f32, dnnl_format_tag_any), "weight descriptor");
+    }
+    dnnl_dims_t strides = {p->stride_h, p->stride_w};
+    dnnl_dims_t dilates = {p->dilation_h - 1, p->dilation_w - 1};
+    dnnl_dims_t pad_l = {p->pad_top, p->pad_left};
+    dnnl_dims_t pad_r = {p->pad_bottom, p->pad_right};
+    dnnl_convolution_desc_t desc;
+    CHECK(dnnl_dilated_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
+                                                     &c->src_md, &w_any, bias ? &bias_md : NULL, &c->dst_md,
+                                                     strides, dilates, pad_l, pad_r),
+          "convolution descriptor");
+    if (p->sum_scale != 0 || p->relu) {
+        CHECK(dnnl_post_ops_create(&post_ops), "post-ops");
+        if (p->sum_scale != 0) CHECK(dnnl_post_ops_append_sum(post_ops, p->sum_scale), "sum post-op");
+        if (p->relu) CHECK(dnnl_post_ops_append_eltwise(post_ops, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f), "relu post-op");
+    }
+    attr = user_scratchpad_attr(post_ops);
+    if (!attr) {
+        snprintf(err, err_len, "oneDNN attribute creation failed");
+        goto fail;
+    }
+    CHECK(dnnl_primitive_desc_create(&c->pd, &desc, attr, engine(), NULL), "convolution primitive descriptor");
+    CHECK(dnnl_primitive_create(&c->prim, c->pd), "convolution primitive");
+    const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(c->pd, dnnl_query_weights_md, 0);
+    c->weights_buf = reorder_into(&w_user, weights_oihw, w_md, err, err_len);
+    if (!c->weights_buf) goto fail;
+    CHECK(dnnl_memory_create(&c->weights, w_md, engine(), c->weights_buf), "weight memory");
+    if (bias) {
+        c->bias_buf = malloc(sizeof(float) * (size_t)p->oc);
+        if (!c->bias_buf) {
+            snprintf(err, err_len, "out of memory");
+            goto fail;
+        }
+        memcpy(c->bias_buf, bias, sizeof(float) * (size_t)p->oc);
+        CHECK(dnnl_memory_create(&c->bias, &bias_md, engine(), c->bias_buf), "bias memory");
+    }
+    if (post_ops) dnnl_post_ops_destroy(post_ops);
+    dnnl_primitive_attr_destroy(attr);
+    return c;
+fail:
+    if (post_ops) dnnl_post_ops_destroy(post_ops);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    nf_dnnl_conv_destroy(c);
+    return NULL;
+}
+
+void nf_dnnl_conv_output_size(const nf_dnnl_conv *c, int64_t *oh, int64_t *ow) {
+    *oh = c->oh;
+    *ow = c->ow;
+}
+
+int nf_dnnl_conv_execute(const nf_dnnl_conv *c, const float *src, float *dst, char *err, size_t err_len) {
+    dnnl_memory_t src_mem = NULL, dst_mem = NULL;
+    int rc = -1;
+    CHECK(dnnl_memory_create(&src_mem, &c->src_md, engine(), (void *)src), "source memory");
+    CHECK(dnnl_memory_create(&dst_mem, &c->dst_md, engine(), dst), "destination memory");
+    dnnl_exec_arg_t args[5] = {
+        {DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, c->weights}, {DNNL_ARG_DST, dst_mem}};
+    int nargs = 3;
+    if (c->bias) args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, c->bias};
+    rc = execute(c->prim, c->pd, args, nargs, err, err_len);
+fail:
+    if (src_mem) dnnl_memory_destroy(src_mem);
+    if (dst_mem) dnnl_memory_destroy(dst_mem);
+    return rc;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inner product (linear)
+
+struct nf_dnnl_linear {
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t prim;
+    dnnl_memory_desc_t src_md, dst_md;
+    dnnl_memory_t weights;
+    void *weights_buf;
+    dnnl_memory_t bias;
+    float *bias_buf;
+};
+
+void nf_dnnl_linear_destroy(nf_dnnl_linear *l) {
+    if (!l) return;
+    if (l->prim) dnnl_primitive_destroy(l->prim);
+    if (l->pd) dnnl_primitive_desc_destroy(l->pd);
+    if (l->weights) dnnl_memory_destroy(l->weights);
+    if (l->bias) dnnl_memory_destroy(l->bias);
+    free(l->weights_buf);
+    free(l->bias_buf);
+    free(l);
+}
+
+nf_dnnl_linear *nf_dnnl_linear_create(int64_t n, int64_t in_features, int64_t out_features,
+                                      const float *weights_oi, const float *bias, char *err, size_t err_len) {
+    dnnl_primitive_attr_t attr = NULL;
+    nf_dnnl_linear *l = calloc(1, sizeof(nf_dnnl_linear));
+    if (!l) {
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    if (!engine()) {
+        snprintf(err, err_len, "oneDNN CPU engine could not be created");
+        goto fail;
+    }
+    dnnl_dims_t src_dims = {n, in_features};
+    dnnl_dims_t w_dims = {out_features, in_features};
+    dnnl_dims_t dst_dims = {n, out_features};
+    dnnl_dims_t bias_dims = {out_features};
+    dnnl_memory_desc_t w_user, w_any, bias_md;
+    CHECK(dnnl_memory_desc_init_by_tag(&l->src_md, 2, src_dims, dnnl_f32, dnnl_nc), "source descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&l->dst_md, 2, dst_dims, dnnl_f32, dnnl_nc), "destination descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&w_user, 2, w_dims, dnnl_f32, dnnl_oi), "weight descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&w_any, 2, w_dims, dnnl_f32, dnnl_format_tag_any), "weight descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_x), "bias descriptor");
+    dnnl_inner_product_desc_t desc;
+    CHECK(dnnl_inner_product_forward_desc_init(&desc, dnnl_forward_inference, &l->src_md, &w_any,
+                                               bias ? &bias_md : NULL, &l->dst_md),
+          "inner product descriptor");
+    attr = user_scratchpad_attr(NULL);
+    if (!attr) {
+        snprintf(err, err_len, "oneDNN attribute creation failed");
+        goto fail;
+    }
+    CHECK(dnnl_primitive_desc_create(&l->pd, &desc, attr, engine(), NULL), "inner product primitive descriptor");
+    CHECK(dnnl_primitive_create(&l->prim, l->pd), "inner product primitive");
+    const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(l->pd, dnnl_query_weights_md, 0);
+    l->weights_buf = reorder_into(&w_user, weights_oi, w_md, err, err_len);
+    if (!l->weights_buf) goto fail;
+    CHECK(dnnl_memory_create(&l->weights, w_md, engine(), l->weights_buf), "weight memory");
+    if (bias) {
+        l->bias_buf = malloc(sizeof(float) * (size_t)out_features);
+        if (!l->bias_buf) {
+            snprintf(err, err_len, "out of memory");
+            goto fail;
+        }
+        memcpy(l->bias_buf, bias, sizeof(float) * (size_t)out_features);
+        CHECK(dnnl_memory_create(&l->bias, &bias_md, engine(), l->bias_buf), "bias memory");
+    }
+    dnnl_primitive_attr_destroy(attr);
+    return l;
+fail:
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    nf_dnnl_linear_destroy(l);
+    return NULL;
+}
+
+int nf_dnnl_linear_execute(const nf_dnnl_linear *l, const float *src, float *dst, char *err, size_t err_len) {
+    dnnl_memory_t src_mem = NULL, dst_mem = NULL;
+    int rc = -1;
+    CHECK(dnnl_memory_create(&src_mem, &l->src_md, engine(), (void *)src), "source memory");
+    CHECK(dnnl_memory_create(&dst_mem, &l->dst_md, engine(), dst), "destination memory");
+    dnnl_exec_arg_t args[5] = {
+        {DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, l->weights}, {DNNL_ARG_DST, dst_mem}};
+    int nargs = 3;
+    if (l->bias) args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, l->bias};
+    rc = execute(l->prim, l->pd, args, nargs, err, err_len);
+fail:
+    if (src_mem) dnnl_memory_destroy(src_mem);
+    if (dst_mem) dnnl_memory_destroy(dst_mem);
+    return rc;
+}
+
+const char *nf_dnnl_version(void) {
+    static char text[64];
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(text, sizeof text, "%d.%d.%d", v->major, v->minor, v->patch);
+    return text;
+}

@@ -1,0 +1,100 @@
+import NFTensors
+
+/// `nn.BatchNorm2d` in inference mode: `y = (x - running_mean) / sqrt(running_var + eps) * weight + bias`,
+/// computed as one per-channel multiply-add prepared at load. Keys `weight`, `bias`,
+/// `running_mean`, `running_var` (and `num_batches_tracked`, accepted and ignored).
+public struct BatchNorm2d: Sendable {
+    public let name: String
+    public let weight: [Float], bias: [Float], runningMean: [Float], runningVar: [Float]
+    public let eps: Float
+    /// weight / sqrt(running_var + eps) and bias - running_mean * that, per channel.
+    public let multiplier: [Float], addend: [Float]
+
+    public init(_ scope: WeightScope, channels: Int, eps: Float = 1e-5) throws {
+        let shape = [channels]
+        try self.init(name: scope.prefix,
+                      weight: scope.tensor("weight", shape: shape).storage,
+                      bias: scope.tensor("bias", shape: shape).storage,
+                      runningMean: scope.tensor("running_mean", shape: shape).storage,
+                      runningVar: scope.tensor("running_var", shape: shape).storage,
+                      eps: eps)
+        scope.ignore("num_batches_tracked")
+    }
+
+    public init(name: String, weight: [Float], bias: [Float], runningMean: [Float], runningVar: [Float], eps: Float) {
+        self.name = name
+        self.weight = weight; self.bias = bias; self.runningMean = runningMean; self.runningVar = runningVar
+        self.eps = eps
+        // Float arithmetic in the order PyTorch's CPU kernel prepares it (batch_norm_cpu_collect_linear_and_constant_terms).
+        var mul = [Float](repeating: 0, count: weight.count), add = mul
+        for c in weight.indices {
+            let invStd = 1 / (runningVar[c] + eps).squareRoot()
+            mul[c] = weight[c] * invStd
+            add[c] = bias[c] - runningMean[c] * invStd * weight[c]
+        }
+        multiplier = mul
+        addend = add
+    }
+
+    public var channels: Int { weight.count }
+    public var parameterCount: Int { 2 * weight.count }
+
+    public func callAsFunction(_ x: Tensor, _ context: ForwardContext, relu: Bool = false) -> Tensor {
+        context.observe(.normalizationInput(name: name), x)
+        var y = x
+        y.channelAffine(multiplier: multiplier, addend: addend, relu: relu)
+        return y
+    }
+}
+
+/// `nn.GroupNorm(groups, channels, eps)`: keys `weight` and `bias` only (no running statistics,
+/// which is why XBNBlock uses it: it has no estimation shift).
+public struct GroupNorm2d: Sendable {
+    public let name: String
+    public let groups: Int
+    public let weight: [Float], bias: [Float]
+    public let eps: Float
+
+    public init(_ scope: WeightScope, groups: Int, channels: Int, eps: Float = 1e-5) throws {
+        name = scope.prefix
+        self.groups = groups
+        weight = try scope.tensor("weight", shape: [channels]).storage
+        bias = try scope.tensor("bias", shape: [channels]).storage
+        self.eps = eps
+    }
+
+    public var parameterCount: Int { 2 * weight.count }
+
+    public func callAsFunction(_ x: Tensor, _ context: ForwardContext, relu: Bool = false) -> Tensor {
+        context.observe(.normalizationInput(name: name), x)
+        var y = groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps)
+        if relu { Activation.relu.apply(&y) }
+        return y
+    }
+}
+
+/// The normalization a layer of a normalized network uses: BatchNorm, or GroupNorm where an
+/// XBNBlock replaced it.
+public enum Normalization2d: Sendable {
+    case batch(BatchNorm2d)
+    case group(GroupNorm2d)
+
+    public var parameterCount: Int {
+        switch self {
+        case let .batch(bn): return bn.parameterCount
+        case let .group(gn): return gn.parameterCount
+        }
+    }
+
+    public var batchNorm: BatchNorm2d? {
+        if case let .batch(bn) = self { return bn }
+        return nil
+    }
+
+    public func callAsFunction(_ x: Tensor, _ context: ForwardContext, relu: Bool = false) -> Tensor {
+        switch self {
+        case let .batch(bn): return bn(x, context, relu: relu)
+        case let .group(gn): return gn(x, context, relu: relu)
+        }
+    }
+}

@@ -1,0 +1,102 @@
+/// A convolution with frozen weights, executed by oneDNN.
+///
+/// Holds the OIHW weights once (never copied per forward); for every distinct input shape it
+/// builds a oneDNN primitive with the weights reordered to oneDNN's preferred blocked layout,
+/// and reuses it. `referenceConvolution` is the plain implementation it is tested against.
+public final class Convolution: Sendable {
+    public let geometry: ConvolutionGeometry
+    public let weight: Tensor
+    public let bias: Tensor?
+
+    private struct Key: Hashable, Sendable {
+        var n: Int, h: Int, w: Int, sumScale: Float, relu: Bool
+    }
+    private let primitives = PrimitiveCache<Key, DNNLConvolution>()
+
+    public init(geometry: ConvolutionGeometry, weight: Tensor, bias: Tensor?) {
+        precondition(weight.shape == geometry.weightShape,
+                     "weight \(weight.shape) does not match the geometry's \(geometry.weightShape)")
+        precondition(bias == nil || bias!.shape == [geometry.outChannels], "bias must be [\(geometry.outChannels)]")
+        self.geometry = geometry
+        self.weight = weight
+        self.bias = bias
+    }
+
+    /// `[N, C_in, H, W] -> [N, C_out, OH, OW]`. With `residual` (same shape as the output) the
+    /// result is `conv(x) + residual`; with `relu` a ReLU follows; both fused into the primitive.
+    public func callAsFunction(_ input: Tensor, residual: Tensor? = nil, relu: Bool = false) throws -> Tensor {
+        guard input.rank == 4, input.shape[1] == geometry.inChannels else {
+            throw TensorError("convolution expects [N, \(geometry.inChannels), H, W], got \(input.shape)")
+        }
+        let (n, _, h, w) = input.nchw
+        let (oh, ow) = geometry.outputSize(height: h, width: w)
+        guard oh > 0, ow > 0 else {
+            throw TensorError("input \(h)x\(w) is too small for a \(geometry.kernel.h)x\(geometry.kernel.w) convolution")
+        }
+        let key = Key(n: n, h: h, w: w, sumScale: residual == nil ? 0 : 1, relu: relu)
+        let primitive = try primitives.value(for: key) {
+            try DNNLConvolution(input: (n, h, w), geometry: geometry, weight: weight.storage, bias: bias?.storage,
+                                fusedSumScale: key.sumScale, fusedReLU: relu)
+        }
+        let outShape = [n, geometry.outChannels, oh, ow]
+        var output: Tensor
+        if let residual {
+            guard residual.shape == outShape else {
+                throw TensorError("residual \(residual.shape) does not match the convolution output \(outShape)")
+            }
+            output = residual
+        } else {
+            output = Tensor(shape: outShape)
+        }
+        try input.storage.withUnsafeBufferPointer { src in
+            try output.storage.withUnsafeMutableBufferPointer { dst in
+                try primitive.execute(source: src.baseAddress!, destination: dst.baseAddress!)
+            }
+        }
+        return output
+    }
+
+    /// Floating-point operations (2 per multiply-accumulate) for an input of this shape.
+    public func flops(batch: Int, height: Int, width: Int) -> Int {
+        let (oh, ow) = geometry.outputSize(height: height, width: width)
+        return 2 * batch * geometry.outChannels * oh * ow * geometry.macsPerOutput
+    }
+}
+
+/// A fully connected layer with frozen weights `[out, in]`, executed by oneDNN.
+public final class FullyConnected: Sendable {
+    public let weight: Tensor
+    public let bias: Tensor?
+    private let primitives = PrimitiveCache<Int, DNNLLinear>()
+
+    public init(weight: Tensor, bias: Tensor?) {
+        precondition(weight.rank == 2, "linear weight must be [out, in], got \(weight.shape)")
+        precondition(bias == nil || bias!.shape == [weight.shape[0]], "bias must be [\(weight.shape[0])]")
+        self.weight = weight
+        self.bias = bias
+    }
+
+    public var inFeatures: Int { weight.shape[1] }
+    public var outFeatures: Int { weight.shape[0] }
+
+    /// `[N, in] -> [N, out]`.
+    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+        guard input.rank == 2, input.shape[1] == inFeatures else {
+            throw TensorError("linear layer expects [N, \(inFeatures)], got \(input.shape)")
+        }
+        let n = input.shape[0]
+        let primitive = try primitives.value(for: n) {
+            try DNNLLinear(batch: n, weight: weight.storage, inFeatures: inFeatures, outFeatures: outFeatures,
+                           bias: bias?.storage)
+        }
+        var output = Tensor(shape: [n, outFeatures])
+        try input.storage.withUnsafeBufferPointer { src in
+            try output.storage.withUnsafeMutableBufferPointer { dst in
+                try primitive.execute(source: src.baseAddress!, destination: dst.baseAddress!)
+            }
+        }
+        return output
+    }
+
+    public func flops(batch: Int) -> Int { 2 * batch * inFeatures * outFeatures }
+}

@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import NFLayers
+import NFModels
+import NFCheckpoint
+import NFTensors
+
+/// `nfserve bench`: times the forward pass on random input and prints one line of JSON.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time the forward pass on random input; prints JSON (median/min ms, images/s, GFLOP/s).")
+
+    @Option(help: "A checkpoint folder, a model name inside --checkpoints, or a registered architecture (random weights).")
+    var model: String
+    @Option(help: "Folder of checkpoint folders.") var checkpoints = "./checkpoints"
+    @Option(help: "JSON model_args for an architecture name, e.g. '{\"num_classes\": 10}'.") var modelArgs: String?
+    @Option(help: "Images per forward pass.") var batch = 1
+    @Option(help: "Timed forward passes.") var iterations = 20
+    @Option(help: "Untimed forward passes first.") var warmup = 2
+    @Option(help: "Input height and width (default: the model's pretrained_cfg size, else 224).") var size: Int?
+
+    func run() async throws {
+        guard batch > 0, iterations > 0, warmup >= 0 else { throw ValidationError("batch and iterations must be positive") }
+        let (name, classifier) = try ModelResolution.resolve(model, checkpoints: checkpoints, allowArchitecture: true,
+                                                             modelArgs: modelArgs)
+        let side = size ?? defaultSize()
+        var rng = SplitMix64(seed: 42)
+        let count = batch * classifier.inputChannels * side * side
+        let input = Tensor(shape: [batch, classifier.inputChannels, side, side],
+                           storage: (0..<count).map { _ in Float(rng.nextNormal()) })
+        let flops = try classifier.flops(height: side, width: side) * batch
+        for _ in 0..<warmup { _ = try classifier(input) }
+        var times: [Double] = []
+        for _ in 0..<iterations {
+            let start = ContinuousClock.now
+            _ = try classifier(input)
+            let elapsed = ContinuousClock.now - start
+            times.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+        }
+        times.sort()
+        let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+        let result: [String: Any] = [
+            "runtime": "nfserve", "model": name, "architecture": classifier.architecture,
+            "batch": batch, "size": side, "iterations": iterations,
+            "median_ms": round3(median * 1000), "min_ms": round3(times[0] * 1000),
+            "images_per_s": round3(Double(batch) / median),
+            "gflop": round3(Double(flops) / 1e9), "gflops": round3(Double(flops) / median / 1e9),
+            "threads": ProcessInfo.processInfo.activeProcessorCount, "onednn": oneDNNVersion,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+    }
+
+    private func defaultSize() -> Int {
+        if let dir = ModelResolution.folder(model, checkpoints: checkpoints),
+           let config = try? NFCheckpoint.ModelConfig.load(path: dir + "/config.json"),
+           config.pretrainedCfg.inputSize.count == 3 {
+            return config.pretrainedCfg.inputSize[2]
+        }
+        return 224
+    }
+
+    private func round3(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
+}

@@ -1,0 +1,27 @@
+import Foundation
+import NFModels
+import NFTensors
+import Testing
+
+/// Every ResNet and XBNBlock-ResNet fixture: nfserve's logits equal timm's within 1e-3 of the
+/// logit scale (max |logit|, at least 1). Expected numbers come from PyTorch 2.15 + timm 1.0.31
+/// through tools/reference/make_parity_fixtures.py (seeded per case).
+@Suite struct ResNetParityTests {
+    static let cases = ParityFixtures.cases(families: ["resnet", "xbn"])
+
+    @Test func fixturesArePresent() {
+        #expect(Self.cases.filter { $0.family == "resnet" }.count >= 8, "run tools/reference/make_parity_fixtures.py")
+        #expect(Self.cases.filter { $0.family == "xbn" }.count >= 6)
+    }
+
+    @Test(arguments: cases)
+    func logitsMatchTimm(_ c: ParityCase) throws {
+        let model = try CheckpointFolder.load(c.directory.path)
+        let (input, expected) = try ParityFixtures.io(c)
+        let logits = try model.classifier(input)
+        #expect(logits.shape == expected.shape)
+        let scale = max(1, expected.maxAbs)
+        let error = logits.maxAbsDifference(expected)
+        #expect(error <= 1e-3 * scale, "\(c.name): max logit error \(error) at logit scale \(scale)")
+    }
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages nfserve needs, skipping what is already there.
+#   scripts/install-packages.sh runtime   shared libraries only (the Docker runtime image)
+#   scripts/install-packages.sh build     headers too (building and testing; the default)
+#   scripts/install-packages.sh data      Debian's Fashion-MNIST (for `nfserve eval` / training)
+# The Dockerfile runs this same script, so the README's set-up exercises it.
+set -euo pipefail
+mode="${1:-build}"
+case "$mode" in
+  runtime) packages=(libdnnl2 libturbojpeg0 libspng0 zlib1g libgomp1 ca-certificates curl) ;;
+  build)   packages=(libdnnl-dev libturbojpeg0-dev libspng-dev zlib1g-dev libgomp1 pkg-config curl) ;;
+  data)    packages=(dataset-fashion-mnist) ;;
+  *) echo "usage: $0 [runtime|build|data]" >&2; exit 2 ;;
+esac
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "installing: ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
