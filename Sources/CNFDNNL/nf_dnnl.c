@@ -62,6 +62,21 @@ fail:
     return rc;
 }
 
+// Attributes of every reorder: a user-managed scratchpad, so concurrent calls never share one
+// (oneDNN's library-managed scratchpad is not safe for concurrent execution in this build).
+static dnnl_primitive_attr_t g_reorder_attr = NULL;
+static pthread_once_t g_reorder_attr_once = PTHREAD_ONCE_INIT;
+
+static void make_reorder_attr(void) {
+    if (dnnl_primitive_attr_create(&g_reorder_attr) == dnnl_success)
+        dnnl_primitive_attr_set_scratchpad_mode(g_reorder_attr, dnnl_scratchpad_mode_user);
+}
+
+static const_dnnl_primitive_attr_t reorder_attr(void) {
+    pthread_once(&g_reorder_attr_once, make_reorder_attr);
+    return g_reorder_attr;
+}
+
 // Reorders `data` (described by `from`) into a new buffer described by `to`; returns the buffer.
 static void *reorder_into(const dnnl_memory_desc_t *from, const float *data,
                           const dnnl_memory_desc_t *to, char *err, size_t err_len) {
@@ -76,7 +91,7 @@ static void *reorder_into(const dnnl_memory_desc_t *from, const float *data,
     }
     CHECK(dnnl_memory_create(&src, from, engine(), (void *)data), "weight memory");
     CHECK(dnnl_memory_create(&dst, to, engine(), buffer), "reordered weight memory");
-    CHECK(dnnl_reorder_primitive_desc_create(&pd, from, engine(), to, engine(), NULL), "reorder descriptor");
+    CHECK(dnnl_reorder_primitive_desc_create(&pd, from, engine(), to, engine(), reorder_attr()), "reorder descriptor");
     CHECK(dnnl_primitive_create(&prim, pd), "reorder primitive");
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
     if (execute(prim, pd, args, 2, err, err_len) != 0) goto fail;
@@ -110,7 +125,11 @@ struct nf_dnnl_conv {
     int64_t oh, ow;
     dnnl_primitive_desc_t pd;
     dnnl_primitive_t prim;
-    dnnl_memory_desc_t src_md, dst_md;
+    dnnl_memory_desc_t src_md, dst_md;             // plain NCHW, as Swift holds activations
+    dnnl_memory_desc_t src_blk_md, dst_blk_md;     // the layouts the primitive computes in
+    int src_reorder, dst_reorder;                  // whether those differ from NCHW
+    dnnl_primitive_desc_t src_reorder_pd, to_blk_dst_pd, from_blk_dst_pd;
+    dnnl_primitive_t src_reorder_prim, to_blk_dst_prim, from_blk_dst_prim;
     dnnl_memory_t weights;   // in the primitive's preferred layout
     void *weights_buf;
     dnnl_memory_t bias;      // NULL when the conv has none
@@ -121,6 +140,12 @@ void nf_dnnl_conv_destroy(nf_dnnl_conv *c) {
     if (!c) return;
     if (c->prim) dnnl_primitive_destroy(c->prim);
     if (c->pd) dnnl_primitive_desc_destroy(c->pd);
+    if (c->src_reorder_prim) dnnl_primitive_destroy(c->src_reorder_prim);
+    if (c->src_reorder_pd) dnnl_primitive_desc_destroy(c->src_reorder_pd);
+    if (c->to_blk_dst_prim) dnnl_primitive_destroy(c->to_blk_dst_prim);
+    if (c->to_blk_dst_pd) dnnl_primitive_desc_destroy(c->to_blk_dst_pd);
+    if (c->from_blk_dst_prim) dnnl_primitive_destroy(c->from_blk_dst_prim);
+    if (c->from_blk_dst_pd) dnnl_primitive_desc_destroy(c->from_blk_dst_pd);
     if (c->weights) dnnl_memory_destroy(c->weights);
     if (c->bias) dnnl_memory_destroy(c->bias);
     free(c->weights_buf);
@@ -157,9 +182,18 @@ nf_dnnl_conv *nf_dnnl_conv_create(const nf_conv_params *p, const float *weights_
     dnnl_dims_t src_dims = {p->n, p->ic, p->ih, p->iw};
     dnnl_dims_t dst_dims = {p->n, p->oc, c->oh, c->ow};
     dnnl_dims_t bias_dims = {p->oc};
-    dnnl_memory_desc_t w_any, w_user, bias_md;
+    dnnl_memory_desc_t w_any, w_user, bias_md, src_any, dst_any;
     CHECK(dnnl_memory_desc_init_by_tag(&c->src_md, 4, src_dims, dnnl_f32, dnnl_nchw), "source descriptor");
     CHECK(dnnl_memory_desc_init_by_tag(&c->dst_md, 4, dst_dims, dnnl_f32, dnnl_nchw), "destination descriptor");
+    // Activations may be computed in a blocked layout (nChw8c on AVX2), where oneDNN's JIT
+    // direct convolutions run; with plain NCHW it falls back to im2col + GEMM, several times
+    // slower. The shim reorders in and out around each call, so Swift keeps NCHW.
+    // Exception: a padded 1x1 convolution (never met in real networks) crashes oneDNN 2.6's
+    // AVX-512 brgconv_1x1 kernel in the blocked layout; it keeps plain NCHW.
+    const int padded_1x1 = p->kh == 1 && p->kw == 1 && (p->pad_top || p->pad_left || p->pad_bottom || p->pad_right);
+    const dnnl_format_tag_t act_tag = padded_1x1 ? dnnl_nchw : dnnl_format_tag_any;
+    CHECK(dnnl_memory_desc_init_by_tag(&src_any, 4, src_dims, dnnl_f32, act_tag), "source descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&dst_any, 4, dst_dims, dnnl_f32, act_tag), "destination descriptor");
     CHECK(dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_x), "bias descriptor");
     if (g == 1) {
         dnnl_dims_t w_dims = {p->oc, p->ic, p->kh, p->kw};
@@ -176,7 +210,7 @@ nf_dnnl_conv *nf_dnnl_conv_create(const nf_conv_params *p, const float *weights_
     dnnl_dims_t pad_r = {p->pad_bottom, p->pad_right};
     dnnl_convolution_desc_t desc;
     CHECK(dnnl_dilated_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
-                                                     &c->src_md, &w_any, bias ? &bias_md : NULL, &c->dst_md,
+                                                     &src_any, &w_any, bias ? &bias_md : NULL, &dst_any,
                                                      strides, dilates, pad_l, pad_r),
           "convolution descriptor");
     if (p->sum_scale != 0 || p->relu) {
@@ -191,6 +225,20 @@ nf_dnnl_conv *nf_dnnl_conv_create(const nf_conv_params *p, const float *weights_
     }
     CHECK(dnnl_primitive_desc_create(&c->pd, &desc, attr, engine(), NULL), "convolution primitive descriptor");
     CHECK(dnnl_primitive_create(&c->prim, c->pd), "convolution primitive");
+    c->src_blk_md = *dnnl_primitive_desc_query_md(c->pd, dnnl_query_src_md, 0);
+    c->dst_blk_md = *dnnl_primitive_desc_query_md(c->pd, dnnl_query_dst_md, 0);
+    c->src_reorder = !dnnl_memory_desc_equal(&c->src_blk_md, &c->src_md);
+    c->dst_reorder = !dnnl_memory_desc_equal(&c->dst_blk_md, &c->dst_md);
+    if (c->src_reorder) {
+        CHECK(dnnl_reorder_primitive_desc_create(&c->src_reorder_pd, &c->src_md, engine(), &c->src_blk_md, engine(), reorder_attr()), "source reorder");
+        CHECK(dnnl_primitive_create(&c->src_reorder_prim, c->src_reorder_pd), "source reorder");
+    }
+    if (c->dst_reorder) {
+        CHECK(dnnl_reorder_primitive_desc_create(&c->from_blk_dst_pd, &c->dst_blk_md, engine(), &c->dst_md, engine(), reorder_attr()), "destination reorder");
+        CHECK(dnnl_primitive_create(&c->from_blk_dst_prim, c->from_blk_dst_pd), "destination reorder");
+        CHECK(dnnl_reorder_primitive_desc_create(&c->to_blk_dst_pd, &c->dst_md, engine(), &c->dst_blk_md, engine(), reorder_attr()), "residual reorder");
+        CHECK(dnnl_primitive_create(&c->to_blk_dst_prim, c->to_blk_dst_pd), "residual reorder");
+    }
     const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(c->pd, dnnl_query_weights_md, 0);
     c->weights_buf = reorder_into(&w_user, weights_oihw, w_md, err, err_len);
     if (!c->weights_buf) goto fail;
@@ -219,19 +267,58 @@ void nf_dnnl_conv_output_size(const nf_dnnl_conv *c, int64_t *oh, int64_t *ow) {
     *ow = c->ow;
 }
 
+// Runs `prim` (a reorder) from `from` to `to`, both user buffers.
+static int run_reorder(dnnl_primitive_t prim, const_dnnl_primitive_desc_t pd, const dnnl_memory_desc_t *from_md,
+                       const void *from, const dnnl_memory_desc_t *to_md, void *to, char *err, size_t err_len) {
+    dnnl_memory_t a = NULL, b = NULL;
+    int rc = -1;
+    CHECK(dnnl_memory_create(&a, from_md, engine(), (void *)from), "reorder source");
+    CHECK(dnnl_memory_create(&b, to_md, engine(), to), "reorder destination");
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_FROM, a}, {DNNL_ARG_TO, b}};
+    rc = execute(prim, pd, args, 2, err, err_len);
+fail:
+    if (a) dnnl_memory_destroy(a);
+    if (b) dnnl_memory_destroy(b);
+    return rc;
+}
+
 int nf_dnnl_conv_execute(const nf_dnnl_conv *c, const float *src, float *dst, char *err, size_t err_len) {
     dnnl_memory_t src_mem = NULL, dst_mem = NULL;
+    void *src_blk = NULL, *dst_blk = NULL;
     int rc = -1;
-    CHECK(dnnl_memory_create(&src_mem, &c->src_md, engine(), (void *)src), "source memory");
-    CHECK(dnnl_memory_create(&dst_mem, &c->dst_md, engine(), dst), "destination memory");
+    const void *conv_src = src;
+    void *conv_dst = dst;
+    if (c->src_reorder) {
+        size_t size = dnnl_memory_desc_get_size(&c->src_blk_md);
+        src_blk = aligned_alloc(64, (size + 63) / 64 * 64);
+        if (!src_blk) { snprintf(err, err_len, "out of memory"); goto fail; }
+        if (run_reorder(c->src_reorder_prim, c->src_reorder_pd, &c->src_md, src, &c->src_blk_md, src_blk, err, err_len)) goto fail;
+        conv_src = src_blk;
+    }
+    if (c->dst_reorder) {
+        size_t size = dnnl_memory_desc_get_size(&c->dst_blk_md);
+        dst_blk = aligned_alloc(64, (size + 63) / 64 * 64);
+        if (!dst_blk) { snprintf(err, err_len, "out of memory"); goto fail; }
+        // A fused sum reads the residual from dst: bring it into the blocked layout first.
+        if (c->params.sum_scale != 0 &&
+            run_reorder(c->to_blk_dst_prim, c->to_blk_dst_pd, &c->dst_md, dst, &c->dst_blk_md, dst_blk, err, err_len)) goto fail;
+        conv_dst = dst_blk;
+    }
+    CHECK(dnnl_memory_create(&src_mem, &c->src_blk_md, engine(), (void *)conv_src), "source memory");
+    CHECK(dnnl_memory_create(&dst_mem, &c->dst_blk_md, engine(), conv_dst), "destination memory");
     dnnl_exec_arg_t args[5] = {
         {DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, c->weights}, {DNNL_ARG_DST, dst_mem}};
     int nargs = 3;
     if (c->bias) args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, c->bias};
-    rc = execute(c->prim, c->pd, args, nargs, err, err_len);
+    if (execute(c->prim, c->pd, args, nargs, err, err_len)) goto fail;
+    if (c->dst_reorder &&
+        run_reorder(c->from_blk_dst_prim, c->from_blk_dst_pd, &c->dst_blk_md, dst_blk, &c->dst_md, dst, err, err_len)) goto fail;
+    rc = 0;
 fail:
     if (src_mem) dnnl_memory_destroy(src_mem);
     if (dst_mem) dnnl_memory_destroy(dst_mem);
+    free(src_blk);
+    free(dst_blk);
     return rc;
 }
 

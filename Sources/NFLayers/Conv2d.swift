@@ -10,16 +10,20 @@ public struct Conv2d: Sendable {
         let weight = try scope.tensor("weight", shape: geometry.weightShape)
         let b = bias ? try scope.tensor("bias", shape: [geometry.outChannels]) : nil
         convolution = Convolution(geometry: geometry, weight: weight, bias: b)
+        parameterCount = weight.count + (b?.count ?? 0)
     }
 
-    /// A convolution whose weights were computed at load (a standardized or folded conv).
-    public init(name: String, convolution: Convolution) {
+    /// A convolution whose weights were computed at load (a standardized or folded conv);
+    /// `parameterCount` counts the checkpoint's parameters it was made from.
+    public init(name: String, convolution: Convolution, parameterCount: Int? = nil) {
         self.name = name
         self.convolution = convolution
+        self.parameterCount = parameterCount ?? convolution.weight.count + (convolution.bias?.count ?? 0)
     }
 
     public var geometry: ConvolutionGeometry { convolution.geometry }
-    public var parameterCount: Int { convolution.weight.count + (convolution.bias?.count ?? 0) }
+    /// Parameters as timm counts them (`sum(p.numel() for p in model.parameters())`).
+    public let parameterCount: Int
 
     /// `[N, C_in, H, W] -> [N, C_out, OH, OW]`, optionally `+ residual` and ReLU, fused.
     public func callAsFunction(_ x: Tensor, _ context: ForwardContext, residual: Tensor? = nil,

@@ -39,11 +39,11 @@ public struct BatchNorm2d: Sendable {
     public var channels: Int { weight.count }
     public var parameterCount: Int { 2 * weight.count }
 
-    public func callAsFunction(_ x: Tensor, _ context: ForwardContext, relu: Bool = false) -> Tensor {
+    /// Takes `x` by value (consuming), so the affine map runs in place without a copy.
+    public func callAsFunction(_ x: consuming Tensor, _ context: ForwardContext, relu: Bool = false) -> Tensor {
         context.observe(.normalizationInput(name: name), x)
-        var y = x
-        y.channelAffine(multiplier: multiplier, addend: addend, relu: relu)
-        return y
+        x.channelAffine(multiplier: multiplier, addend: addend, relu: relu)
+        return x
     }
 }
 
@@ -91,7 +91,7 @@ public enum Normalization2d: Sendable {
         return nil
     }
 
-    public func callAsFunction(_ x: Tensor, _ context: ForwardContext, relu: Bool = false) -> Tensor {
+    public func callAsFunction(_ x: consuming Tensor, _ context: ForwardContext, relu: Bool = false) -> Tensor {
         switch self {
         case let .batch(bn): return bn(x, context, relu: relu)
         case let .group(gn): return gn(x, context, relu: relu)

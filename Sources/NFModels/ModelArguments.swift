@@ -59,6 +59,13 @@ public struct ModelArguments {
         return v
     }
 
+    public mutating func object(_ key: String, default value: [String: JSONValue]) throws -> [String: JSONValue] {
+        consumed.insert(key)
+        guard let raw = values[key], raw != .null else { return value }
+        guard let v = raw.objectValue else { throw fail(key, "an object") }
+        return v
+    }
+
     /// Arguments that only matter in training (dropout, stochastic depth, init): accepted, unused.
     public mutating func accept(_ keys: [String]) { consumed.formUnion(keys) }
 

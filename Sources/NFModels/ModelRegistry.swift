@@ -5,7 +5,7 @@ import NFLayers
 public enum ModelRegistry {
     /// Every registered name, sorted.
     public static var architectures: [String] {
-        ResNetConfig.variants.keys.sorted()
+        (Array(ResNetConfig.variants.keys) + Array(NormFreeConfig.variants.keys)).sorted()
     }
 
     /// Builds `architecture` with config.json `model_args` overrides (plus the top-level
@@ -18,6 +18,12 @@ public enum ModelRegistry {
             try config.apply(&args)
             try args.finish()
             return try ResNet(architecture: architecture, config: config, weights: weights.root)
+        }
+        if var config = NormFreeConfig.variants[architecture] {
+            if let numClasses { config.numClasses = numClasses }
+            try config.apply(&args)
+            try args.finish()
+            return try NormFreeNet(architecture: architecture, config: config, weights: weights.root)
         }
         throw ModelBuildError("architecture \"\(architecture)\" is not supported; nfserve builds: \(architectures.joined(separator: ", "))")
     }

@@ -40,12 +40,18 @@ public enum Activation: String, Sendable, CaseIterable {
 }
 
 extension Tensor {
-    /// Elementwise `self += other * scale` (shapes must match): the residual add.
-    public mutating func add(_ other: Tensor, scale: Float = 1) {
+    /// Elementwise `self = self * scale + other` (shapes must match): the residual add
+    /// (NF blocks scale the branch by alpha), optionally followed by ReLU in the same pass.
+    public mutating func add(_ other: Tensor, scalingSelfBy scale: Float = 1, relu: Bool = false) {
         precondition(shape == other.shape, "cannot add \(other.shape) to \(shape)")
         storage.withUnsafeMutableBufferPointer { a in
             other.storage.withUnsafeBufferPointer { b in
-                if scale == 1 { for i in a.indices { a[i] += b[i] } } else { for i in a.indices { a[i] += b[i] * scale } }
+                switch (scale == 1, relu) {
+                case (true, false): for i in a.indices { a[i] += b[i] }
+                case (true, true): for i in a.indices { a[i] = Swift.max(a[i] + b[i], 0) }
+                case (false, false): for i in a.indices { a[i] = a[i] * scale + b[i] }
+                case (false, true): for i in a.indices { a[i] = Swift.max(a[i] * scale + b[i], 0) }
+                }
             }
         }
     }

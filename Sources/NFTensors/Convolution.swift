@@ -39,14 +39,14 @@ public final class Convolution: Sendable {
                                 fusedSumScale: key.sumScale, fusedReLU: relu)
         }
         let outShape = [n, geometry.outChannels, oh, ow]
-        var output: Tensor
-        if let residual {
-            guard residual.shape == outShape else {
-                throw TensorError("residual \(residual.shape) does not match the convolution output \(outShape)")
+        guard var output = residual else {
+            // oneDNN writes every element: no need to zero the buffer first.
+            return try input.storage.withUnsafeBufferPointer { src in
+                try Tensor(shape: outShape) { dst in try primitive.execute(source: src.baseAddress!, destination: dst.baseAddress!) }
             }
-            output = residual
-        } else {
-            output = Tensor(shape: outShape)
+        }
+        guard output.shape == outShape else {
+            throw TensorError("residual \(output.shape) does not match the convolution output \(outShape)")
         }
         try input.storage.withUnsafeBufferPointer { src in
             try output.storage.withUnsafeMutableBufferPointer { dst in

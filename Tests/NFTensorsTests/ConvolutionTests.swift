@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import NFTensors
 
@@ -16,6 +17,7 @@ import Testing
         let g = ConvolutionGeometry(inChannels: inC, outChannels: outC, kernel: kernel, stride: stride,
                                     dilation: dilation, groups: groups, padding: padding)
         let n = r.int(1...2), h = r.int(kernel * dilation...17), w = r.int(kernel * dilation...19)
+        if ProcessInfo.processInfo.environment["NF_DEBUG_CONV"] != nil { print("seed", seed, g, n, h, w) }
         let input = r.tensor([n, inC, h, w])
         let weight = r.tensor(g.weightShape)
         let bias = seed % 2 == 0 ? r.tensor([outC]) : nil

@@ -32,8 +32,12 @@ struct ResNetBlock: Sendable {
         }
         context.observe(.residualBranch(index: index, name: name), y)
         let shortcut = try downsample?(x, context) ?? x
+        guard let observer = context.observer else {
+            y.add(shortcut, relu: true)
+            return y
+        }
         y.add(shortcut)
-        context.observe(.blockOutput(index: index, name: name), y)
+        observer.observe(.blockOutput(index: index, name: name), y)
         Activation.relu.apply(&y)
         return y
     }

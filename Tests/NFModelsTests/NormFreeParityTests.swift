@@ -1,0 +1,26 @@
+import Foundation
+import NFModels
+import NFTensors
+import Testing
+
+/// Every NormFreeNet fixture (NF-ResNets, NF-RegNets, NFNets): nfserve's logits equal timm's within 1e-3 of the
+/// logit scale (max |logit|, at least 1). Expected numbers come from PyTorch 2.15 + timm 1.0.31
+/// through tools/reference/make_parity_fixtures.py (seeded per case).
+@Suite struct NormFreeParityTests {
+    static let cases = ParityFixtures.cases(families: ["nfnet"])
+
+    @Test func fixturesArePresent() {
+        #expect(Self.cases.count >= 16, "run tools/reference/make_parity_fixtures.py")
+    }
+
+    @Test(arguments: cases)
+    func logitsMatchTimm(_ c: ParityCase) throws {
+        let model = try CheckpointFolder.load(c.directory.path)
+        let (input, expected) = try ParityFixtures.io(c)
+        let logits = try model.classifier(input)
+        #expect(logits.shape == expected.shape)
+        let scale = max(1, expected.maxAbs)
+        let error = logits.maxAbsDifference(expected)
+        #expect(error <= 1e-3 * scale, "\(c.name): max logit error \(error) at logit scale \(scale)")
+    }
+}
