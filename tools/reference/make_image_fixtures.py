@@ -271,7 +271,7 @@ def real_photographs():
     camera = Image.fromarray(skimage.data.camera()).resize((96, 96), Image.Resampling.LANCZOS)
     add_ok("camera_96_gray", jpeg(camera, quality=90), "jpg",
            "skimage camera 96x96, grayscale JPEG quality 90",
-           configs=("gray28", "squash40"), gray_source=True)
+           configs=("gray28", "squash40"), gray_source=True, store_rgb=False)
     small = photo("astronaut", (40, 30))
     add_ok("astronaut_40x30_upscale", jpeg(small, quality=92), "jpg",
            "skimage astronaut 40x30 (smaller than the crop: upsampling)",
@@ -383,6 +383,10 @@ def orientations():
     add_ok("xmp_orientation8", jpeg(im, quality=95, subsampling=0, xmp=xmp), "jpg",
            f"{w}x{h} JPEG whose only orientation is XMP tiff:Orientation=\"8\"", gray_source=False,
            store_l=False)
+    itxt = b"XML:com.adobe.xmp\x00" + b"\x00\x00" + b"\x00" + b"\x00" + xmp.replace(b'"8"', b'"6"')
+    add_ok("png_xmp_orientation6", make_png(base, 2, 8, before_idat=png_chunk(b"iTXt", itxt)), "png",
+           f"{w}x{h} RGB PNG whose only orientation is XMP (uncompressed iTXt) tiff:Orientation=\"6\"",
+           gray_source=False, store_l=False)
     exif = exif_bytes(6)
     assert exif.startswith(b"Exif\x00\x00")
     add_ok("png_exif6", make_png(base, 2, 8, before_idat=png_chunk(b"eXIf", exif[6:])), "png",
@@ -412,6 +416,15 @@ def broken_and_other_formats():
     add_error("jpeg_huge_header", b"\xff\xd8" + sof + b"\xff\xd9", "jpg", "tooManyPixels",
               "SOI + SOF0 claiming 60000x60000 + EOI, no data", width=60000, height=60000)
 
+    bad = bytearray(good)
+    sos = good.find(b"\xff\xda")
+    for k in range(3):                               # flip bits inside the entropy-coded data
+        at = sos + 40 + k * (len(good) - sos - 80) // 3
+        bad[at] = (bad[at] ^ 0x5A) if (bad[at] ^ 0x5A) != 0xFF else 0x00
+    assert pillow_outcome(bytes(bad)).startswith("decoded")
+    add_ok("jpeg_corrupt_scan_data", bytes(bad), "jpg",
+           "an 80x64 JPEG with 3 damaged bytes in its scan: libjpeg warns 'Corrupt JPEG data', "
+           "Pillow decodes (garbled), so nfserve decodes too", gray_source=False, store_l=False)
     add_ok("jpeg_trailing_garbage", good + b"trailing bytes after EOI", "jpg",
            "an 80x64 JPEG followed by junk after EOI (ignored by libjpeg and Pillow)",
            gray_source=False, store_l=False)
@@ -466,7 +479,7 @@ def main():
         cases=cases,
     )
     with open(path("manifest.json"), "w") as f:
-        json.dump(manifest, f, indent=1, sort_keys=True)
+        json.dump(manifest, f, indent=0, sort_keys=True)
         f.write("\n")
     total = sum(os.path.getsize(path(n)) for n in os.listdir(OUT))
     print(f"{len(cases)} cases, {len(os.listdir(OUT))} files, {total / 1e6:.3f} MB in {OUT}")
