@@ -22,5 +22,9 @@ import Testing
         let scale = max(1, expected.maxAbs)
         let error = logits.maxAbsDifference(expected)
         #expect(error <= 1e-3 * scale, "\(c.name): max logit error \(error) at logit scale \(scale)")
+        // manifest num_params counts every float tensor in the file: timm's parameters plus the
+        // BatchNorm running statistics.
+        let runningStatistics = model.classifier.batchNormLayers.reduce(0) { $0 + 2 * $1.channels }
+        #expect(model.classifier.parameterCount + runningStatistics == c.parameterCount, "parameter count differs from timm's")
     }
 }

@@ -10,6 +10,8 @@ struct ParityCase: CustomTestStringConvertible, Sendable {
     let name: String
     let family: String
     let directory: URL
+    /// Elements of every floating-point tensor in model.safetensors (manifest `num_params`).
+    let parameterCount: Int?
     var testDescription: String { name }
 }
 
@@ -24,7 +26,8 @@ enum ParityFixtures {
         return list.compactMap { entry in
             guard let name = entry["case"] as? String, let family = entry["family"] as? String,
                   families.contains(family) else { return nil }
-            return ParityCase(name: name, family: family, directory: root.appendingPathComponent(name))
+            return ParityCase(name: name, family: family, directory: root.appendingPathComponent(name),
+                              parameterCount: entry["num_params"] as? Int)
         }
     }
 
