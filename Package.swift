@@ -8,6 +8,7 @@
 //   NFLayers    layers, weight loading, the forward-pass observer
 //   NFModels    model families (timm resnet, ...), registry, checkpoint folders
 //   NFImage     image decoding (libjpeg-turbo, libspng) and timm's eval preprocessing
+//   NFDatasets  datasets (ImageFolder, flat, IDX) and evaluation of a model over one
 //   NFServer    the HTTP service (Hummingbird) -- the only target that imports the HTTP stack
 //   nfserve     the executable (swift-argument-parser)
 import PackageDescription
@@ -44,10 +45,11 @@ let package = Package(
             resources: [.copy("Resources/imagenet1k_labels.txt")]
         ),
         .target(name: "NFImage", dependencies: ["CNFImageCodecs", "NFTensors"]),
+        .target(name: "NFDatasets", dependencies: ["NFImage", "NFModels", "NFCheckpoint", "NFTensors", "CNFImageCodecs"]),
         .target(
             name: "NFServer",
             dependencies: [
-                "NFModels", "NFImage", "NFCheckpoint", "NFTensors",
+                "NFModels", "NFImage", "NFDatasets", "NFCheckpoint", "NFTensors",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "Logging", package: "swift-log"),
@@ -59,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "nfserve",
             dependencies: [
-                "NFServer", "NFModels", "NFImage", "NFCheckpoint", "NFTensors",
+                "NFServer", "NFModels", "NFImage", "NFDatasets", "NFCheckpoint", "NFTensors",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -68,6 +70,7 @@ let package = Package(
         .testTarget(name: "NFCheckpointTests", dependencies: ["NFCheckpoint"]),
         .testTarget(name: "NFModelsTests", dependencies: ["NFModels", "NFLayers", "NFTensors", "NFCheckpoint"]),
         .testTarget(name: "NFImageTests", dependencies: ["NFImage", "NFTensors"]),
+        .testTarget(name: "NFDatasetsTests", dependencies: ["NFDatasets", "NFModels", "NFImage"]),
         .testTarget(
             name: "NFServerTests",
             dependencies: [

@@ -3,6 +3,7 @@
 
 #include <spng.h>
 #include <turbojpeg.h>
+#include <zlib.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -334,4 +335,48 @@ done:
     free(scratch);
     spng_ctx_free(ctx);
     return status;
+}
+
+int nf_gunzip_file(const char *path, size_t max_bytes, uint8_t **out, size_t *length, char *err, size_t err_len) {
+    gzFile file = gzopen(path, "rb");
+    if (!file) {
+        snprintf(err, err_len, "cannot open %s", path);
+        return -1;
+    }
+    size_t capacity = 1 << 20, used = 0;
+    uint8_t *buffer = malloc(capacity);
+    while (buffer) {
+        if (used == capacity) {
+            if (capacity >= max_bytes) {
+                snprintf(err, err_len, "%s inflates to more than %zu bytes", path, max_bytes);
+                goto fail;
+            }
+            capacity = capacity * 2 > max_bytes ? max_bytes : capacity * 2;
+            uint8_t *bigger = realloc(buffer, capacity);
+            if (!bigger) break;
+            buffer = bigger;
+        }
+        unsigned chunk = (capacity - used) > (1u << 30) ? (1u << 30) : (unsigned)(capacity - used);
+        int n = gzread(file, buffer + used, chunk);
+        if (n < 0) {
+            int code = 0;
+            snprintf(err, err_len, "%s: %s", path, gzerror(file, &code));
+            goto fail;
+        }
+        if (n == 0) break;
+        used += (size_t)n;
+    }
+    if (!buffer) {
+        snprintf(err, err_len, "out of memory reading %s", path);
+        gzclose(file);
+        return -1;
+    }
+    gzclose(file);
+    *out = buffer;
+    *length = used;
+    return 0;
+fail:
+    free(buffer);
+    gzclose(file);
+    return -1;
 }

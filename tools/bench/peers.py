@@ -4,7 +4,7 @@
     python tools/bench/peers.py --model resnet50 --size 224 --batch 1 --threads 2 \
         [--iterations 5] [--warmup 2] [--runtime torch|onnxruntime|both] [--model-args '{"json": ...}']
 
-Method (docs: /work/shared/reference/performance.md): timm.create_model(name, **model_args).eval() with
+Method (docs: ../shared/reference/performance.md): timm.create_model(name, **model_args).eval() with
 random weights (fixed seed), input N(0,1) [batch, in_chans, size, size];
   torch:        torch.set_num_threads(threads), forward under torch.inference_mode();
   onnxruntime:  torch.onnx.export(..., opset_version=17) to a temp dir (dynamo exporter, falling back to

@@ -113,6 +113,11 @@ int nf_png_decode(const uint8_t *data, size_t size, const nf_png_limits *limits,
                   uint8_t *exif_out, size_t exif_capacity, size_t *exif_length,
                   char *message, size_t message_capacity);
 
+/// Reads a whole gzip (or plain: zlib's gzread passes uncompressed files through) file at
+/// `path` into a malloc'd buffer, refusing more than `max_bytes`. Returns 0 and sets `*out`
+/// (free() it) and `*length`, or -1 with a message in `err`. Used for IDX datasets.
+int nf_gunzip_file(const char *path, size_t max_bytes, uint8_t **out, size_t *length, char *err, size_t err_len);
+
 #ifdef __cplusplus
 }
 #endif
