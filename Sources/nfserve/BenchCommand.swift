@@ -46,7 +46,10 @@ struct BenchCommand: AsyncParsableCommand {
             "median_ms": round3(median * 1000), "min_ms": round3(times[0] * 1000),
             "images_per_s": round3(Double(batch) / median),
             "gflop": round3(Double(flops) / 1e9), "gflops": round3(Double(flops) / median / 1e9),
-            "threads": ProcessInfo.processInfo.activeProcessorCount, "onednn": oneDNNVersion,
+            // oneDNN runs on OpenMP: OMP_NUM_THREADS when set, else one thread per core.
+            "threads": ProcessInfo.processInfo.environment["OMP_NUM_THREADS"].flatMap { Int($0) }
+                ?? ProcessInfo.processInfo.activeProcessorCount,
+            "onednn": oneDNNVersion,
         ]
         let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))
