@@ -380,3 +380,11 @@ fail:
     gzclose(file);
     return -1;
 }
+
+long nf_gunzip_prefix(const char *path, uint8_t *out, unsigned want) {
+    gzFile file = gzopen(path, "rb");
+    if (!file) return -1;
+    int n = gzread(file, out, want);
+    gzclose(file);
+    return n;
+}

@@ -63,12 +63,29 @@ public struct DatasetCatalog: Sendable {
         return FlatFolderDataset(name: name, folder: folder)
     }
 
-    /// Every dataset, summarized; one that cannot be opened is left out.
+    /// Every dataset, summarized without reading its images (IDX counts come from the headers);
+    /// one that cannot be read is left out.
     public func summaries() -> [DatasetSummary] {
         names.compactMap { name in
-            guard let d = try? open(name) else { return nil }
+            if let prefix = Self.debianNames[name], !FileManager.default.fileExists(atPath: URL(fileURLWithPath: root).appendingPathComponent(name).path),
+               let pair = idxPair(in: URL(fileURLWithPath: debianRoot), prefix: prefix) {
+                return try? Self.idxSummary(name: name, pair: pair)
+            }
+            let folder = URL(fileURLWithPath: root).appendingPathComponent(name)
+            let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).sorted()
+            if let imagesFile = files.first(where: { $0.contains("-images-idx3-ubyte") }),
+               let prefix = imagesFile.components(separatedBy: "-images-idx3-ubyte").first,
+               let pair = idxPair(in: folder, prefix: prefix) {
+                return try? Self.idxSummary(name: name, pair: pair)
+            }
+            guard let d = try? Self.open(folder: folder, name: name) else { return nil }
             return DatasetSummary(name: name, layout: d.layout, images: d.count, labelled: d.isLabelled, classes: d.classNames)
         }
+    }
+
+    static func idxSummary(name: String, pair: (images: URL, labels: URL?)) throws -> DatasetSummary {
+        DatasetSummary(name: name, layout: .idx, images: try IDXDataset.count(of: pair.images, rank: 3),
+                       labelled: pair.labels != nil, classes: nil)
     }
 }
 

@@ -49,6 +49,14 @@ public struct IDXDataset: ImageDataset {
         return Array(UnsafeBufferPointer(start: buffer, count: length))
     }
 
+    /// The item count from the file's header alone (no inflating of the data).
+    public static func count(of url: URL, rank: Int) throws -> Int {
+        var prefix = [UInt8](repeating: 0, count: 4 + 4 * rank)
+        let n = nf_gunzip_prefix(url.path, &prefix, UInt32(prefix.count))
+        guard n == prefix.count else { throw DatasetError("\(url.path) is too short for an IDX header") }
+        return try header(prefix, rank: rank, file: url).dims[0]
+    }
+
     static func header(_ bytes: [UInt8], rank: Int, file: URL) throws -> (dims: [Int], offset: Int) {
         let offset = 4 + 4 * rank
         guard bytes.count >= offset, bytes[0] == 0, bytes[1] == 0, bytes[2] == 0x08, Int(bytes[3]) == rank else {

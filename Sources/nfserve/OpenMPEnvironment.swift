@@ -12,8 +12,7 @@ enum OpenMPEnvironment {
         guard env["OMP_WAIT_POLICY"] == nil, env["NFSERVE_OMP_REEXEC"] == nil else { return }
         setenv("OMP_WAIT_POLICY", "passive", 1)
         setenv("NFSERVE_OMP_REEXEC", "1", 1)
-        var args = CommandLine.unsafeArgv
-        _ = execv("/proc/self/exe", &args[0])
+        _ = execv("/proc/self/exe", CommandLine.unsafeArgv)
         // execv returned: carry on with the default policy.
     }
 }

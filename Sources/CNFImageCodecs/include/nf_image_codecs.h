@@ -116,6 +116,10 @@ int nf_png_decode(const uint8_t *data, size_t size, const nf_png_limits *limits,
 /// Reads a whole gzip (or plain: zlib's gzread passes uncompressed files through) file at
 /// `path` into a malloc'd buffer, refusing more than `max_bytes`. Returns 0 and sets `*out`
 /// (free() it) and `*length`, or -1 with a message in `err`. Used for IDX datasets.
+/// Reads at most `want` bytes from the start of a (possibly gzip) file into `out`; returns the
+/// count read, or -1. For headers (IDX dimensions) without inflating the whole file.
+long nf_gunzip_prefix(const char *path, uint8_t *out, unsigned want);
+
 int nf_gunzip_file(const char *path, size_t max_bytes, uint8_t **out, size_t *length, char *err, size_t err_len);
 
 #ifdef __cplusplus

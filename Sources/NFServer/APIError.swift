@@ -1,0 +1,88 @@
+import Foundation
+import Hummingbird
+import NFImage
+import NFModels
+import NFTensors
+
+/// An error answered with a status and api.md's body, `{"error": "what went wrong and what to do"}`.
+public struct APIError: HTTPResponseError, CustomStringConvertible, Sendable {
+    public var status: HTTPResponse.Status
+    public var message: String
+    public var headers: HTTPFields
+
+    public init(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) {
+        self.status = status
+        self.message = message
+        self.headers = headers
+    }
+
+    public var description: String { "\(status.code) \(message)" }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var fields = headers
+        fields[.contentType] = "application/json; charset=utf-8"
+        let body = try JSONEncoder.api.encode(["error": message])
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+extension APIError {
+    static func unknownModel(_ name: String, known: [String]) -> APIError {
+        let list = known.isEmpty ? "none are loaded (check --checkpoints)" : "known models: \(known.joined(separator: ", "))"
+        return APIError(.notFound, "unknown model \"\(name)\"; \(list)")
+    }
+
+    static func badRequest(_ message: String) -> APIError { APIError(.badRequest, message) }
+
+    static let overloaded = APIError(
+        .serviceUnavailable, "server overloaded: too many inference requests are waiting; retry later",
+        headers: [.retryAfter: "1"])
+
+    /// The one place where errors of the modules below become statuses: every error thrown while
+    /// handling a request passes through here on its way out (see `ErrorMiddleware`).
+    init(mapping error: any Error) {
+        switch error {
+        case let error as APIError:
+            self = error
+        case let error as ImageError:
+            self.init(HTTPResponse.Status(code: error.httpStatus), error.description)
+        case let error as DecodingError:
+            self.init(.badRequest, "invalid JSON: \(Self.describe(error))")
+        case let error as TensorError:
+            self.init(.badRequest, error.description)
+        case is ModelBuildError, is CheckpointLoadError:
+            // A model that cannot be built does not serve, as when its folder failed at start.
+            self.init(.serviceUnavailable, "\(error)")
+        case let error as any HTTPResponseError:
+            self.init(error.status, (error as? HTTPError)?.body ?? error.status.reasonPhrase)
+        default:
+            self.init(.internalServerError, "internal error: \(error)")
+        }
+    }
+
+    static func bodyTooLarge(limit: Int) -> APIError {
+        let size = limit % (1 << 20) == 0 ? "\(limit >> 20) MiB" : "\(limit) bytes"
+        return APIError(.contentTooLarge, "request body is larger than the server's limit of \(size); send a smaller image or raise --max-body-mb")
+    }
+
+    /// One line naming where in the document decoding failed, instead of `DecodingError`'s dump.
+    private static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            return keys.isEmpty ? "" : " at \(keys.hasPrefix(".") ? String(keys.dropFirst()) : keys)"
+        }
+        switch error {
+        case let .keyNotFound(key, context):
+            return "missing field \"\(key.stringValue)\"\(path(context))"
+        case let .typeMismatch(type, context):
+            return "expected \(type)\(path(context))"
+        case let .valueNotFound(type, context):
+            return "expected \(type)\(path(context)), found null"
+        case let .dataCorrupted(context):
+            let underlying = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
+            return (underlying ?? context.debugDescription) + path(context)
+        @unknown default:
+            return "\(error)"
+        }
+    }
+}

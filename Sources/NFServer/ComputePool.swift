@@ -1,0 +1,47 @@
+import Dispatch
+import Synchronization
+
+/// The one place inference runs: a serial queue off the event loops.
+///
+/// oneDNN already spreads each convolution over every core with OpenMP, so a single forward
+/// pass uses the whole machine; running two at once would only make both slower (and thrash
+/// the caches). Requests therefore queue here, one job at a time, and the queue is bounded:
+/// beyond `maxQueued` waiting jobs a request is refused with 503 rather than left to time out.
+final class ComputePool: Sendable {
+    private let queue = DispatchQueue(label: "nfserve.compute", qos: .userInitiated)
+    /// Jobs admitted and not yet finished (the running one included).
+    private let admitted = Mutex(0)
+    let maxQueued: Int
+
+    init(maxQueued: Int) {
+        self.maxQueued = maxQueued
+    }
+
+    /// Runs `work` on the pool and returns its result; throws `APIError.overloaded` at once
+    /// when `maxQueued` jobs are already waiting behind the running one.
+    func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        let accepted = admitted.withLock { count in
+            guard count <= maxQueued else { return false }
+            count += 1
+            return true
+        }
+        guard accepted else { throw APIError.overloaded }
+        return try await enqueue(work)
+    }
+
+    /// Runs `work` on the pool whatever the queue's length (model loading at start).
+    func runUnbounded<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        admitted.withLock { $0 += 1 }
+        return try await enqueue(work)
+    }
+
+    private func enqueue<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                let result = Result { try work() }
+                self.admitted.withLock { $0 -= 1 }
+                continuation.resume(with: result)
+            }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import Hummingbird
+import MultipartKit
+
+extension Request {
+    /// The whole body, refused with 413 beyond `limit` bytes: at once when Content-Length says
+    /// so, otherwise as soon as the bytes read pass the limit, so at most `limit` are buffered.
+    func collectBody(limit: Int) async throws -> ByteBuffer {
+        if let declared = headers[.contentLength].flatMap(Int.init), declared > limit {
+            throw APIError.bodyTooLarge(limit: limit)
+        }
+        do {
+            return try await body.collect(upTo: limit)
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+            // NIO's NIOTooManyBytesError, thrown by `collect` at the first chunk past the limit.
+            throw APIError.bodyTooLarge(limit: limit)
+        }
+    }
+
+    /// The integer query parameter `name`, nil when absent; 400 when it is not an integer.
+    func integerQuery(_ name: String) throws -> Int? {
+        guard let text = uri.queryParameters.get(name) else { return nil }
+        guard let value = Int(text) else {
+            throw APIError(.badRequest, "?\(name)= must be an integer, got \"\(text)\"")
+        }
+        return value
+    }
+
+    /// The images of a prediction request: the raw body (`curl -T img.png`, `--data-binary`),
+    /// or every file part of a multipart/form-data body (`curl -F data=@a.png -F data=@b.png`), in order.
+    func uploadedImages(limit: Int) async throws -> [UploadedImage] {
+        let contentType = headers[.contentType].map(MediaTypeHeader.init)
+        if let contentType, contentType.type == "multipart/form-data" {
+            guard let boundary = contentType.parameter("boundary"), !boundary.isEmpty else {
+                throw APIError(.badRequest, "multipart/form-data without a boundary parameter in Content-Type")
+            }
+            return try Self.fileParts(of: try await collectBody(limit: limit), boundary: boundary)
+        }
+        if let contentType, contentType.type.hasPrefix("text/") || contentType.type == "application/json" {
+            throw APIError(.unsupportedMediaType, "Content-Type \(contentType.type) is not an image; send the image bytes (curl -T image.png URL) or multipart/form-data (curl -F data=@image.png URL)")
+        }
+        let body = try await collectBody(limit: limit)
+        guard body.readableBytes > 0 else {
+            throw APIError(.badRequest, "empty request body; send an image (curl -T image.png URL)")
+        }
+        return [UploadedImage(filename: nil, bytes: Array(body.readableBytesView))]
+    }
+
+    /// The parts that carry a filename (file uploads); when none does, every part.
+    static func fileParts(of body: ByteBuffer, boundary: String) throws -> [UploadedImage] {
+        var parts: [(disposition: String?, body: [UInt8])] = []
+        var disposition: String?
+        var current: [UInt8] = []
+        let parser = MultipartParser(boundary: boundary)
+        parser.onHeader = { name, value in
+            if name.lowercased() == "content-disposition" { disposition = value }
+        }
+        parser.onBody = { buffer in current.append(contentsOf: buffer.readableBytesView) }
+        parser.onPartComplete = {
+            parts.append((disposition, current))
+            disposition = nil
+            current = []
+        }
+        do {
+            try parser.execute(body)
+        } catch {
+            throw APIError(.badRequest, "malformed multipart/form-data body (check the boundary and the part headers)")
+        }
+        let files = parts.map { UploadedImage(filename: $0.disposition.flatMap(MediaTypeHeader.init)?.parameter("filename"), bytes: $0.body) }
+        let named = files.filter { $0.filename != nil }
+        let images = named.isEmpty ? files : named
+        guard !images.isEmpty else {
+            throw APIError(.badRequest, "multipart/form-data body has no parts; send files as curl -F data=@image.png")
+        }
+        return images
+    }
+}

@@ -1,0 +1,31 @@
+/// What `nfserve serve` was asked to do; the defaults are api.md's.
+public struct ServerConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    /// Folder of checkpoint folders; each sub-folder is a model named after it.
+    public var checkpoints: String
+    /// Folder of datasets; each sub-folder is a dataset named after it.
+    public var datasets: String
+    /// Largest request body read, in bytes (`--max-body-mb`); a larger one is refused with 413
+    /// while it is being read, so no more than this is ever buffered.
+    public var maxBodyBytes: Int
+    /// Largest image accepted, in pixels (`--max-pixels`), checked from the header before decoding.
+    public var maxPixels: Int
+    /// Bearer token of the admin endpoints; `nil` disables them.
+    public var adminToken: String?
+    /// Inference requests that may wait for the compute pool before new ones get 503.
+    public var maxQueuedInferences: Int
+
+    public init(host: String = "127.0.0.1", port: Int = 8080, checkpoints: String = "./checkpoints",
+                datasets: String = "./datasets", maxBodyBytes: Int = 20 << 20, maxPixels: Int = 40_000_000,
+                adminToken: String? = nil, maxQueuedInferences: Int = 64) {
+        self.host = host
+        self.port = port
+        self.checkpoints = checkpoints
+        self.datasets = datasets
+        self.maxBodyBytes = maxBodyBytes
+        self.maxPixels = maxPixels
+        self.adminToken = adminToken
+        self.maxQueuedInferences = maxQueuedInferences
+    }
+}

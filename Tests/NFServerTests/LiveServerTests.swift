@@ -1,0 +1,51 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+@testable import NFServer
+
+/// The whole application on a real socket.
+@Suite struct LiveServerTests {
+    @Test func servesOverHTTP() async throws {
+        let app = try await buildApplication(TestServer.configuration(maxBodyBytes: 200_000), logger: TestServer.logger)
+        try await app.test(.live) { client in
+            #expect(try await client.execute(uri: "/v2/health/live", method: .get).status == .ok)
+            let deadline = ContinuousClock.now + .seconds(60)
+            while try await client.execute(uri: "/v2/health/ready", method: .get).status != .ok, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let put = try await client.execute(uri: "/predictions/tiny?topk=2", method: .put, body: ByteBuffer(bytes: TestPNG.sample()))
+            #expect(put.status == .ok)
+            #expect((try put.json["predictions"] as? [Any])?.count == 2)
+            let (headers, body) = multipartBody([("a.png", TestPNG.sample(seed: 1)), ("b.png", TestPNG.sample(seed: 2))])
+            let multipart = try await client.execute(uri: "/predictions/tiny", method: .post, headers: headers, body: body)
+            #expect((try multipart.json["results"] as? [Any])?.count == 2)
+            let tooLarge = try await client.execute(uri: "/predictions/tiny", method: .post,
+                                                    body: ByteBuffer(repeating: 0, count: 300_000))
+            #expect(tooLarge.status == .contentTooLarge)
+            #expect(try await client.execute(uri: "/nowhere", method: .get).status == .notFound)
+        }
+    }
+
+    /// `curl -T` sends `Expect: 100-continue` and waits a second for the interim answer before
+    /// uploading; the server answers at once (and not at all for a body over the limit).
+    @Test func expectContinueIsAnsweredBeforeTheBody() async throws {
+        let app = try await buildApplication(TestServer.configuration(maxBodyBytes: 200_000), logger: TestServer.logger)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let image = TestPNG.sample()
+            let connection = try RawHTTPConnection(port: port)
+            try connection.send(Array("PUT /predictions/tiny HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(image.count)\r\nExpect: 100-continue\r\n\r\n".utf8))
+            let interim = try #require(connection.readHead())
+            #expect(interim.hasPrefix("HTTP/1.1 100 Continue"))
+            try connection.send(image)
+            let final = try #require(connection.readHead())
+            #expect(final.hasPrefix("HTTP/1.1 200") || final.hasPrefix("HTTP/1.1 503"), "200 once loaded, 503 before: \(final)")
+
+            let tooLarge = try RawHTTPConnection(port: port)
+            try tooLarge.send(Array("PUT /predictions/tiny HTTP/1.1\r\nHost: localhost\r\nContent-Length: 300000\r\nExpect: 100-continue\r\n\r\n".utf8))
+            let refused = try #require(tooLarge.readHead())
+            #expect(refused.hasPrefix("HTTP/1.1 413"), "no 100 for a body over the limit: \(refused)")
+        }
+    }
+}

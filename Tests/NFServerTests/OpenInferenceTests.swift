@@ -1,0 +1,200 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import NFTensors
+import Testing
+@testable import NFServer
+
+/// The Open Inference Protocol v2 routes: metadata, readiness and `infer`.
+@Suite struct OpenInferenceTests {
+    /// A deterministic `[2, 1, 16, 16]` input.
+    static let input: [Float] = (0..<(2 * 256)).map { Float(($0 * 37) % 101) / 50 - 1 }
+
+    static func body(_ object: Any) throws -> ByteBuffer {
+        ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: object))
+    }
+
+    static func infer(_ client: some TestClientProtocol, _ request: Any, model: String = "tiny") async throws -> TestResponse {
+        try await client.execute(uri: "/v2/models/\(model)/infer", method: .post,
+                                 headers: [.contentType: "application/json"], body: try body(request))
+    }
+
+    static func floats(_ value: Any?) -> [Float] {
+        (value as? [Any] ?? []).compactMap { ($0 as? NSNumber)?.floatValue }
+    }
+
+    @Test func serverMetadata() async throws {
+        try await TestServer.app().test(.router) { client in
+            let json = try await client.execute(uri: "/v2", method: .get).json
+            #expect(json["name"] as? String == "nfserve")
+            #expect(json["version"] as? String == nfserveVersion)
+            #expect((json["extensions"] as? [String])?.contains("classification") == true)
+        }
+    }
+
+    @Test func modelListAndMetadata() async throws {
+        try await TestServer.app().test(.router) { client in
+            let list = try #require(try await client.execute(uri: "/v2/models", method: .get).json["models"] as? [[String: Any]])
+            #expect(list.map { $0["name"] as? String } == ["broken", "tiny"])
+            #expect(list.map { $0["state"] as? String } == ["UNAVAILABLE", "READY"])
+
+            let metadata = try await client.execute(uri: "/v2/models/tiny", method: .get).json
+            #expect(metadata["name"] as? String == "tiny")
+            #expect(metadata["versions"] as? [String] == ["1"])
+            let inputs = try #require(metadata["inputs"] as? [[String: Any]])
+            #expect(inputs.count == 1)
+            #expect(inputs[0]["name"] as? String == "input")
+            #expect(inputs[0]["datatype"] as? String == "FP32")
+            #expect(inputs[0]["shape"] as? [Int] == [-1, 1, 16, 16])
+            let outputs = try #require(metadata["outputs"] as? [[String: Any]])
+            #expect(outputs.map { $0["name"] as? String } == ["logits", "probabilities"])
+            #expect(outputs.allSatisfy { $0["shape"] as? [Int] == [-1, 3] })
+
+            let versioned = try await client.execute(uri: "/v2/models/tiny/versions/1", method: .get)
+            #expect(versioned.status == .ok)
+            #expect(try await client.execute(uri: "/v2/models/tiny/versions/2", method: .get).status == .notFound)
+            #expect(try await client.execute(uri: "/v2/models/nope", method: .get).status == .notFound)
+        }
+    }
+
+    @Test func modelReadiness() async throws {
+        try await TestServer.app().test(.router) { client in
+            let ready = try await client.execute(uri: "/v2/models/tiny/ready", method: .get)
+            #expect(ready.status == .ok)
+            #expect(try ready.json["ready"] as? Bool == true)
+            let failed = try await client.execute(uri: "/v2/models/broken/ready", method: .get)
+            #expect(failed.status == .serviceUnavailable)
+            #expect(try failed.json["ready"] as? Bool == false)
+            #expect(try await client.execute(uri: "/v2/models/nope/ready", method: .get).status == .notFound)
+        }
+    }
+
+    @Test func fp32FlatInputAnswersTheModelsLogits() async throws {
+        let expected = try TestCheckpoints.tiny.classifier(Tensor(shape: [2, 1, 16, 16], storage: Self.input))
+        try await TestServer.app().test(.router) { client in
+            let response = try await Self.infer(client, [
+                "id": "request-7",
+                "inputs": [["name": "input", "datatype": "FP32", "shape": [2, 1, 16, 16], "data": Self.input]],
+            ])
+            #expect(response.status == .ok)
+            let json = try response.json
+            #expect(json["model_name"] as? String == "tiny")
+            #expect(json["model_version"] as? String == "1")
+            #expect(json["id"] as? String == "request-7")
+            let outputs = try #require(json["outputs"] as? [[String: Any]])
+            #expect(outputs.count == 1, "logits by default")
+            #expect(outputs[0]["name"] as? String == "logits")
+            #expect(outputs[0]["datatype"] as? String == "FP32")
+            #expect(outputs[0]["shape"] as? [Int] == [2, 3])
+            let logits = Self.floats(outputs[0]["data"])
+            #expect(logits.count == 6)
+            #expect(zip(logits, expected.storage).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+        }
+    }
+
+    @Test func fp32NestedInputEqualsFlat() async throws {
+        // [2][1][16][16] nested arrays of the same values.
+        let nested = (0..<2).map { n in [(0..<16).map { y in Array(Self.input[(n * 256 + y * 16)..<(n * 256 + y * 16 + 16)]) }] }
+        try await TestServer.app().test(.router) { client in
+            let flat = try await Self.infer(client, ["inputs": [["name": "input", "datatype": "FP32", "shape": [2, 1, 16, 16], "data": Self.input]]])
+            let nestedResponse = try await Self.infer(client, ["inputs": [["name": "input", "datatype": "FP32", "shape": [2, 1, 16, 16], "data": nested]]])
+            #expect(nestedResponse.status == .ok)
+            let a = Self.floats((try flat.json["outputs"] as? [[String: Any]])?.first?["data"])
+            let b = Self.floats((try nestedResponse.json["outputs"] as? [[String: Any]])?.first?["data"])
+            #expect(a.count == 6 && a == b)
+            #expect(try nestedResponse.json["id"] == nil, "no id sent, none echoed")
+        }
+    }
+
+    @Test func bytesInputIsPreprocessedLikePredictions() async throws {
+        let images = [TestPNG.sample(seed: 2), TestPNG.sample(width: 40, height: 33, seed: 3)]
+        let model = TestCheckpoints.tiny
+        let expected = try model.logits(encodedImages: images.map { UploadedImage(filename: nil, bytes: $0) }, maxPixels: 1 << 20)
+        try await TestServer.app().test(.router) { client in
+            let response = try await Self.infer(client, [
+                "inputs": [["name": "input", "datatype": "BYTES", "shape": [2], "data": images.map { Data($0).base64EncodedString() }]],
+                "outputs": [["name": "logits"], ["name": "probabilities"]],
+            ])
+            #expect(response.status == .ok)
+            let outputs = try #require(try response.json["outputs"] as? [[String: Any]])
+            #expect(outputs.map { $0["name"] as? String } == ["logits", "probabilities"])
+            let logits = Self.floats(outputs[0]["data"])
+            #expect(zip(logits, expected.storage).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+            let probabilities = Self.floats(outputs[1]["data"])
+            #expect(outputs[1]["shape"] as? [Int] == [2, 3])
+            #expect(abs(probabilities[0..<3].reduce(0, +) - 1) < 1e-5 && abs(probabilities[3..<6].reduce(0, +) - 1) < 1e-5)
+        }
+    }
+
+    @Test func classificationExtensionAnswersValueIndexLabelBestFirst() async throws {
+        let input = Array(Self.input[0..<256])
+        let probabilities = softmax(try TestCheckpoints.tiny.classifier(Tensor(shape: [1, 1, 16, 16], storage: input)))
+        let best = probabilities.storage.indices.sorted { probabilities.storage[$0] > probabilities.storage[$1] }
+        try await TestServer.app().test(.router) { client in
+            let response = try await Self.infer(client, [
+                "inputs": [["name": "input", "datatype": "FP32", "shape": [1, 1, 16, 16], "data": input]],
+                "outputs": [["name": "probabilities", "parameters": ["classification": 2]]],
+            ])
+            #expect(response.status == .ok)
+            let output = try #require((try response.json["outputs"] as? [[String: Any]])?.first)
+            #expect(output["datatype"] as? String == "BYTES")
+            #expect(output["shape"] as? [Int] == [1, 2])
+            let strings = try #require(output["data"] as? [String])
+            #expect(strings.count == 2)
+            for (rank, string) in strings.enumerated() {
+                let parts = string.split(separator: ":")
+                #expect(parts.count == 3)
+                #expect(Int(parts[1]) == best[rank])
+                #expect(String(parts[2]) == TestCheckpoints.labels[best[rank]])
+                #expect(abs((Float(parts[0]) ?? -1) - probabilities.storage[best[rank]]) < 1e-6)
+            }
+        }
+    }
+
+    /// `[1, 1, 16, 16]` zeros, as JSON.
+    static let zeros = "[" + Array(repeating: "0", count: 256).joined(separator: ",") + "]"
+
+    @Test(arguments: [
+        (#"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 3, 16, 16], "data": ZEROS}]}"#, "must have shape [N, 1, 16, 16]"),
+        (#"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 1, 16, 16], "data": [1, 2, 3]}]}"#, "holds 256 values, but its data has 3"),
+        (#"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [0, 1, 16, 16], "data": []}]}"#, "N >= 1"),
+        (#"{"inputs": [{"name": "input", "datatype": "INT8", "shape": [1, 1, 16, 16], "data": ZEROS}]}"#, "datatype \"INT8\""),
+        (#"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 1, 16, 16], "data": ZEROS}], "outputs": [{"name": "features"}]}"#, "unknown output \"features\""),
+        (#"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 1, 16, 16], "data": ZEROS}], "outputs": [{"name": "logits", "parameters": {"classification": 0}}]}"#, "classification must be a positive integer"),
+        (#"{"inputs": [{"name": "input", "datatype": "BYTES", "shape": [1], "data": ["not base64!"]}]}"#, "not valid base64"),
+        (#"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 1, 16, 16], "data": ["a"]}]}"#, "holds strings"),
+        (#"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 1, 16, 16], "data": [true]}]}"#, "invalid JSON"),
+        (#"{"inputs": []}"#, "takes one input"),
+        (#"{"outputs": []}"#, "missing field \"inputs\""),
+    ])
+    func badRequestsAre400WithAReason(request: String, reason: String) async throws {
+        let body = request.replacingOccurrences(of: "ZEROS", with: Self.zeros)
+        try await TestServer.app().test(.router) { client in
+            let response = try await client.execute(uri: "/v2/models/tiny/infer", method: .post, body: ByteBuffer(string: body))
+            #expect(response.status == .badRequest)
+            let message = try response.errorMessage
+            #expect(message.contains(reason), "\(message)")
+        }
+    }
+
+    @Test func undecodableJSONIs400() async throws {
+        try await TestServer.app().test(.router) { client in
+            let response = try await client.execute(uri: "/v2/models/tiny/infer", method: .post, body: ByteBuffer(string: "{\"inputs\": ["))
+            #expect(response.status == .badRequest)
+            #expect(try response.errorMessage.hasPrefix("invalid JSON"))
+        }
+    }
+
+    @Test func bytesInputWithACorruptImageIs400AndTheServerKeepsServing() async throws {
+        let corrupt = Array(TestPNG.sample().dropLast(40))
+        try await TestServer.app().test(.router) { client in
+            let response = try await Self.infer(client, [
+                "inputs": [["name": "input", "datatype": "BYTES", "shape": [1], "data": [Data(corrupt).base64EncodedString()]]],
+            ])
+            #expect(response.status == .badRequest)
+            _ = try response.errorMessage
+            let next = try await Self.infer(client, ["inputs": [["name": "input", "datatype": "FP32", "shape": [1, 1, 16, 16], "data": Array(Self.input[0..<256])]]])
+            #expect(next.status == .ok)
+        }
+    }
+}
