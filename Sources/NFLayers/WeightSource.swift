@@ -77,3 +77,21 @@ public struct SplitMix64: Sendable {
     }
 }
 
+
+/// Passes an inner source through and keeps every tensor it hands out, so that the full set of
+/// keys and shapes an architecture asks for is known afterwards (to write a checkpoint of a
+/// design, or to break one on purpose in tests).
+public final class RecordingWeightSource: WeightSource {
+    public let inner: any WeightSource
+    public private(set) var recorded: [String: Tensor] = [:]
+
+    public init(_ inner: any WeightSource) { self.inner = inner }
+
+    public var keys: [String] { inner.keys }
+
+    public func tensor(_ key: String, expectedShape: [Int]) throws -> Tensor? {
+        let tensor = try inner.tensor(key, expectedShape: expectedShape)
+        recorded[key] = tensor
+        return tensor
+    }
+}

@@ -29,22 +29,10 @@ import Testing
         }
     }
 
-    /// Records every tensor the initializer hands out, so the full key set is known.
-    final class RecordingSource: WeightSource {
-        let inner = InitializerWeightSource(seed: 1)
-        var seen: [String: Tensor] = [:]
-        var keys: [String] { [] }
-        func tensor(_ key: String, expectedShape: [Int]) throws -> Tensor? {
-            let t = try inner.tensor(key, expectedShape: expectedShape)
-            seen[key] = t
-            return t
-        }
-    }
-
     static func completeTensors() throws -> [String: Tensor] {
-        let recorder = RecordingSource()
+        let recorder = RecordingWeightSource(InitializerWeightSource(seed: 1))
         _ = try CheckpointFolder.build(config: config, weights: recorder)
-        return recorder.seen
+        return recorder.recorded
     }
 
     @Test func completeCheckpointLoadsAndRuns() throws {

@@ -44,24 +44,12 @@ enum TestCheckpoints {
 
     /// Every tensor the architecture asks for, generated, as a safetensors file.
     private static func weights() throws -> [UInt8] {
-        let recorder = RecordingSource()
+        let recorder = RecordingWeightSource(InitializerWeightSource(seed: 1))
         _ = try CheckpointFolder.build(config: try ModelConfig(jsonData: Data(configJSON.utf8)), weights: recorder)
-        return SafeTensorsWriter.encode(recorder.seen.keys.sorted().map { key in
-            let tensor = recorder.seen[key]!
+        return SafeTensorsWriter.encode(recorder.recorded.keys.sorted().map { key in
+            let tensor = recorder.recorded[key]!
             return (key, .F32, tensor.shape, tensor.storage.withUnsafeBytes { Array($0) })
         })
-    }
-
-    /// Records every tensor the initializer hands out (the trick of NFModelsTests' CheckpointLoadingTests).
-    private final class RecordingSource: WeightSource {
-        let inner = InitializerWeightSource(seed: 1)
-        var seen: [String: Tensor] = [:]
-        var keys: [String] { [] }
-        func tensor(_ key: String, expectedShape: [Int]) throws -> Tensor? {
-            let tensor = try inner.tensor(key, expectedShape: expectedShape)
-            seen[key] = tensor
-            return tensor
-        }
     }
 }
 
