@@ -1,6 +1,6 @@
 import Hummingbird
 
-/// TorchServe's prediction forms: `POST|PUT /predictions/{model}` and `POST /predict?model=`,
+/// TorchServe's prediction forms: `POST|PUT /predictions/{model}` and `POST|PUT /predict?model=`,
 /// with a raw image body or multipart file parts, answered in api.md's prediction response.
 struct PredictionRoutes: Sendable {
     let store: ModelStore
@@ -9,13 +9,14 @@ struct PredictionRoutes: Sendable {
 
     func add(to router: Router<ServerRequestContext>, routes: RouteTable) {
         // `curl -T` sends PUT, `curl --data-binary` and `curl -F` send POST.
+        // Both forms take both methods.
         for method in [HTTPRequest.Method.post, .put] {
             router.on("/predictions/{model}", method: method, table: routes) { request, context in
                 try await predict(request, model: try context.parameters.require("model"))
             }
-        }
-        router.on("/predict", method: .post, table: routes) { request, _ in
-            try await predict(request, model: request.uri.queryParameters.get("model") ?? defaultModel())
+            router.on("/predict", method: method, table: routes) { request, _ in
+                try await predict(request, model: request.uri.queryParameters.get("model") ?? defaultModel())
+            }
         }
     }
 

@@ -106,6 +106,9 @@ import Testing
             #expect(try chosen.json["model"] as? String == "tiny")
             let named = try await client.execute(uri: "/predict?model=tiny&topk=1", method: .post, body: ByteBuffer(bytes: TestPNG.sample()))
             #expect(try Self.predictions(try named.json["predictions"]).count == 1)
+            // `curl -T` sends PUT: /predict takes it as /predictions does.
+            let put = try await client.execute(uri: "/predict?model=tiny", method: .put, body: ByteBuffer(bytes: TestPNG.sample()))
+            #expect(put.status == .ok)
             let unknown = try await client.execute(uri: "/predict?model=nope", method: .post, body: ByteBuffer(bytes: TestPNG.sample()))
             #expect(unknown.status == .notFound)
         }
