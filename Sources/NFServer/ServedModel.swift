@@ -1,5 +1,6 @@
 import Foundation
 import NFCheckpoint
+import NFDatasets
 import NFImage
 import NFModels
 import NFTensors
@@ -22,13 +23,7 @@ struct ServedModel: Sendable {
     static func load(directory: String) throws -> ServedModel {
         let loaded = try CheckpointFolder.load(directory)
         let cfg = loaded.config.pretrainedCfg
-        // timm allows one mean/std value for all channels; Preprocessing takes one per channel.
-        func perChannel(_ values: [Double]) -> [Float] {
-            (values.count == 1 ? Array(repeating: values[0], count: cfg.inputSize[0]) : values).map(Float.init)
-        }
-        let preprocessing = try Preprocessing(inputSize: cfg.inputSize, interpolation: cfg.interpolation,
-                                              cropPct: cfg.cropPct, cropMode: cfg.cropMode,
-                                              mean: perChannel(cfg.mean), std: perChannel(cfg.std))
+        let preprocessing = try Preprocessing(cfg)
         let flops = try loaded.classifier.flops(height: cfg.inputSize[1], width: cfg.inputSize[2])
         return ServedModel(loaded: loaded, preprocessing: preprocessing, flops: flops)
     }

@@ -3,15 +3,18 @@ import NFModels
 import NFTensors
 import Testing
 
-/// Every ResNet and XBNBlock-ResNet fixture: nfserve's logits equal timm's within 1e-3 of the
-/// logit scale (max |logit|, at least 1). Expected numbers come from PyTorch 2.15 + timm 1.0.31
-/// through tools/reference/make_parity_fixtures.py (seeded per case).
-@Suite struct ResNetParityTests {
-    static let cases = ParityFixtures.cases(families: ["resnet", "xbn"])
+/// Every parity fixture — ResNets, XBNBlock ResNets (P1/P2/P3 on basic and bottleneck blocks)
+/// and NormFreeNets (NF-ResNets, NF-RegNet, NFNets, dm_nfnet_f0...f6): nfserve's logits equal
+/// timm's within 1e-3 of the logit scale (max |logit|, at least 1), and its parameter count is
+/// timm's. Expected numbers come from PyTorch 2.15 + timm 1.0.31 through
+/// tools/reference/make_parity_fixtures.py (seeded per case).
+@Suite struct ParityTests {
+    static let cases = ParityFixtures.cases(families: ["resnet", "xbn", "nfnet"])
 
     @Test func fixturesArePresent() {
         #expect(Self.cases.filter { $0.family == "resnet" }.count >= 8, "run tools/reference/make_parity_fixtures.py")
         #expect(Self.cases.filter { $0.family == "xbn" }.count >= 6)
+        #expect(Self.cases.filter { $0.family == "nfnet" }.count >= 16)
     }
 
     @Test(arguments: cases)
