@@ -21,10 +21,14 @@ public struct IDXDataset: ImageDataset {
         let imageBytes = try Self.read(images)
         let (imageDims, imageOffset) = try Self.header(imageBytes, rank: 3, file: images)
         (count, rows, columns) = (imageDims[0], imageDims[1], imageDims[2])
-        guard imageBytes.count - imageOffset >= count * rows * columns else {
-            throw DatasetError("\(images.path): \(count) images of \(rows)x\(columns) need \(count * rows * columns) bytes, the file has \(imageBytes.count - imageOffset)")
+        // The header's dimensions are untrusted (each < 2^32): multiply without trapping.
+        let (size, overflow1) = rows.multipliedReportingOverflow(by: columns)
+        let (needed, overflow2) = count.multipliedReportingOverflow(by: size)
+        let overflow = overflow1 || overflow2
+        guard !overflow, imageBytes.count - imageOffset >= needed else {
+            throw DatasetError("\(images.path): \(count) images of \(rows)x\(columns) need \(overflow ? "more" : String(needed)) bytes, the file has \(imageBytes.count - imageOffset)")
         }
-        pixels = Array(imageBytes[imageOffset..<(imageOffset + count * rows * columns)])
+        pixels = Array(imageBytes[imageOffset..<(imageOffset + needed)])
         if let labels {
             let labelBytes = try Self.read(labels)
             let (labelDims, labelOffset) = try Self.header(labelBytes, rank: 1, file: labels)

@@ -7,6 +7,7 @@ public struct Conv2d: Sendable {
 
     public init(_ scope: WeightScope, geometry: ConvolutionGeometry, bias: Bool = false) throws {
         name = scope.prefix
+        try geometry.validate()
         let weight = try scope.tensor("weight", shape: geometry.weightShape)
         let b = bias ? try scope.tensor("bias", shape: [geometry.outChannels]) : nil
         convolution = Convolution(geometry: geometry, weight: weight, bias: b)

@@ -12,6 +12,7 @@ import NFTensors
 public enum ScaledStdConv2d {
     public static func load(_ scope: WeightScope, geometry: ConvolutionGeometry, gamma: Float,
                             eps: Float) throws -> Conv2d {
+        try geometry.validate()
         let weight = try scope.tensor("weight", shape: geometry.weightShape)
         let bias = try scope.tensor("bias", shape: [geometry.outChannels])
         let gain = try scope.tensor("gain", shape: [geometry.outChannels, 1, 1, 1])

@@ -26,6 +26,9 @@ public struct CheckpointLoadError: Error, CustomStringConvertible, Sendable {
 }
 
 public enum CheckpointFolder {
+    /// The largest input (H * W) a checkpoint may declare: 4096 x 4096.
+    public static let maxInputPixels = 4096 * 4096
+
     /// Loads and verifies the folder at `path`: every tensor present, none unused, shapes equal.
     public static func load(_ path: String) throws -> LoadedModel {
         let directory = URL(fileURLWithPath: path).standardizedFileURL
@@ -52,6 +55,12 @@ public enum CheckpointFolder {
     /// Builds the architecture `config` describes from `weights`, checking that every tensor of
     /// the source was used and that the preprocessing's channel count fits the network.
     public static func build(config: ModelConfig, weights source: any WeightSource) throws -> any ImageClassifier {
+        // The server runs one forward at this size at load (FLOPs) and preprocesses every image
+        // to it: a config.json must not be able to ask for more memory than a photograph needs.
+        let size = config.pretrainedCfg.inputSize
+        if size.count == 3, size[1].multipliedReportingOverflow(by: size[2]).overflow || size[1] * size[2] > maxInputPixels {
+            throw ModelBuildError("pretrained_cfg input_size \(size) is larger than nfserve accepts (\(maxInputPixels) pixels)")
+        }
         let loader = WeightLoader(source: source)
         let classifier = try ModelRegistry.build(architecture: config.architecture, numClasses: config.numClasses,
                                                  modelArgs: config.modelArgs, weights: loader)

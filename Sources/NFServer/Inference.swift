@@ -6,16 +6,29 @@ struct Inference: Sendable {
     let metrics: ServerMetrics
     let maxPixels: Int
 
+    /// Images one request may carry. The body limit bounds the bytes, not the count: tiny
+    /// encoded images each become a full-size tensor, and a forward pass's memory grows with
+    /// the batch, so without this a 20 MiB body of 70-byte PNGs could ask for 100+ GB.
+    static let maxImagesPerRequest = 64
+
+    private func checkBatch(_ n: Int) throws {
+        if n > Self.maxImagesPerRequest {
+            throw APIError(.contentTooLarge, "\(n) images in one request; send at most \(Self.maxImagesPerRequest) per request")
+        }
+    }
+
     /// Decodes, preprocesses and classifies `images` as one batch: `[N, K]` logits.
     func logits(_ model: ServedModel, images: [UploadedImage]) async throws -> Tensor {
-        try await timed(model, images: images.count) { [maxPixels] in
+        try checkBatch(images.count)
+        return try await timed(model, images: images.count) { [maxPixels] in
             try model.logits(encodedImages: images, maxPixels: maxPixels)
         }
     }
 
     /// Classifies an already preprocessed `[N, C, H, W]` batch: `[N, K]` logits.
     func logits(_ model: ServedModel, input: Tensor) async throws -> Tensor {
-        try await timed(model, images: input.shape[0]) { try model.logits(input: input) }
+        try checkBatch(input.shape[0])
+        return try await timed(model, images: input.shape[0]) { try model.logits(input: input) }
     }
 
     private func timed(_ model: ServedModel, images: Int, _ work: @escaping @Sendable () throws -> Tensor) async throws -> Tensor {

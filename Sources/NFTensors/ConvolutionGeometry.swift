@@ -46,6 +46,18 @@ public struct ConvolutionGeometry: Sendable, Equatable {
 
     public var weightShape: [Int] { [outChannels, inChannels / groups, kernel.h, kernel.w] }
 
+    /// Throws unless every size is positive and both channel counts split into `groups`: the
+    /// numbers come from config.json, which must not be able to crash the process.
+    public func validate() throws {
+        let sizes = [inChannels, outChannels, groups, kernel.h, kernel.w, stride.h, stride.w, dilation.h, dilation.w]
+        guard sizes.allSatisfy({ $0 > 0 }), inChannels % groups == 0, outChannels % groups == 0 else {
+            throw TensorError("invalid convolution: \(inChannels) -> \(outChannels) channels in \(groups) group(s), kernel \(kernel), stride \(stride), dilation \(dilation)")
+        }
+        if case let .symmetric(ph, pw) = padding, ph < 0 || pw < 0 {
+            throw TensorError("invalid convolution padding (\(ph), \(pw))")
+        }
+    }
+
     /// Multiply-accumulates per output pixel.
     public var macsPerOutput: Int { (inChannels / groups) * kernel.h * kernel.w }
 

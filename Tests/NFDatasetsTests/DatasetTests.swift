@@ -40,6 +40,10 @@ import Testing
         #expect(throws: DatasetError.self) { try DatasetCatalog.open(folder: dir, name: "bad") }
         try Data([0, 0, 8, 3] + bigEndian(5) + bigEndian(2) + bigEndian(2) + [0, 1]).write(to: dir.appendingPathComponent("a-images-idx3-ubyte"))
         #expect { try DatasetCatalog.open(folder: dir, name: "bad") } throws: { "\($0)".contains("need 20 bytes") }
+        // Hostile dimensions whose product overflows 64 bits: an error, not a trap.
+        let huge = bigEndian(0xFFFF_FFFF)
+        try Data([0, 0, 8, 3] + huge + huge + huge + [0]).write(to: dir.appendingPathComponent("a-images-idx3-ubyte"))
+        #expect { try DatasetCatalog.open(folder: dir, name: "bad") } throws: { "\($0)".contains("need more bytes") }
     }
 
     @Test func shippedSampleIsAnImageFolder() throws {

@@ -117,3 +117,24 @@ extension ModelConfig {
         return String(decoding: data, as: UTF8.self)
     }
 }
+
+/// config.json is untrusted: nonsensical sizes are load errors naming the problem, never a trap
+/// (a division by zero in a group count, a negative dimension) or an enormous allocation.
+@Suite struct HostileConfigTests {
+    static func build(_ json: String) throws {
+        _ = try CheckpointFolder.build(config: try ModelConfig(jsonData: Data(json.utf8)), weights: InitializerWeightSource())
+    }
+
+    @Test(arguments: [
+        (#"{"architecture": "resnet50", "model_args": {"cardinality": 0, "channels": [4, 4, 4, 4]}}"#, "cardinality"),
+        (#"{"architecture": "resnet18d", "model_args": {"stem_width": -8}}"#, "stem_width"),
+        (#"{"architecture": "resnet18", "model_args": {"channels": [4, 0, 4, 4]}}"#, "positive"),
+        (#"{"architecture": "resnet50", "model_args": {"base_width": 1, "channels": [1, 1, 1, 1]}}"#, "invalid convolution"),
+        (#"{"architecture": "nf_resnet26", "model_args": {"ch_div": 0, "channels": [8, 8, 8, 8]}}"#, "ch_div"),
+        (#"{"architecture": "dm_nfnet_f0", "model_args": {"group_size": -1, "channels": [8, 8, 8, 8], "num_features": 8}}"#, "group_size"),
+        (#"{"architecture": "resnet18", "pretrained_cfg": {"input_size": [3, 100000, 100000]}}"#, "larger than nfserve accepts"),
+    ])
+    func isAClearError(json: String, mentions: String) {
+        #expect { try Self.build(json) } throws: { "\($0)".contains(mentions) }
+    }
+}

@@ -115,6 +115,19 @@ import Testing
         }
     }
 
+    @Test func tooManyImagesInOneRequestIs413() async throws {
+        let image = TestPNG.sample()
+        let files = (0...Inference.maxImagesPerRequest).map { ("\($0).png", image) }
+        let (headers, body) = multipartBody(files)
+        try await TestServer.app().test(.router) { client in
+            let response = try await client.execute(uri: "/predictions/tiny", method: .post, headers: headers, body: body)
+            #expect(response.status == .contentTooLarge)
+            #expect(try response.errorMessage.contains("at most \(Inference.maxImagesPerRequest)"))
+            let (okHeaders, okBody) = multipartBody(Array(files.prefix(2)))
+            #expect(try await client.execute(uri: "/predictions/tiny", method: .post, headers: okHeaders, body: okBody).status == .ok)
+        }
+    }
+
     @Test func failedModelIs503WithItsError() async throws {
         try await TestServer.app().test(.router) { client in
             let response = try await client.execute(uri: "/predictions/broken", method: .post, body: ByteBuffer(bytes: TestPNG.sample()))

@@ -56,10 +56,11 @@ public struct NormFreeConfig: Sendable, Equatable {
         channels = try args.ints("channels", default: channels)
         alpha = try args.double("alpha", default: alpha)
         stemType = try args.string("stem_type", default: stemType)
+        // timm treats 0 / None as "not set"; a negative value is an error (validate()).
         let stem = try args.int("stem_chs", default: stemChs ?? 0)
-        stemChs = stem > 0 ? stem : nil
+        stemChs = stem == 0 ? nil : stem
         let group = try args.int("group_size", default: groupSize ?? 0)
-        groupSize = group > 0 ? group : nil
+        groupSize = group == 0 ? nil : group
         attnLayer = try args.optionalString("attn_layer") ?? attnLayer
         attnKwargs = try args.object("attn_kwargs", default: attnKwargs)
         attnGain = try args.double("attn_gain", default: attnGain)
@@ -88,6 +89,10 @@ public struct NormFreeConfig: Sendable, Equatable {
     func validate() throws {
         guard depths.count == channels.count, !depths.isEmpty, depths.allSatisfy({ $0 > 0 }), channels.allSatisfy({ $0 > 0 }) else {
             throw ModelBuildError("NormFreeNet needs as many positive \"depths\" as \"channels\" (got \(depths) and \(channels))")
+        }
+        guard chDiv > 0, widthFactor > 0, bottleRatio > 0, numFeatures >= 0, inChans > 0, numClasses > 0,
+              stdConvEps >= 0, alpha.isFinite, attnGain.isFinite, (stemChs ?? 1) > 0, (groupSize ?? 1) > 0 else {
+            throw ModelBuildError("NormFreeNet ch_div, width_factor, bottle_ratio, in_chans, num_classes, stem_chs and group_size must be positive, num_features and std_conv_eps not negative")
         }
         let stems = ["", "deep", "deep_tiered", "deep_quad", "3x3", "7x7", "deep_pool", "3x3_pool", "7x7_pool"]
         guard stems.contains(stemType) else { throw ModelBuildError("stem_type \"\(stemType)\" is not one of \(stems)") }

@@ -87,6 +87,9 @@ public struct ResNetConfig: Sendable, Equatable {
         guard ["", "deep", "deep_tiered"].contains(stemType) else {
             throw ModelBuildError("stem_type \"\(stemType)\" is not supported ('', 'deep', 'deep_tiered')")
         }
+        guard stemWidth > 0, cardinality > 0, baseWidth > 0, downKernelSize > 0, blockReduceFirst > 0, gnGroups > 0 else {
+            throw ModelBuildError("resnet stem_width, cardinality, base_width, down_kernel_size, block_reduce_first and gn_groups must be positive")
+        }
         if block == .basic && (cardinality != 1 || baseWidth != 64) {
             throw ModelBuildError("BasicBlock only supports cardinality=1 and base_width=64 (timm asserts it)")
         }
