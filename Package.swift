@@ -9,6 +9,8 @@
 //   NFModels    model families (timm resnet, ...), registry, checkpoint folders
 //   NFImage     image decoding (libjpeg-turbo, libspng) and timm's eval preprocessing
 //   NFDatasets  datasets (ImageFolder, flat, IDX) and evaluation of a model over one
+//   NFRequestFormats  request bodies from clients (OIP v2 JSON, multipart) decoded and validated
+//               without the HTTP stack, so that they can be fuzzed (Fuzz/)
 //   NFServer    the HTTP service (Hummingbird) -- the only target that imports the HTTP stack
 //   nfserve     the executable (swift-argument-parser)
 import PackageDescription
@@ -25,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
         .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
@@ -51,11 +54,19 @@ let package = Package(
         .target(name: "NFImage", dependencies: ["CNFImageCodecs", "NFTensors"]),
         .target(name: "NFDatasets", dependencies: ["NFImage", "NFModels", "NFCheckpoint", "NFTensors", "CNFImageCodecs"]),
         .target(
+            name: "NFRequestFormats",
+            dependencies: [
+                "NFTensors",
+                .product(name: "MultipartKit", package: "multipart-kit"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .target(
             name: "NFServer",
             dependencies: [
-                "NFModels", "NFImage", "NFDatasets", "NFCheckpoint", "NFTensors",
+                "NFModels", "NFImage", "NFDatasets", "NFCheckpoint", "NFTensors", "NFRequestFormats",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "MultipartKit", package: "multipart-kit"),
+                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -82,7 +93,7 @@ let package = Package(
         .testTarget(
             name: "NFServerTests",
             dependencies: [
-                "NFServer", "NFModels", "NFCheckpoint", "NFLayers", "NFTensors",
+                "NFServer", "NFModels", "NFCheckpoint", "NFLayers", "NFTensors", "NFRequestFormats",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NFImage
 import NFModels
+import NFRequestFormats
 import NFTensors
 
 /// An error answered with a status and api.md's body, `{"error": "what went wrong and what to do"}`.
@@ -46,8 +47,10 @@ extension APIError {
             self = error
         case let error as ImageError:
             self.init(HTTPResponse.Status(code: error.httpStatus), error.description)
+        case let error as RequestError:
+            self.init(HTTPResponse.Status(code: error.status), error.message)
         case let error as DecodingError:
-            self.init(.badRequest, "invalid JSON: \(Self.describe(error))")
+            self.init(.badRequest, RequestError(invalidJSON: error).message)
         case let error as TensorError:
             self.init(.badRequest, error.description)
         case is ModelBuildError, is CheckpointLoadError:
@@ -62,27 +65,9 @@ extension APIError {
 
     static func bodyTooLarge(limit: Int) -> APIError {
         let size = limit % (1 << 20) == 0 ? "\(limit >> 20) MiB" : "\(limit) bytes"
-        return APIError(.contentTooLarge, "request body is larger than the server's limit of \(size); send a smaller image or raise --max-body-mb")
-    }
-
-    /// One line naming where in the document decoding failed, instead of `DecodingError`'s dump.
-    private static func describe(_ error: DecodingError) -> String {
-        func path(_ context: DecodingError.Context) -> String {
-            let keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-            return keys.isEmpty ? "" : " at \(keys.hasPrefix(".") ? String(keys.dropFirst()) : keys)"
-        }
-        switch error {
-        case let .keyNotFound(key, context):
-            return "missing field \"\(key.stringValue)\"\(path(context))"
-        case let .typeMismatch(type, context):
-            return "expected \(type)\(path(context))"
-        case let .valueNotFound(type, context):
-            return "expected \(type)\(path(context)), found null"
-        case let .dataCorrupted(context):
-            let underlying = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            return (underlying ?? context.debugDescription) + path(context)
-        @unknown default:
-            return "\(error)"
-        }
+        // The rest of the body is not read: the connection closes after this answer
+        // (`ConnectionGuard`), so a client still uploading learns at once.
+        return APIError(.contentTooLarge, "request body is larger than the server's limit of \(size); send a smaller image or raise --max-body-mb",
+                        headers: [.connection: "close"])
     }
 }

@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import ServiceLifecycle
 
 /// nfserve's version, reported by `GET /v2`.
 public let nfserveVersion = "0.1.0"
@@ -7,25 +8,53 @@ public let nfserveVersion = "0.1.0"
 /// The HTTP service: `nfserve serve` runs it and the tests drive it (Hummingbird's pattern of one
 /// builder shared by both). Model loading starts when the application runs, in the background.
 public func buildApplication(_ configuration: ServerConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
+    try await buildApplication(configuration, logger: logger, lifecycle: ServerLifecycle())
+}
+
+func buildApplication(_ configuration: ServerConfiguration, logger: Logger, lifecycle: ServerLifecycle) async throws -> some ApplicationProtocol {
     let store = ModelStore(checkpoints: configuration.checkpoints, logger: logger)
     let pool = ComputePool(maxQueued: configuration.maxQueuedInferences)
-    let router = buildRouter(configuration, store: store, pool: pool)
-    let maxBodyBytes = configuration.maxBodyBytes
+    let loader = ModelLoader()
+    let router = buildRouter(configuration, store: store, pool: pool, loader: loader, lifecycle: lifecycle, logger: logger)
+    let (maxBodyBytes, limits) = (configuration.maxBodyBytes, configuration.connectionLimits)
+    let counter = ConnectionCounter()
+    // `ConnectionGuard` answers connections over the limit with a 503; beyond twice the limit
+    // the server stops accepting until some close (they wait in the kernel's backlog), so
+    // file descriptors stay bounded whatever clients do.
+    let hardLimit = limits.maxConnections.multipliedReportingOverflow(by: 2)
     return Application(
         router: router,
-        server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler(maxBodyBytes: maxBodyBytes)])),
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "nfserve"),
-        services: [ModelLoadingService(store: store, pool: pool, logger: logger)],
+        server: .http1(configuration: .init(additionalChannelHandlers: [
+            ConnectionGuard(limits: limits, counter: counter),
+            ExpectContinueHandler(maxBodyBytes: maxBodyBytes),
+        ])),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "nfserve",
+                             availableConnectionsDelegate: .maximum(hardLimit.overflow ? .max : hardLimit.partialValue, logger: logger)),
+        services: [ModelLoadingService(store: store, loader: loader, logger: logger)],
         logger: logger)
 }
 
-/// Builds the application and runs it until SIGINT or SIGTERM (`nfserve serve`).
+/// Builds the application and runs it until SIGINT or SIGTERM (`nfserve serve`). Then
+/// readiness turns 503 at once, the listening socket closes, and requests in flight finish
+/// within `shutdownGrace`; after it, what is left is cancelled and the server returns.
 public func serve(_ configuration: ServerConfiguration, logger: Logger) async throws {
-    try await buildApplication(configuration, logger: logger).runService()
+    let lifecycle = ServerLifecycle()
+    let app = try await buildApplication(configuration, logger: logger, lifecycle: lifecycle)
+    var group = ServiceGroupConfiguration(
+        services: [
+            .init(service: app),
+            .init(service: DrainOnShutdown(lifecycle: lifecycle, grace: configuration.shutdownGrace, logger: logger)),
+        ],
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger)
+    group.maximumGracefulShutdownDuration = configuration.shutdownGrace
+    group.maximumCancellationDuration = .seconds(2)
+    try await ServiceGroup(configuration: group).run()
 }
 
 /// Every route of api.md over `store`, running inference on `pool`.
-func buildRouter(_ configuration: ServerConfiguration, store: ModelStore, pool: ComputePool) -> Router<ServerRequestContext> {
+func buildRouter(_ configuration: ServerConfiguration, store: ModelStore, pool: ComputePool, loader: ModelLoader = ModelLoader(),
+                 lifecycle: ServerLifecycle = ServerLifecycle(), logger: Logger = Logger(label: "nfserve")) -> Router<ServerRequestContext> {
     let router = Router(context: ServerRequestContext.self)
     let routes = RouteTable()
     let metrics = ServerMetrics()
@@ -38,7 +67,9 @@ func buildRouter(_ configuration: ServerConfiguration, store: ModelStore, pool: 
     PredictionRoutes(store: store, inference: inference, maxBodyBytes: configuration.maxBodyBytes)
         .add(to: router, routes: routes)
     ModelRoutes(store: store).add(to: router, routes: routes)
-    OpenInferenceRoutes(store: store, inference: inference, maxBodyBytes: configuration.maxBodyBytes)
+    OpenInferenceRoutes(store: store, inference: inference, lifecycle: lifecycle, maxBodyBytes: configuration.maxBodyBytes)
+        .add(to: router, routes: routes)
+    RepositoryRoutes(store: store, loader: loader, authorization: AdminAuthorization(token: configuration.adminToken), logger: logger)
         .add(to: router, routes: routes)
     DatasetRoutes(datasets: configuration.datasets).add(to: router, routes: routes)
     router.on("/metrics", method: .get, table: routes) { _, _ in

@@ -1,3 +1,4 @@
+import NFRequestFormats
 import Foundation
 
 /// `nfserve predict`: the JSON that `POST /predictions/{model}` answers, for image files and

@@ -29,12 +29,6 @@ final class ComputePool: Sendable {
         return try await enqueue(work)
     }
 
-    /// Runs `work` on the pool whatever the queue's length (model loading at start).
-    func runUnbounded<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        admitted.withLock { $0 += 1 }
-        return try await enqueue(work)
-    }
-
     private func enqueue<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             queue.async {

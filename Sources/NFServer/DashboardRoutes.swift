@@ -31,7 +31,7 @@ struct DashboardRoutes: Sendable {
             cells += [model.classifier.architecture, String(model.numClasses),
                       model.inputSize.map(String.init).joined(separator: "×"), model.classifier.normalizationKind.rawValue,
                       String(model.classifier.parameterCount), String(format: "%.3f", Double(model.flops) / 1e9)].map(escape)
-        case let .failed(reason):
+        case let .failed(reason), let .unloaded(reason):
             return "<tr><td>\(cells[0])</td><td>\(cells[1])</td><td colspan=\"6\" class=\"failed\">\(escape(reason))</td></tr>"
         case .loading:
             break

@@ -1,3 +1,4 @@
+import NFRequestFormats
 import NFTensors
 
 /// Runs models on the compute pool and records how long each batch took.

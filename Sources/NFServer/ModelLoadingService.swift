@@ -6,13 +6,11 @@ import ServiceLifecycle
 /// that returns would stop the application's service group).
 struct ModelLoadingService: Service {
     let store: ModelStore
-    let pool: ComputePool
+    let loader: ModelLoader
     let logger: Logger
 
     func run() async throws {
-        await store.loadAll(logger: logger) { directory in
-            try await pool.runUnbounded { try ServedModel.load(directory: directory) }
-        }
+        await store.loadAll(logger: logger, load: loader.load)
         logger.info("model loading finished: \(store.entries.filter { $0.model != nil }.count) of \(store.entries.count) ready")
         try? await gracefulShutdown()
     }

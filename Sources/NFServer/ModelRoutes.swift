@@ -47,6 +47,7 @@ struct ModelSummary: ResponseEncodable {
         switch entry.status {
         case .loading: break
         case let .failed(reason): error = reason
+        case let .unloaded(reason): error = reason
         case let .ready(model):
             architecture = model.classifier.architecture
             numClasses = model.numClasses

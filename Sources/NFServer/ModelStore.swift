@@ -2,23 +2,28 @@ import Foundation
 import Logging
 import Synchronization
 
-/// Every model folder of `--checkpoints` and how far its loading got.
+/// Every model folder of `--checkpoints` (the model repository) and how far its loading got.
 ///
 /// The folders are listed when the store is made, so `/models` names them all from the first
 /// request on; `loadAll` then loads them one by one (in the background, see
 /// `ModelLoadingService`). A folder that fails stays listed with its error; the others serve.
+/// The admin routes reload a folder (`reload`: the old version serves until the new one
+/// replaces it in one step, and keeps serving when the new one fails) or unload one.
 final class ModelStore: Sendable {
     enum Status: Sendable {
         case loading
         case ready(ServedModel)
         case failed(String)
+        /// Unloaded by an admin, or a folder that appeared since the start and was never loaded.
+        case unloaded(String)
 
-        /// `ready`, `loading` or `failed`, as `/models` reports it.
+        /// `ready`, `loading`, `failed` or `unloaded`, as `/models` reports it.
         var name: String {
             switch self {
             case .ready: "ready"
             case .loading: "loading"
             case .failed: "failed"
+            case .unloaded: "unloaded"
             }
         }
     }
@@ -41,6 +46,8 @@ final class ModelStore: Sendable {
     }
 
     private let state: Mutex<State>
+    /// The repository folder (nil for a store made from entries).
+    private let root: URL?
 
     /// Lists the sub-folders of `checkpoints` (hidden ones skipped; links to folders count, as in
     /// the Hugging Face cache), sorted by name. A missing
@@ -49,21 +56,28 @@ final class ModelStore: Sendable {
         let root = URL(fileURLWithPath: checkpoints)
         var entries: [Entry] = []
         do {
-            let children = try FileManager.default.contentsOfDirectory(
-                at: root, includingPropertiesForKeys: nil, options: [.skipsHiddenFiles])
-            for child in children where child.isDirectoryFollowingLinks {
-                entries.append(Entry(name: child.lastPathComponent, directory: child.path, status: .loading))
-            }
+            entries = try Self.folders(in: root).map { Entry(name: $0.name, directory: $0.path, status: .loading) }
         } catch {
             logger.warning("no checkpoints served: cannot list \(checkpoints): \(error.localizedDescription)")
         }
-        entries.sort { $0.name < $1.name }
+        self.root = root
         state = Mutex(State(entries: entries))
     }
 
-    /// A store with the given entries (tests).
-    init(entries: [Entry], finished: Bool) {
+    /// A store with the given entries (tests); `root` lets `reload` find folders by name.
+    init(entries: [Entry], finished: Bool, root: String? = nil) {
+        self.root = root.map { URL(fileURLWithPath: $0) }
         state = Mutex(State(entries: entries, finished: finished))
+    }
+
+    /// The sub-folders of `root` (hidden ones skipped; links to folders count, as in the
+    /// Hugging Face cache), sorted by name.
+    private static func folders(in root: URL) throws -> [(name: String, path: String)] {
+        let children = try FileManager.default.contentsOfDirectory(
+            at: root, includingPropertiesForKeys: nil, options: [.skipsHiddenFiles])
+        return children.filter(\.isDirectoryFollowingLinks)
+            .map { ($0.lastPathComponent, $0.path) }
+            .sorted { $0.name < $1.name }
     }
 
     var entries: [Entry] { state.withLock { $0.entries } }
@@ -83,6 +97,70 @@ final class ModelStore: Sendable {
         case let .ready(model): return model
         case .loading: throw APIError(.serviceUnavailable, "model \"\(name)\" is still loading; retry shortly (GET /v2/health/ready says when all are loaded)")
         case let .failed(reason): throw APIError(.serviceUnavailable, "model \"\(name)\" failed to load: \(reason)")
+        case let .unloaded(reason): throw APIError(.serviceUnavailable, "model \"\(name)\" is not loaded (\(reason)); an admin loads it with POST /v2/repository/models/\(name)/load")
+        }
+    }
+
+    /// Lists folders added to the repository since the start as `unloaded` (Triton's index
+    /// shows what is on disk); entries whose folder is gone stay as they are.
+    func rescan() {
+        guard let root, let folders = try? Self.folders(in: root) else { return }
+        state.withLock { state in
+            for folder in folders where !state.entries.contains(where: { $0.name == folder.name }) {
+                state.entries.append(Entry(name: folder.name, directory: folder.path, status: .unloaded("not loaded")))
+            }
+            state.entries.sort { $0.name < $1.name }
+        }
+    }
+
+    /// Loads the folder `name` of the repository anew with `load` and swaps it in: a request
+    /// sees the old version or the new one, never neither. When loading fails, a version that
+    /// was serving keeps serving, and the error says why (422); 404 when no such folder exists.
+    func reload(_ name: String, logger: Logger, load: (String) async throws -> ServedModel) async throws -> ServedModel {
+        guard let directory = directory(forName: name) else {
+            throw APIError(.notFound, "no model folder \"\(name)\" in the checkpoints folder")
+        }
+        let start = ContinuousClock.now
+        do {
+            let model = try await load(directory)
+            set(name, directory: directory, status: .ready(model))
+            logger.info("reloaded \(name) in \(ContinuousClock.now - start)")
+            return model
+        } catch {
+            let kept = entry(named: name)?.model != nil
+            if !kept { set(name, directory: directory, status: .failed("\(error)")) }
+            logger.error("reloading \(name) failed\(kept ? " (the loaded version keeps serving)" : ""): \(error)")
+            throw APIError(.unprocessableContent, "model \"\(name)\" failed to load: \(error)\(kept ? "; the version loaded before keeps serving" : "")")
+        }
+    }
+
+    /// Stops serving `name`; requests that already have the model finish on it.
+    func unload(_ name: String) throws(APIError) {
+        try state.withLock { state throws(APIError) in
+            guard let index = state.entries.firstIndex(where: { $0.name == name }) else {
+                throw APIError.unknownModel(name, known: state.entries.map(\.name))
+            }
+            state.entries[index].status = .unloaded("unloaded by an admin request")
+        }
+    }
+
+    /// The folder of model `name`: its entry's, or a sub-folder of the repository of that name.
+    /// Names are single path components, so no request reaches outside the repository.
+    private func directory(forName name: String) -> String? {
+        if let entry = entry(named: name) { return entry.directory }
+        guard let root, !name.isEmpty, name != ".", name != "..", !name.hasPrefix("."), !name.contains("/") else { return nil }
+        let folder = root.appendingPathComponent(name)
+        return folder.isDirectoryFollowingLinks ? folder.path : nil
+    }
+
+    private func set(_ name: String, directory: String, status: Status) {
+        state.withLock { state in
+            if let index = state.entries.firstIndex(where: { $0.name == name }) {
+                state.entries[index].status = status
+            } else {
+                state.entries.append(Entry(name: name, directory: directory, status: status))
+                state.entries.sort { $0.name < $1.name }
+            }
         }
     }
 
@@ -100,7 +178,9 @@ final class ModelStore: Sendable {
                 logger.error("model \(entry.name) failed to load: \(error)")
             }
             state.withLock { state in
-                if let index = state.entries.firstIndex(where: { $0.name == entry.name }) {
+                // An admin may have loaded or unloaded it meanwhile; that decision stands.
+                if let index = state.entries.firstIndex(where: { $0.name == entry.name }),
+                   case .loading = state.entries[index].status {
                     state.entries[index].status = status
                 }
             }

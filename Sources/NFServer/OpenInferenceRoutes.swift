@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NFRequestFormats
 import NFTensors
 
 /// The Open Inference Protocol v2 (KServe, Triton): server and model health and metadata, and
@@ -8,6 +9,7 @@ import NFTensors
 struct OpenInferenceRoutes: Sendable {
     let store: ModelStore
     let inference: Inference
+    let lifecycle: ServerLifecycle
     let maxBodyBytes: Int
 
     /// Every model has one version, "1"; `/v2/models/{model}/versions/1/...` are the same routes.
@@ -19,7 +21,8 @@ struct OpenInferenceRoutes: Sendable {
         }
         router.on("/v2/health/live", method: .get, table: routes) { _, _ in Liveness(live: true) }
         router.on("/v2/health/ready", method: .get, table: routes) { _, _ in
-            let ready = store.isReady
+            // Ready once every folder was tried, until shutdown begins.
+            let ready = store.isReady && !lifecycle.isDraining
             return EditedResponse(status: ready ? .ok : .serviceUnavailable, response: Readiness(ready: ready))
         }
         router.on("/v2/models", method: .get, table: routes) { _, _ in
@@ -39,9 +42,10 @@ struct OpenInferenceRoutes: Sendable {
                 return EditedResponse(status: ready ? .ok : .serviceUnavailable, response: ModelReadiness(name: name, ready: ready))
             }
             router.on(prefix + "/infer", method: .post, table: routes) { request, context in
+                try request.checkDeclaredLength(limit: maxBodyBytes)
                 let model = try model(context)
                 let body = try await request.collectBody(limit: maxBodyBytes)
-                let inferenceRequest = try JSONDecoder().decode(InferenceRequest.self, from: Data(body.readableBytesView))
+                let inferenceRequest = try InferenceRequest.decode(Data(body.readableBytesView))
                 return try await infer(inferenceRequest, model: model)
             }
         }
@@ -68,9 +72,11 @@ struct OpenInferenceRoutes: Sendable {
         let logits: Tensor
         switch input.datatype {
         case "FP32":
-            logits = try await inference.logits(model, input: try input.tensor(expecting: model.inputSize))
+            let tensor = try input.tensor(model.inputRequirements(maxBatch: Inference.maxImagesPerRequest))
+            logits = try await inference.logits(model, input: tensor)
+            try Self.requireFinite(logits, input: tensor)
         case "BYTES":
-            logits = try await inference.logits(model, images: try input.encodedImages())
+            logits = try await inference.logits(model, images: try input.encodedImages(maxImages: Inference.maxImagesPerRequest))
         default:
             throw APIError.badRequest("input \"\(input.name)\" has datatype \"\(input.datatype)\"; send FP32 (a preprocessed [N, C, H, W] tensor) or BYTES (base64-encoded images)")
         }
@@ -78,5 +84,13 @@ struct OpenInferenceRoutes: Sendable {
         return InferenceResponse(
             modelName: model.name, modelVersion: Self.modelVersion, id: request.id,
             outputs: outputs.map { $0.output(logits: logits, probabilities: probabilities, labels: model.labels) })
+    }
+
+    /// Finite inputs can still overflow float32 inside the network (values near 3e38 were sent
+    /// where normalized pixels belong): a 422 that says so, rather than NaN in the response.
+    static func requireFinite(_ logits: Tensor, input: Tensor) throws {
+        guard logits.storage.allSatisfy(\.isFinite) else {
+            throw APIError(.unprocessableContent, "the model's logits are not finite for this input (its largest magnitude is \(input.maxAbs), which overflows float32 inside the network); send preprocessed, normalized values")
+        }
     }
 }

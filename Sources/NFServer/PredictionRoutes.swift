@@ -1,3 +1,4 @@
+import NFRequestFormats
 import Hummingbird
 
 /// TorchServe's prediction forms: `POST|PUT /predictions/{model}` and `POST|PUT /predict?model=`,
@@ -21,6 +22,7 @@ struct PredictionRoutes: Sendable {
     }
 
     private func predict(_ request: Request, model name: String) async throws -> PredictionResponse {
+        try request.checkDeclaredLength(limit: maxBodyBytes)
         let model = try store.servedModel(named: name)
         let k = model.topK(try request.integerQuery("topk"))
         let images = try await request.uploadedImages(limit: maxBodyBytes)

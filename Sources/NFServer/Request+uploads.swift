@@ -1,17 +1,23 @@
 import Hummingbird
-import MultipartKit
+import NFRequestFormats
 
 extension Request {
     /// The whole body, refused with 413 beyond `limit` bytes: at once when Content-Length says
     /// so, otherwise as soon as the bytes read pass the limit, so at most `limit` are buffered.
     func collectBody(limit: Int) async throws -> ByteBuffer {
-        if let declared = headers[.contentLength].flatMap(Int.init), declared > limit {
-            throw APIError.bodyTooLarge(limit: limit)
-        }
+        try checkDeclaredLength(limit: limit)
         do {
             return try await body.collect(upTo: limit)
         } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
             // NIO's NIOTooManyBytesError, thrown by `collect` at the first chunk past the limit.
+            throw APIError.bodyTooLarge(limit: limit)
+        }
+    }
+
+    /// 413 when Content-Length announces more than `limit` bytes: checked first, before the
+    /// model is looked up, so an upload that will be refused is refused at once.
+    func checkDeclaredLength(limit: Int) throws(APIError) {
+        if let declared = headers[.contentLength].flatMap(Int.init), declared > limit {
             throw APIError.bodyTooLarge(limit: limit)
         }
     }
@@ -33,7 +39,7 @@ extension Request {
             guard let boundary = contentType.parameter("boundary"), !boundary.isEmpty else {
                 throw APIError(.badRequest, "multipart/form-data without a boundary parameter in Content-Type")
             }
-            return try Self.fileParts(of: try await collectBody(limit: limit), boundary: boundary)
+            return try multipartUploads(of: try await collectBody(limit: limit), boundary: boundary)
         }
         if let contentType, contentType.type.hasPrefix("text/") || contentType.type == "application/json" {
             throw APIError(.unsupportedMediaType, "Content-Type \(contentType.type) is not an image; send the image bytes (curl -T image.png URL) or multipart/form-data (curl -F data=@image.png URL)")
@@ -43,34 +49,5 @@ extension Request {
             throw APIError(.badRequest, "empty request body; send an image (curl -T image.png URL)")
         }
         return [UploadedImage(filename: nil, bytes: Array(body.readableBytesView))]
-    }
-
-    /// The parts that carry a filename (file uploads); when none does, every part.
-    static func fileParts(of body: ByteBuffer, boundary: String) throws -> [UploadedImage] {
-        var parts: [(disposition: String?, body: [UInt8])] = []
-        var disposition: String?
-        var current: [UInt8] = []
-        let parser = MultipartParser(boundary: boundary)
-        parser.onHeader = { name, value in
-            if name.lowercased() == "content-disposition" { disposition = value }
-        }
-        parser.onBody = { buffer in current.append(contentsOf: buffer.readableBytesView) }
-        parser.onPartComplete = {
-            parts.append((disposition, current))
-            disposition = nil
-            current = []
-        }
-        do {
-            try parser.execute(body)
-        } catch {
-            throw APIError(.badRequest, "malformed multipart/form-data body (check the boundary and the part headers)")
-        }
-        let files = parts.map { UploadedImage(filename: $0.disposition.flatMap(MediaTypeHeader.init)?.parameter("filename"), bytes: $0.body) }
-        let named = files.filter { $0.filename != nil }
-        let images = named.isEmpty ? files : named
-        guard !images.isEmpty else {
-            throw APIError(.badRequest, "multipart/form-data body has no parts; send files as curl -F data=@image.png")
-        }
-        return images
     }
 }

@@ -3,6 +3,7 @@ import NFCheckpoint
 import NFDatasets
 import NFImage
 import NFModels
+import NFRequestFormats
 import NFTensors
 
 /// A loaded checkpoint with what serving it needs, computed once at load: the preprocessing its
@@ -11,6 +12,8 @@ struct ServedModel: Sendable {
     let loaded: LoadedModel
     let preprocessing: Preprocessing
     let flops: Int
+    /// The smallest height and width the network takes (FP32 inputs below it are a 400).
+    let minimumInputSize: Int
 
     var name: String { loaded.name }
     var classifier: any ImageClassifier { loaded.classifier }
@@ -25,7 +28,26 @@ struct ServedModel: Sendable {
         let cfg = loaded.config.pretrainedCfg
         let preprocessing = try Preprocessing(cfg)
         let flops = try loaded.classifier.flops(height: cfg.inputSize[1], width: cfg.inputSize[2])
-        return ServedModel(loaded: loaded, preprocessing: preprocessing, flops: flops)
+        let minimum = smallestInputSize(loaded.classifier, upTo: min(cfg.inputSize[1], cfg.inputSize[2]))
+        return ServedModel(loaded: loaded, preprocessing: preprocessing, flops: flops, minimumInputSize: minimum)
+    }
+
+    /// What an FP32 `infer` input must look like: the model's channels, any H and W from
+    /// `minimumInputSize` to 4096, at most `maxBatch` images.
+    func inputRequirements(maxBatch: Int) -> InputRequirements {
+        InputRequirements(channels: inputSize[0], minimumSize: minimumInputSize, maximumSize: 4096, maxBatch: maxBatch)
+    }
+
+    /// The smallest square side a forward pass accepts (every convolution and pooling window
+    /// fits), found by bisection between 1 and the configured input size, which works.
+    private static func smallestInputSize(_ classifier: any ImageClassifier, upTo configured: Int) -> Int {
+        func works(_ side: Int) -> Bool { (try? classifier.flops(height: side, width: side)) != nil }
+        var (low, high) = (1, max(configured, 1))
+        while low < high {
+            let middle = (low + high) / 2
+            if works(middle) { high = middle } else { low = middle + 1 }
+        }
+        return low
     }
 
     /// Decodes the encoded images, preprocesses them as timm's eval transform does and runs them
@@ -52,12 +74,6 @@ struct ServedModel: Sendable {
     func logits(input: Tensor) throws -> Tensor {
         try classifier(input)
     }
-}
-
-/// One encoded image of a request, with the name its multipart part gave it.
-struct UploadedImage: Sendable {
-    var filename: String?
-    var bytes: [UInt8]
 }
 
 extension APIError {

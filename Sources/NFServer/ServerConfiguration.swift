@@ -15,10 +15,17 @@ public struct ServerConfiguration: Sendable {
     public var adminToken: String?
     /// Inference requests that may wait for the compute pool before new ones get 503.
     public var maxQueuedInferences: Int
+    /// Timeouts and the open-connection limit (`--header-timeout`, `--body-timeout`,
+    /// `--keepalive-timeout`, `--max-connections`).
+    public var connectionLimits: ConnectionLimits
+    /// On SIGTERM or SIGINT, how long requests in flight may take to finish before the
+    /// server stops anyway (`--shutdown-grace`; Kubernetes waits 30 s before SIGKILL).
+    public var shutdownGrace: Duration
 
     public init(host: String = "127.0.0.1", port: Int = 8080, checkpoints: String = "./checkpoints",
                 datasets: String = "./datasets", maxBodyBytes: Int = 20 << 20, maxPixels: Int = 40_000_000,
-                adminToken: String? = nil, maxQueuedInferences: Int = 64) {
+                adminToken: String? = nil, maxQueuedInferences: Int = 64,
+                connectionLimits: ConnectionLimits = ConnectionLimits(), shutdownGrace: Duration = .seconds(25)) {
         self.host = host
         self.port = port
         self.checkpoints = checkpoints
@@ -27,5 +34,7 @@ public struct ServerConfiguration: Sendable {
         self.maxPixels = maxPixels
         self.adminToken = adminToken
         self.maxQueuedInferences = maxQueuedInferences
+        self.connectionLimits = connectionLimits
+        self.shutdownGrace = shutdownGrace
     }
 }

@@ -19,6 +19,10 @@ extension JSONEncoder {
     static var api: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // JSON has no NaN or infinity; should one reach a response, it is spelled out as a string
+        // instead of failing the encoding (OIP FP32 inputs are checked so that none does).
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
         return encoder
     }
 }

@@ -9,19 +9,41 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Serve every checkpoint folder of --checkpoints over HTTP (TorchServe forms and the Open Inference Protocol v2).")
 
-    @Option(help: "Address to listen on (0.0.0.0 for every interface).") var host = "127.0.0.1"
-    @Option(help: "Port to listen on.") var port = 8080
+    @Option(help: "Address to listen on (0.0.0.0 for every interface; default: env NFSERVE_HOST, else 127.0.0.1).") var host: String?
+    @Option(help: "Port to listen on (default: env NFSERVE_PORT, else 8080).") var port: Int?
     @Option(help: "Folder of checkpoint folders; each sub-folder is a model named after it.") var checkpoints = "./checkpoints"
     @Option(help: "Folder of datasets; each sub-folder is a dataset named after it.") var datasets = "./datasets"
     @Option(help: "Largest request body, in MiB (413 beyond).") var maxBodyMb = 20
     @Option(help: "Largest image, in pixels, checked from its header before decoding (422 beyond).") var maxPixels = 40_000_000
     @Option(help: "File holding the bearer token of the admin endpoints (else env NFSERVE_ADMIN_TOKEN; neither: admin endpoints disabled).")
     var adminTokenFile: String?
+    @Option(help: "Seconds a new connection has to send its request head.") var headerTimeout = 60.0
+    @Option(help: "Seconds allowed between two reads of a request body.") var bodyTimeout = 60.0
+    @Option(help: "Seconds an idle keep-alive connection stays open.") var keepaliveTimeout = 75.0
+    @Option(help: "Open connections served; more are answered 503.") var maxConnections = 1024
+    @Option(help: "Seconds requests in flight have to finish after SIGTERM or SIGINT.") var shutdownGrace = 25.0
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
 
+    /// --port, else NFSERVE_PORT (the Docker image's HEALTHCHECK reads the same variable), else 8080.
+    private func resolvedPort() throws -> Int {
+        if let port { return port }
+        guard let text = ProcessInfo.processInfo.environment["NFSERVE_PORT"] else { return 8080 }
+        guard let value = Int(text) else { throw ValidationError("NFSERVE_PORT must be a port number, got \"\(text)\"") }
+        return value
+    }
+
+    private var resolvedHost: String {
+        host ?? ProcessInfo.processInfo.environment["NFSERVE_HOST"] ?? "127.0.0.1"
+    }
+
     func validate() throws {
-        guard (1...65535).contains(port) else { throw ValidationError("--port must be in 1...65535") }
-        guard maxBodyMb > 0 else { throw ValidationError("--max-body-mb must be positive") }
+        guard (1...65535).contains(try resolvedPort()) else { throw ValidationError("the port must be in 1...65535") }
+        for (name, seconds) in [("--header-timeout", headerTimeout), ("--body-timeout", bodyTimeout),
+                                ("--keepalive-timeout", keepaliveTimeout), ("--shutdown-grace", shutdownGrace)] {
+            guard seconds > 0, seconds <= 86_400 else { throw ValidationError("\(name) must be between 0 and 86400 seconds") }
+        }
+        guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
+        guard maxBodyMb > 0, maxBodyMb <= 1 << 20 else { throw ValidationError("--max-body-mb must be between 1 and 1048576") }
         guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \"\(logLevel)\"") }
     }
@@ -29,9 +51,13 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "nfserve")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let limits = ConnectionLimits(
+            headerTimeout: .seconds(headerTimeout), bodyTimeout: .seconds(bodyTimeout),
+            keepAliveTimeout: .seconds(keepaliveTimeout), maxConnections: maxConnections)
         let configuration = ServerConfiguration(
-            host: host, port: port, checkpoints: checkpoints, datasets: datasets,
-            maxBodyBytes: maxBodyMb << 20, maxPixels: maxPixels, adminToken: try adminToken())
+            host: resolvedHost, port: try resolvedPort(), checkpoints: checkpoints, datasets: datasets,
+            maxBodyBytes: maxBodyMb << 20, maxPixels: maxPixels, adminToken: try adminToken(),
+            connectionLimits: limits, shutdownGrace: .seconds(shutdownGrace))
         try await NFServer.serve(configuration, logger: logger)
     }
 

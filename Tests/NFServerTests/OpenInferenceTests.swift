@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import NFRequestFormats
 import NFTensors
 import Testing
 @testable import NFServer
@@ -45,7 +46,7 @@ import Testing
             #expect(inputs.count == 1)
             #expect(inputs[0]["name"] as? String == "input")
             #expect(inputs[0]["datatype"] as? String == "FP32")
-            #expect(inputs[0]["shape"] as? [Int] == [-1, 1, 16, 16])
+            #expect(inputs[0]["shape"] as? [Int] == [-1, 1, -1, -1], "batch, height and width are free")
             let outputs = try #require(metadata["outputs"] as? [[String: Any]])
             #expect(outputs.map { $0["name"] as? String } == ["logits", "probabilities"])
             #expect(outputs.allSatisfy { $0["shape"] as? [Int] == [-1, 3] })
@@ -155,7 +156,7 @@ import Testing
     static let zeros = "[" + Array(repeating: "0", count: 256).joined(separator: ",") + "]"
 
     @Test(arguments: [
-        (#"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 3, 16, 16], "data": ZEROS}]}"#, "must have shape [N, 1, 16, 16]"),
+        (#"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 3, 16, 16], "data": ZEROS}]}"#, "must have shape [N, 1, H, W]"),
         (#"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 1, 16, 16], "data": [1, 2, 3]}]}"#, "holds 256 values, but its data has 3"),
         (#"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [0, 1, 16, 16], "data": []}]}"#, "N >= 1"),
         (#"{"inputs": [{"name": "input", "datatype": "INT8", "shape": [1, 1, 16, 16], "data": ZEROS}]}"#, "datatype \"INT8\""),

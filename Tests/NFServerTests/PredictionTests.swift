@@ -1,3 +1,4 @@
+import NFRequestFormats
 import Foundation
 import Hummingbird
 import HummingbirdTesting

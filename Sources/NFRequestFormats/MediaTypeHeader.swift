@@ -1,12 +1,17 @@
 import Foundation
 
+// Hand-written on purpose: Content-Type and Content-Disposition are split here into a type and
+// its parameters, and neither HTTPTypes nor MultipartKit exposes such a parser (MultipartKit
+// reads part headers only as raw name/value pairs). It is small, bounded by the header size
+// limits of the HTTP decoder, and fuzzed (Fuzz/multipart).
+
 /// A header of the form `type/subtype; key=value; key="quoted value"` (Content-Type,
 /// Content-Disposition), split into its lowercased first token and its parameters.
-struct MediaTypeHeader {
-    let type: String
+public struct MediaTypeHeader: Sendable {
+    public let type: String
     private let parameters: [(key: String, value: String)]
 
-    init(_ header: String) {
+    public init(_ header: String) {
         var fields = Self.split(header)
         type = fields.isEmpty ? "" : fields.removeFirst().trimmingWhitespace().lowercased()
         parameters = fields.compactMap { field in
@@ -20,7 +25,7 @@ struct MediaTypeHeader {
         }
     }
 
-    func parameter(_ key: String) -> String? {
+    public func parameter(_ key: String) -> String? {
         parameters.first { $0.key == key }?.value
     }
 

@@ -1,0 +1,190 @@
+import HTTPTypes
+import NIOCore
+import NIOHTTPTypes
+import Synchronization
+
+/// How long a client may take and how many may be connected. The defaults are nginx's
+/// (`client_header_timeout` 60 s, `client_body_timeout` 60 s, `keepalive_timeout` 75 s).
+public struct ConnectionLimits: Sendable, Equatable {
+    /// From a connection's opening to its first complete request head.
+    public var headerTimeout: Duration
+    /// Between two reads of a request body (a stalled upload).
+    public var bodyTimeout: Duration
+    /// From the end of a response to the next complete request head (idle keep-alive).
+    public var keepAliveTimeout: Duration
+    /// Open connections served; one more is answered 503 and closed.
+    public var maxConnections: Int
+
+    public init(headerTimeout: Duration = .seconds(60), bodyTimeout: Duration = .seconds(60),
+                keepAliveTimeout: Duration = .seconds(75), maxConnections: Int = 1024) {
+        self.headerTimeout = headerTimeout
+        self.bodyTimeout = bodyTimeout
+        self.keepAliveTimeout = keepAliveTimeout
+        self.maxConnections = maxConnections
+    }
+
+    /// How long a connection over `maxConnections` may take to send the head it is refused on.
+    var refusedHeaderTimeout: Duration { min(headerTimeout, .seconds(5)) }
+}
+
+/// The open connections of one server, shared by every connection's `ConnectionGuard`.
+final class ConnectionCounter: Sendable {
+    private let open = Atomic<Int>(0)
+
+    /// Counts a new connection; returns how many are open with it.
+    func opened() -> Int { open.wrappingAdd(1, ordering: .relaxed).newValue }
+    func closed() { open.wrappingSubtract(1, ordering: .relaxed) }
+    var count: Int { open.load(ordering: .relaxed) }
+}
+
+/// One per connection, between the HTTP codec and Hummingbird: enforces `ConnectionLimits`
+/// (closing a connection that is too slow to send its head or body, or idle too long), refuses
+/// a connection over the limit with a JSON 503, and closes the connection after a response
+/// that says `Connection: close` (the 413 for a body the server will not read), so a client
+/// still uploading is not left waiting for a reader that never comes.
+final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private let limits: ConnectionLimits
+    private let counter: ConnectionCounter
+    private var counted = false
+    private var refused = false
+    private var timer: Scheduled<Void>?
+    /// Requests whose head was read and whose response has not ended.
+    private var inFlight = 0
+    private var readingBody = false
+    private var closeAfterResponse = false
+    /// After a `Connection: close` response sent before the request was read to its end: the
+    /// rest is read and dropped for a while (nginx's lingering close), so that a client still
+    /// uploading finishes its write and reads the answer instead of meeting a reset.
+    private var lingerDeadline: NIODeadline?
+    static let lingerIdle = TimeAmount.seconds(2)
+    static let lingerTotal = TimeAmount.seconds(10)
+
+    init(limits: ConnectionLimits, counter: ConnectionCounter) {
+        self.limits = limits
+        self.counter = counter
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { opened(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        opened(context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closed()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        closed()
+    }
+
+    private func opened(_ context: ChannelHandlerContext) {
+        guard !counted else { return }
+        counted = true
+        refused = counter.opened() > limits.maxConnections
+        schedule(context, after: refused ? limits.refusedHeaderTimeout : limits.headerTimeout)
+    }
+
+    private func closed() {
+        cancelTimer()
+        if counted {
+            counted = false
+            counter.closed()
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if let lingerDeadline {
+            let remaining = lingerDeadline - .now()
+            scheduleClose(context, after: min(Self.lingerIdle, max(remaining, .zero)))
+            return
+        }
+        if refused {
+            if case .head = part { refuse(context) }
+            return
+        }
+        switch part {
+        case .head:
+            inFlight += 1
+            readingBody = true
+            schedule(context, after: limits.bodyTimeout)
+        case .body:
+            if readingBody { schedule(context, after: limits.bodyTimeout) }
+        case .end:
+            readingBody = false
+            cancelTimer()
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case let .head(head):
+            if head.status.kind != .informational, head.headerFields[.connection]?.lowercased() == "close" {
+                closeAfterResponse = true
+            }
+            context.write(data, promise: promise)
+        case .body:
+            context.write(data, promise: promise)
+        case .end:
+            inFlight = max(inFlight - 1, 0)
+            if closeAfterResponse {
+                context.writeAndFlush(data, promise: promise)
+                if readingBody {
+                    lingerDeadline = .now() + Self.lingerTotal
+                    scheduleClose(context, after: Self.lingerIdle)
+                } else {
+                    scheduleClose(context, after: .zero)
+                }
+                return
+            }
+            if inFlight == 0, !readingBody {
+                schedule(context, after: limits.keepAliveTimeout)
+            }
+            context.write(data, promise: promise)
+        }
+    }
+
+    /// Answers a connection over the limit and closes it.
+    private func refuse(_ context: ChannelHandlerContext) {
+        cancelTimer()
+        let body = ByteBuffer(string: #"{"error":"too many open connections (the server's limit is \#(limits.maxConnections)); retry shortly"}"#)
+        var head = HTTPResponse(status: .serviceUnavailable)
+        head.headerFields[.contentType] = "application/json; charset=utf-8"
+        head.headerFields[.contentLength] = "\(body.readableBytes)"
+        head.headerFields[.connection] = "close"
+        head.headerFields[.retryAfter] = "1"
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(body)), promise: nil)
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in loopBound.value.close(promise: nil) }
+    }
+
+    /// Closes the connection after `delay` unless rescheduled or cancelled first.
+    private func schedule(_ context: ChannelHandlerContext, after delay: Duration) {
+        scheduleClose(context, after: TimeAmount(delay))
+    }
+
+    private func scheduleClose(_ context: ChannelHandlerContext, after delay: TimeAmount) {
+        cancelTimer()
+        let channel = context.channel
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) {
+            channel.close(promise: nil)
+        }
+    }
+
+    private func cancelTimer() {
+        timer?.cancel()
+        timer = nil
+    }
+}
