@@ -85,6 +85,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Fuzz targets, one per parser of untrusted bytes (Fuzz/README.md): scripts/fuzz.sh builds
+        // them with libFuzzer and AddressSanitizer; in a plain build each replays corpus files.
+        .target(name: "NFFuzzSupport", path: "Fuzz/Support"),
+        .executableTarget(name: "FuzzSafeTensors", dependencies: ["NFCheckpoint", "NFFuzzSupport"], path: "Fuzz/FuzzSafeTensors"),
+        .executableTarget(name: "FuzzModelConfig", dependencies: ["NFModels", "NFLayers", "NFCheckpoint", "NFFuzzSupport"], path: "Fuzz/FuzzModelConfig"),
+        .executableTarget(name: "FuzzInferenceRequest", dependencies: ["NFRequestFormats", "NFFuzzSupport"], path: "Fuzz/FuzzInferenceRequest"),
+        .executableTarget(name: "FuzzMultipart", dependencies: [
+            "NFRequestFormats", "NFFuzzSupport", .product(name: "NIOCore", package: "swift-nio"),
+        ], path: "Fuzz/FuzzMultipart"),
+        .executableTarget(name: "FuzzImage", dependencies: ["NFImage", "NFFuzzSupport"], path: "Fuzz/FuzzImage"),
+        .executableTarget(name: "FuzzIDX", dependencies: ["NFDatasets", "NFFuzzSupport"], path: "Fuzz/FuzzIDX"),
         .testTarget(name: "NFTensorsTests", dependencies: ["NFTensors"]),
         .testTarget(name: "NFCheckpointTests", dependencies: ["NFCheckpoint"]),
         .testTarget(name: "NFModelsTests", dependencies: ["NFModels", "NFLayers", "NFTensors", "NFCheckpoint"]),

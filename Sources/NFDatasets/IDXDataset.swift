@@ -21,6 +21,10 @@ public struct IDXDataset: ImageDataset {
         let imageBytes = try Self.read(images)
         let (imageDims, imageOffset) = try Self.header(imageBytes, rank: 3, file: images)
         (count, rows, columns) = (imageDims[0], imageDims[1], imageDims[2])
+        // An image of no pixels cannot be served (found by Fuzz/FuzzIDX); nor one larger than a checkpoint may declare.
+        guard rows >= 1, columns >= 1, rows <= 4096, columns <= 4096 else {
+            throw DatasetError("\(images.path): images of \(rows)x\(columns) pixels; IDX images must be 1 to 4096 pixels on each side")
+        }
         // The header's dimensions are untrusted (each < 2^32): multiply without trapping.
         let (size, overflow1) = rows.multipliedReportingOverflow(by: columns)
         let (needed, overflow2) = count.multipliedReportingOverflow(by: size)

@@ -33,6 +33,18 @@ import Testing
         #expect(label == 0)
     }
 
+    /// Found by libFuzzer (Fuzz/FuzzIDX, kept as Fuzz/corpus/FuzzIDX/regression-zero-rows): a
+    /// header declaring images of 0 rows opened fine and trapped in `Image8` when an item was read.
+    @Test func idxWithImagesOfNoPixelsIsAnError() throws {
+        let dir = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (rows, columns) in [(0, 3), (3, 0), (5000, 1)] {
+            try Data([0, 0, 8, 3] + bigEndian(2) + bigEndian(rows) + bigEndian(columns) + [UInt8](repeating: 1, count: 2 * rows * columns))
+                .write(to: dir.appendingPathComponent("z-images-idx3-ubyte"))
+            #expect(throws: DatasetError.self, "\(rows)x\(columns)") { try DatasetCatalog.open(folder: dir, name: "zero") }
+        }
+    }
+
     @Test func idxWithWrongMagicOrShortDataIsAnError() throws {
         let dir = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -40,10 +52,12 @@ import Testing
         #expect(throws: DatasetError.self) { try DatasetCatalog.open(folder: dir, name: "bad") }
         try Data([0, 0, 8, 3] + bigEndian(5) + bigEndian(2) + bigEndian(2) + [0, 1]).write(to: dir.appendingPathComponent("a-images-idx3-ubyte"))
         #expect { try DatasetCatalog.open(folder: dir, name: "bad") } throws: { "\($0)".contains("need 20 bytes") }
-        // Hostile dimensions whose product overflows 64 bits: an error, not a trap.
+        // Hostile dimensions whose product would overflow 64 bits: an error, not a trap.
         let huge = bigEndian(0xFFFF_FFFF)
         try Data([0, 0, 8, 3] + huge + huge + huge + [0]).write(to: dir.appendingPathComponent("a-images-idx3-ubyte"))
-        #expect { try DatasetCatalog.open(folder: dir, name: "bad") } throws: { "\($0)".contains("need more bytes") }
+        #expect { try DatasetCatalog.open(folder: dir, name: "bad") } throws: { "\($0)".contains("1 to 4096 pixels on each side") }
+        try Data([0, 0, 8, 3] + huge + bigEndian(4096) + bigEndian(4096) + [0]).write(to: dir.appendingPathComponent("a-images-idx3-ubyte"))
+        #expect { try DatasetCatalog.open(folder: dir, name: "bad") } throws: { "\($0)".contains("need 72057594021150720 bytes") }
     }
 
     @Test func shippedSampleIsAnImageFolder() throws {
