@@ -1,9 +1,8 @@
 import Foundation
 
 // Hand-written on purpose: Content-Type and Content-Disposition are split here into a type and
-// its parameters, and neither HTTPTypes nor MultipartKit exposes such a parser (MultipartKit
-// reads part headers only as raw name/value pairs). It is small, bounded by the header size
-// limits of the HTTP decoder, and fuzzed (Fuzz/multipart).
+// its parameters, and HTTPTypes exposes no such parser. It is small, bounded by the header size
+// limits of the HTTP decoder, and fuzzed (Fuzz/FuzzMultipart).
 
 /// A header of the form `type/subtype; key=value; key="quoted value"` (Content-Type,
 /// Content-Disposition), split into its lowercased first token and its parameters.

@@ -54,6 +54,15 @@ public struct InferenceInput: Decodable, Sendable {
         guard shape.count == 4, shape[0] >= 1, shape[1] == r.channels, shape[2] >= 1, shape[3] >= 1 else {
             throw .badRequest("input \"\(name)\" must have shape \(expectedShape), got \(shape)")
         }
+        guard let values = data.numbers else {
+            throw .badRequest("input \"\(name)\" is FP32 but its data holds strings; send numbers, flat (row-major) or nested")
+        }
+        // The shape must describe the data sent (which the body limit bounds) before any other
+        // use: a product that overflows is a shape that lies, not a large request.
+        guard let expected = checkedElementCount(shape), values.count == expected else {
+            let holds = checkedElementCount(shape).map { "holds \($0) values" } ?? "holds more values than can be counted"
+            throw .badRequest("input \"\(name)\" has shape \(shape), which \(holds), but its data has \(values.count)")
+        }
         guard shape[0] <= r.maxBatch else {
             throw .tooLarge("input \"\(name)\" has a batch of \(shape[0]); send at most \(r.maxBatch) per request")
         }
@@ -62,13 +71,6 @@ public struct InferenceInput: Decodable, Sendable {
         }
         guard shape[2] <= r.maximumSize, shape[3] <= r.maximumSize else {
             throw .badRequest("input \"\(name)\" is \(shape[2])x\(shape[3]); H and W may be at most \(r.maximumSize)")
-        }
-        guard let values = data.numbers else {
-            throw .badRequest("input \"\(name)\" is FP32 but its data holds strings; send numbers, flat (row-major) or nested")
-        }
-        // Each dimension is bounded above, so this cannot overflow; checked all the same.
-        guard let expected = checkedElementCount(shape), values.count == expected else {
-            throw .badRequest("input \"\(name)\" has shape \(shape), which holds \(checkedElementCount(shape).map(String.init) ?? "too many") values, but its data has \(values.count)")
         }
         let limit = Double(Float.greatestFiniteMagnitude)
         if let bad = values.firstIndex(where: { !($0.magnitude <= limit) }) {

@@ -34,21 +34,21 @@ func buildApplication(_ configuration: ServerConfiguration, logger: Logger, life
         logger: logger)
 }
 
-/// Builds the application and runs it until SIGINT or SIGTERM (`nfserve serve`). Then
-/// readiness turns 503 at once, the listening socket closes, and requests in flight finish
-/// within `shutdownGrace`; after it, what is left is cancelled and the server returns.
+/// Builds the application and runs it until SIGINT or SIGTERM (`nfserve serve`), then shuts
+/// down as `DrainOnShutdown` describes: readiness 503 at once, `shutdownDelay` still serving,
+/// then no new connections and `shutdownGrace` for the requests in flight.
 public func serve(_ configuration: ServerConfiguration, logger: Logger) async throws {
     let lifecycle = ServerLifecycle()
     let app = try await buildApplication(configuration, logger: logger, lifecycle: lifecycle)
     var group = ServiceGroupConfiguration(
         services: [
             .init(service: app),
-            .init(service: DrainOnShutdown(lifecycle: lifecycle, grace: configuration.shutdownGrace, logger: logger)),
+            .init(service: DrainOnShutdown(lifecycle: lifecycle, delay: configuration.shutdownDelay,
+                                           grace: configuration.shutdownGrace, logger: logger)),
         ],
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger)
-    group.maximumGracefulShutdownDuration = configuration.shutdownGrace
-    group.maximumCancellationDuration = .seconds(2)
+    group.maximumGracefulShutdownDuration = configuration.shutdownDelay + configuration.shutdownGrace
     try await ServiceGroup(configuration: group).run()
 }
 

@@ -61,6 +61,13 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// rest is read and dropped for a while (nginx's lingering close), so that a client still
     /// uploading finishes its write and reads the answer instead of meeting a reset.
     private var lingerDeadline: NIODeadline?
+    /// Requests whose head was read on this connection so far.
+    private var requestsSeen = 0
+    /// Graceful shutdown arrived before this connection's first request head: the head is
+    /// waited for (a client that connected just before has sent its request) and the shutdown
+    /// passed on with it, so that request is answered and then the connection closes.
+    private var quiescePending = false
+    static let quiesceHeadWait = TimeAmount.seconds(2)
     static let lingerIdle = TimeAmount.seconds(2)
     static let lingerTotal = TimeAmount.seconds(10)
 
@@ -116,8 +123,15 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         switch part {
         case .head:
             inFlight += 1
+            requestsSeen += 1
             readingBody = true
             schedule(context, after: limits.bodyTimeout)
+            if quiescePending {
+                quiescePending = false
+                context.fireChannelRead(data)
+                context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+                return
+            }
         case .body:
             if readingBody { schedule(context, after: limits.bodyTimeout) }
         case .end:
@@ -153,6 +167,18 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             }
             context.write(data, promise: promise)
         }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // Hummingbird's connection handler closes a connection with no request in progress at
+        // once; for one whose first request has not arrived yet, that would drop a request
+        // the client has already sent.
+        if event is ChannelShouldQuiesceEvent, requestsSeen == 0, inFlight == 0, !refused {
+            quiescePending = true
+            scheduleClose(context, after: Self.quiesceHeadWait)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     /// Answers a connection over the limit and closes it.

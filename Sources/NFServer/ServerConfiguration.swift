@@ -21,11 +21,15 @@ public struct ServerConfiguration: Sendable {
     /// On SIGTERM or SIGINT, how long requests in flight may take to finish before the
     /// server stops anyway (`--shutdown-grace`; Kubernetes waits 30 s before SIGKILL).
     public var shutdownGrace: Duration
+    /// On SIGTERM or SIGINT, how long readiness answers 503 while the server still accepts
+    /// connections, before it stops accepting (`--shutdown-delay`; 0 by default).
+    public var shutdownDelay: Duration
 
     public init(host: String = "127.0.0.1", port: Int = 8080, checkpoints: String = "./checkpoints",
                 datasets: String = "./datasets", maxBodyBytes: Int = 20 << 20, maxPixels: Int = 40_000_000,
                 adminToken: String? = nil, maxQueuedInferences: Int = 64,
-                connectionLimits: ConnectionLimits = ConnectionLimits(), shutdownGrace: Duration = .seconds(25)) {
+                connectionLimits: ConnectionLimits = ConnectionLimits(), shutdownGrace: Duration = .seconds(25),
+                shutdownDelay: Duration = .zero) {
         self.host = host
         self.port = port
         self.checkpoints = checkpoints
@@ -36,5 +40,6 @@ public struct ServerConfiguration: Sendable {
         self.maxQueuedInferences = maxQueuedInferences
         self.connectionLimits = connectionLimits
         self.shutdownGrace = shutdownGrace
+        self.shutdownDelay = shutdownDelay
     }
 }

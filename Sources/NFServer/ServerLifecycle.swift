@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -12,17 +13,30 @@ final class ServerLifecycle: Sendable {
     func beginDraining() { draining.store(true, ordering: .relaxed) }
 }
 
-/// Marks the lifecycle as draining the moment graceful shutdown begins. It runs last in the
-/// service group, so it is told first (services stop in reverse order), before the HTTP server
-/// stops accepting and waits for its connections.
+/// What happens on SIGTERM or SIGINT, in order: readiness answers 503 at once; for `delay` the
+/// server still accepts and serves (time for a load balancer to see the 503 and stop routing
+/// here, as Kubernetes' endpoints need); then the listening socket closes (new connections are
+/// refused) and requests in flight have `grace` to finish. Should anything still run after
+/// both and a few seconds more, the process exits with status 1 rather than hang.
+///
+/// It runs last in the service group, so it is told first (services stop in reverse order)
+/// and the HTTP server's shutdown starts only when `run` returns.
 struct DrainOnShutdown: Service {
     let lifecycle: ServerLifecycle
+    let delay: Duration
     let grace: Duration
     let logger: Logger
 
     func run() async throws {
         try? await gracefulShutdown()
         lifecycle.beginDraining()
-        logger.notice("shutting down: readiness answers 503, no new connections; requests in flight have \(grace) to finish")
+        logger.notice("shutting down: readiness answers 503; \(delay) until new connections are refused, then requests in flight have \(grace) to finish")
+        let (logger, limit) = (logger, delay + grace + .seconds(5))
+        Task.detached {
+            try? await Task.sleep(for: limit)
+            logger.error("requests still running \(limit) after the shutdown signal; exiting")
+            exit(1)
+        }
+        try? await Task.sleep(for: delay)
     }
 }

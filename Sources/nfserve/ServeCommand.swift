@@ -21,7 +21,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds allowed between two reads of a request body.") var bodyTimeout = 60.0
     @Option(help: "Seconds an idle keep-alive connection stays open.") var keepaliveTimeout = 75.0
     @Option(help: "Open connections served; more are answered 503.") var maxConnections = 1024
-    @Option(help: "Seconds requests in flight have to finish after SIGTERM or SIGINT.") var shutdownGrace = 25.0
+    @Option(help: "Seconds readiness answers 503 after SIGTERM or SIGINT while new connections are still served (load balancers notice).")
+    var shutdownDelay = 0.0
+    @Option(help: "Seconds requests in flight then have to finish before the server stops anyway.") var shutdownGrace = 25.0
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
 
     /// --port, else NFSERVE_PORT (the Docker image's HEALTHCHECK reads the same variable), else 8080.
@@ -42,6 +44,7 @@ struct ServeCommand: AsyncParsableCommand {
                                 ("--keepalive-timeout", keepaliveTimeout), ("--shutdown-grace", shutdownGrace)] {
             guard seconds > 0, seconds <= 86_400 else { throw ValidationError("\(name) must be between 0 and 86400 seconds") }
         }
+        guard shutdownDelay >= 0, shutdownDelay <= 3600 else { throw ValidationError("--shutdown-delay must be between 0 and 3600 seconds") }
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
         guard maxBodyMb > 0, maxBodyMb <= 1 << 20 else { throw ValidationError("--max-body-mb must be between 1 and 1048576") }
         guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
@@ -57,7 +60,7 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration = ServerConfiguration(
             host: resolvedHost, port: try resolvedPort(), checkpoints: checkpoints, datasets: datasets,
             maxBodyBytes: maxBodyMb << 20, maxPixels: maxPixels, adminToken: try adminToken(),
-            connectionLimits: limits, shutdownGrace: .seconds(shutdownGrace))
+            connectionLimits: limits, shutdownGrace: .seconds(shutdownGrace), shutdownDelay: .seconds(shutdownDelay))
         try await NFServer.serve(configuration, logger: logger)
     }
 

@@ -1,0 +1,105 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+@testable import NFServer
+
+/// Connections a client holds open (issue 8): timeouts for the request head, a stalled body and
+/// an idle keep-alive connection; the open-connection limit; the close after an early 413.
+/// Each test runs the whole application on a real socket with short limits.
+@Suite struct ConnectionLimitTests {
+    static func configuration(_ limits: ConnectionLimits, maxBodyBytes: Int = 200_000) -> ServerConfiguration {
+        var configuration = TestServer.configuration(maxBodyBytes: maxBodyBytes)
+        configuration.connectionLimits = limits
+        return configuration
+    }
+
+    static let get = Array("GET /v2/health/live HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8)
+
+    @Test func slowRequestHeadIsClosedAfterTheHeaderTimeout() async throws {
+        let app = try await buildApplication(Self.configuration(.init(headerTimeout: .milliseconds(300))), logger: TestServer.logger)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let connection = try await onThread { try RawHTTPConnection(port: port) }
+            try await onThread { try connection.send(Array("GET /v2/health/live HTTP/1.1\r\nHost: loc".utf8)) }  // slowloris: never finishes
+            let start = ContinuousClock.now
+            let (bytes, closed) = (try await onThread { connection.readUntilClosed(timeout: .seconds(5)) })
+            #expect(closed && bytes.isEmpty, "closed without an answer")
+            #expect(ContinuousClock.now - start < .seconds(3))
+        }
+    }
+
+    @Test func idleKeepAliveConnectionIsClosed() async throws {
+        let app = try await buildApplication(Self.configuration(.init(keepAliveTimeout: .milliseconds(300))), logger: TestServer.logger)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let connection = try await onThread { try RawHTTPConnection(port: port) }
+            try await onThread { try connection.send(Self.get) }
+            #expect((try await onThread { connection.readHead() })?.hasPrefix("HTTP/1.1 200") == true)
+            let (_, closed) = (try await onThread { connection.readUntilClosed(timeout: .seconds(5)) })
+            #expect(closed, "closed once idle for the keep-alive timeout")
+        }
+    }
+
+    @Test func keepAliveConnectionInUseStaysOpen() async throws {
+        let app = try await buildApplication(Self.configuration(.init(keepAliveTimeout: .milliseconds(500))), logger: TestServer.logger)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let connection = try await onThread { try RawHTTPConnection(port: port) }
+            for _ in 0..<6 {
+                try await onThread { try connection.send(Self.get) }
+                #expect((try await onThread { connection.readHead() })?.hasPrefix("HTTP/1.1 200") == true)
+                _ = (try await onThread { connection.readUntilClosed(timeout: .milliseconds(200)) })  // the body, and a pause under the timeout
+            }
+        }
+    }
+
+    @Test func stalledBodyIsClosedAfterTheBodyTimeout() async throws {
+        let app = try await buildApplication(Self.configuration(.init(bodyTimeout: .milliseconds(300))), logger: TestServer.logger)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let connection = try await onThread { try RawHTTPConnection(port: port) }
+            try await onThread { try connection.send(Array("PUT /predictions/tiny HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n".utf8) + [UInt8](repeating: 1, count: 10)) }
+            let (_, closed) = (try await onThread { connection.readUntilClosed(timeout: .seconds(5)) })
+            #expect(closed, "an upload that stops is not waited for forever")
+        }
+    }
+
+    /// Python's urllib sends `Connection: close` and no `Expect`, writes the whole body, then
+    /// reads: it must get the 413 and see the connection end, not hang.
+    @Test func bodyOverTheLimitGets413AndTheConnectionEnds() async throws {
+        let app = try await buildApplication(Self.configuration(.init(), maxBodyBytes: 100_000), logger: TestServer.logger)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let connection = try await onThread { try RawHTTPConnection(port: port) }
+            let body = [UInt8](repeating: 7, count: 3_000_000)
+            try await onThread { try connection.send(Array("PUT /predictions/tiny HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body) }
+            let head = try #require((try await onThread { connection.readHead() }), "the answer is readable after the upload")
+            #expect(head.hasPrefix("HTTP/1.1 413"))
+            #expect(head.lowercased().contains("connection: close"))
+            let (_, closed) = (try await onThread { connection.readUntilClosed(timeout: .seconds(15)) })
+            #expect(closed)
+        }
+    }
+
+    @Test func connectionsOverTheLimitAreRefusedWithA503() async throws {
+        let app = try await buildApplication(Self.configuration(.init(maxConnections: 2)), logger: TestServer.logger)
+        try await app.test(.live) { client in
+            // The test client's own connection is one of the two.
+            #expect(try await client.execute(uri: "/v2/health/live", method: .get).status == .ok)
+            let port = try #require(client.port)
+            let second = try await onThread { try RawHTTPConnection(port: port) }
+            try await onThread { try second.send(Self.get) }
+            #expect((try await onThread { second.readHead() })?.hasPrefix("HTTP/1.1 200") == true)
+            let third = try await onThread { try RawHTTPConnection(port: port) }
+            try await onThread { try third.send(Self.get) }
+            let (bytes, closed) = (try await onThread { third.readUntilClosed(timeout: .seconds(5)) })
+            let text = String(decoding: bytes, as: UTF8.self)
+            #expect(text.hasPrefix("HTTP/1.1 503"), "\(text)")
+            #expect(text.contains(#"{"error":"too many open connections"#))
+            #expect(closed)
+            // The connections within the limit still serve.
+            #expect(try await client.execute(uri: "/v2/health/live", method: .get).status == .ok)
+        }
+    }
+}
