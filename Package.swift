@@ -96,6 +96,7 @@ let package = Package(
         .executableTarget(name: "FuzzIDX", dependencies: ["NFDatasets", "NFFuzzSupport"], path: "Fuzz/FuzzIDX"),
         .testTarget(name: "NFTensorsTests", dependencies: ["NFTensors"]),
         .testTarget(name: "NFCheckpointTests", dependencies: ["NFCheckpoint"]),
+        .testTarget(name: "NFRequestFormatsTests", dependencies: ["NFRequestFormats", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "NFModelsTests", dependencies: ["NFModels", "NFLayers", "NFTensors", "NFCheckpoint"]),
         .testTarget(name: "NFImageTests", dependencies: ["NFImage", "NFTensors"]),
         .testTarget(name: "NFDatasetsTests", dependencies: ["NFDatasets", "NFModels", "NFImage"]),
