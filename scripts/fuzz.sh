@@ -35,6 +35,8 @@ export ASAN_OPTIONS="detect_leaks=0:${ASAN_OPTIONS:-}"
 # Swift's own crash backtracer fights AddressSanitizer's; libFuzzer prints the stack.
 export SWIFT_BACKTRACE=enable=no
 status=0
+passed=0
+failed=0
 for t in "${targets[@]}"; do
   mkdir -p ".build-fuzz/corpus/$t" ".build-fuzz/artifacts/$t"
   max_len=4096
@@ -47,10 +49,13 @@ for t in "${targets[@]}"; do
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)
     echo "   ok: $runs executions, $cov, corpus $(ls ".build-fuzz/corpus/$t" | wc -l) inputs"
+    passed=$((passed + 1))
   else
     status=1
+    failed=$((failed + 1))
     echo "   FAILED: see $log and .build-fuzz/artifacts/$t/" >&2
     grep -E "ERROR|SUMMARY|Fatal error|Test unit written" "$log" | head -10 >&2 || true
   fi
 done
+echo "fuzz: $passed passed, $failed failed"
 exit $status

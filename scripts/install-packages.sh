@@ -7,7 +7,9 @@
 set -euo pipefail
 mode="${1:-build}"
 case "$mode" in
-  runtime) packages=(libdnnl2 libturbojpeg0 libspng0 zlib1g libgomp1 ca-certificates curl) ;;
+  # runtime: what the binary links (ldd: libdnnl2 brings libOpenCL.so.1 and libgomp1), plus curl,
+  # which only the Docker HEALTHCHECK uses. nfserve makes no TLS connections: no ca-certificates.
+  runtime) packages=(libdnnl2 libturbojpeg0 libspng0 zlib1g libgomp1 curl) ;;
   build)   packages=(libdnnl-dev libturbojpeg0-dev libspng-dev zlib1g-dev libgomp1 pkg-config curl) ;;
   data)    packages=(dataset-fashion-mnist) ;;
   *) echo "usage: $0 [runtime|build|data]" >&2; exit 2 ;;

@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 scripts/install-packages.sh build
 scripts/install-packages.sh runtime
 swift build -c release --product nfserve
-exec .build/release/nfserve serve --checkpoints ./checkpoints --datasets ./datasets --port 8080 "$@"
+exec .build/release/nfserve serve --checkpoints ./checkpoints --datasets ./datasets "$@"

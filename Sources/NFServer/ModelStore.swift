@@ -88,8 +88,9 @@ final class ModelStore: Sendable {
     }
 
     /// The model `name` if it serves; 404 for a name not in the store, 503 while it loads or
-    /// when it failed (with the reason).
-    func servedModel(named name: String) throws(APIError) -> ServedModel {
+    /// when it failed (with the reason). (An untyped throw: with `throws(APIError)` inlined into
+    /// the async routes, swift-frontend 6.3.1 crashes splitting the coroutine in release builds.)
+    func servedModel(named name: String) throws -> ServedModel {
         guard let entry = entry(named: name) else {
             throw APIError.unknownModel(name, known: entries.map(\.name))
         }

@@ -102,4 +102,24 @@ import Testing
             #expect(try await client.execute(uri: "/v2/health/live", method: .get).status == .ok)
         }
     }
+
+    /// A 2 MB header and 20,000 headers: refused by the HTTP decoder's limits (80 KB of header
+    /// fields, 1000 fields) with a 400, the connection closed, and the server still serving.
+    @Test(arguments: [
+        ("a 2 MB header", "X-Big: " + String(repeating: "a", count: 2_000_000) + "\r\n"),
+        ("20,000 headers", (0..<20_000).map { "X-H\($0): v\r\n" }.joined()),
+    ])
+    func oversizedRequestHeadIsRefused(name: String, headers: String) async throws {
+        let app = try await buildApplication(Self.configuration(.init()), logger: TestServer.logger)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let connection = try await onThread { try RawHTTPConnection(port: port) }
+            _ = try? await onThread { try connection.send(Array("GET /v2/health/live HTTP/1.1\r\nHost: localhost\r\n\(headers)\r\n".utf8)) }
+            let (bytes, closed) = try await onThread { connection.readUntilClosed(timeout: .seconds(10)) }
+            let text = String(decoding: bytes, as: UTF8.self)
+            #expect(text.isEmpty || text.hasPrefix("HTTP/1.1 400"), "\(name): \(text.prefix(80))")
+            #expect(closed, "\(name)")
+            #expect(try await client.execute(uri: "/v2/health/live", method: .get).status == .ok, "\(name): still serving")
+        }
+    }
 }

@@ -104,4 +104,26 @@ import Testing
         let text = String(decoding: try JSONEncoder.api.encode([Float.nan, .infinity, -.infinity, 1]), as: UTF8.self)
         #expect(text == #"["NaN","Infinity","-Infinity",1]"#)
     }
+
+    /// 200,000 nested arrays as an infer body: a 400 from the JSON decoder's depth limit, not a
+    /// stack overflow.
+    @Test func deeplyNestedJSONIs400() async throws {
+        let depth = 200_000
+        let body = #"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1], "data": "# + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + "}]}"
+        try await TestServer.app(configuration: TestServer.configuration(maxBodyBytes: 1 << 20)).test(.router) { client in
+            let response = try await client.execute(uri: "/v2/models/tiny/infer", method: .post, body: ByteBuffer(string: body))
+            #expect(response.status == .badRequest)
+            #expect(try response.errorMessage.contains("invalid JSON"))
+        }
+    }
+
+    /// 5,000 multipart parts: 413 (at most 64 images a request), however small each part is.
+    @Test func fiveThousandMultipartPartsAre413() async throws {
+        let (headers, body) = multipartBody((0..<5000).map { ("p\($0).png", [UInt8(0)]) })
+        try await TestServer.app().test(.router) { client in
+            let response = try await client.execute(uri: "/predictions/tiny", method: .post, headers: headers, body: body)
+            #expect(response.status == .contentTooLarge)
+            #expect(try response.errorMessage.contains("at most 64"))
+        }
+    }
 }
