@@ -9,6 +9,7 @@
 //   NFModels    model families (timm resnet, ...), registry, checkpoint folders
 //   NFImage     image decoding (libjpeg-turbo, libspng) and timm's eval preprocessing
 //   NFDatasets  datasets (ImageFolder, flat, IDX) and evaluation of a model over one
+//   NFDiagnostics  statistics of activations: the shared per-channel moments, the SPP recorder
 //   NFRequestFormats  request bodies from clients (OIP v2 JSON, multipart) decoded and validated
 //               without the HTTP stack, so that they can be fuzzed (Fuzz/)
 //   NFServer    the HTTP service (Hummingbird) -- the only target that imports the HTTP stack
@@ -52,6 +53,7 @@ let package = Package(
         ),
         .target(name: "NFImage", dependencies: ["CNFImageCodecs", "NFTensors"]),
         .target(name: "NFDatasets", dependencies: ["NFImage", "NFModels", "NFCheckpoint", "NFTensors", "CNFImageCodecs"]),
+        .target(name: "NFDiagnostics", dependencies: ["NFLayers", "NFTensors"]),
         .target(
             name: "NFRequestFormats",
             dependencies: [
@@ -96,6 +98,7 @@ let package = Package(
         .executableTarget(name: "FuzzIDX", dependencies: ["NFDatasets", "NFFuzzSupport"], path: "Fuzz/FuzzIDX"),
         .testTarget(name: "NFTensorsTests", dependencies: ["NFTensors"]),
         .testTarget(name: "NFCheckpointTests", dependencies: ["NFCheckpoint"]),
+        .testTarget(name: "NFDiagnosticsTests", dependencies: ["NFDiagnostics", "NFModels", "NFLayers", "NFTensors", "NFCheckpoint"]),
         .testTarget(name: "NFRequestFormatsTests", dependencies: ["NFRequestFormats", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "NFModelsTests", dependencies: ["NFModels", "NFLayers", "NFTensors", "NFCheckpoint"]),
         .testTarget(name: "NFImageTests", dependencies: ["NFImage", "NFTensors"]),
