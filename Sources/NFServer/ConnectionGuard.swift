@@ -136,7 +136,12 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             if readingBody { schedule(context, after: limits.bodyTimeout) }
         case .end:
             readingBody = false
-            cancelTimer()
+            if inFlight == 0 {
+                // Answered before its body was read (a 404 for an unknown model): idle from now.
+                schedule(context, after: limits.keepAliveTimeout)
+            } else {
+                cancelTimer()
+            }
         }
         context.fireChannelRead(data)
     }

@@ -41,6 +41,21 @@ import Testing
         }
     }
 
+    /// Answered before its body was read (404 for an unknown model), then the body arrives:
+    /// the connection is idle from then on and closes after the keep-alive timeout.
+    @Test func connectionAnsweredBeforeItsBodyStillTimesOut() async throws {
+        let app = try await buildApplication(Self.configuration(.init(keepAliveTimeout: .milliseconds(300))), logger: TestServer.logger)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let connection = try await onThread { try RawHTTPConnection(port: port) }
+            try await onThread { try connection.send(Array("PUT /predictions/nope HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\n".utf8)) }
+            #expect((try await onThread { connection.readHead() })?.hasPrefix("HTTP/1.1 404") == true)
+            try await onThread { try connection.send(Array("hello".utf8)) }
+            let (_, closed) = try await onThread { connection.readUntilClosed(timeout: .seconds(5)) }
+            #expect(closed)
+        }
+    }
+
     @Test func keepAliveConnectionInUseStaysOpen() async throws {
         let app = try await buildApplication(Self.configuration(.init(keepAliveTimeout: .milliseconds(500))), logger: TestServer.logger)
         try await app.test(.live) { client in
