@@ -26,8 +26,11 @@ public struct CheckpointLoadError: Error, CustomStringConvertible, Sendable {
 }
 
 public enum CheckpointFolder {
+    /// The largest side of an input nfserve runs a network at: a checkpoint's declared input
+    /// size, an FP32 infer input, an IDX dataset's images.
+    public static let maxInputSide = 4096
     /// The largest input (H * W) a checkpoint may declare: 4096 x 4096.
-    public static let maxInputPixels = 4096 * 4096
+    public static let maxInputPixels = maxInputSide * maxInputSide
 
     /// Loads and verifies the folder at `path`: every tensor present, none unused, shapes equal.
     public static func load(_ path: String) throws -> LoadedModel {

@@ -34,7 +34,6 @@ final class ConnectionCounter: Sendable {
     /// Counts a new connection; returns how many are open with it.
     func opened() -> Int { open.wrappingAdd(1, ordering: .relaxed).newValue }
     func closed() { open.wrappingSubtract(1, ordering: .relaxed) }
-    var count: Int { open.load(ordering: .relaxed) }
 }
 
 /// One per connection, between the HTTP codec and Hummingbird: enforces `ConnectionLimits`

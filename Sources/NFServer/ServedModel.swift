@@ -33,9 +33,9 @@ struct ServedModel: Sendable {
     }
 
     /// What an FP32 `infer` input must look like: the model's channels, any H and W from
-    /// `minimumInputSize` to 4096, at most `maxBatch` images.
+    /// `minimumInputSize` to `CheckpointFolder.maxInputSide`, at most `maxBatch` images.
     func inputRequirements(maxBatch: Int) -> InputRequirements {
-        InputRequirements(channels: inputSize[0], minimumSize: minimumInputSize, maximumSize: 4096, maxBatch: maxBatch)
+        InputRequirements(channels: inputSize[0], minimumSize: minimumInputSize, maximumSize: CheckpointFolder.maxInputSide, maxBatch: maxBatch)
     }
 
     /// The smallest square side a forward pass accepts (every convolution and pooling window
