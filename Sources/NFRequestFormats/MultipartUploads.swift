@@ -8,9 +8,11 @@ import NIOCore
 // RFC 7578, and fuzzed.
 
 /// The images of a multipart/form-data body (`curl -F data=@a.png -F data=@b.png`): the parts
-/// that carry a filename (file uploads), in order; when none does, every part.
-public func multipartUploads(of body: ByteBuffer, boundary: String) throws(RequestError) -> [UploadedImage] {
-    let parts = try MultipartBody.parts(of: Array(body.readableBytesView), boundary: boundary)
+/// that carry a filename (file uploads), in order; when none does, every part. A body of more
+/// than `maxParts` parts is refused (413) as soon as the splitting gets there: 20 MiB of empty
+/// parts would otherwise be two million small arrays.
+public func multipartUploads(of body: ByteBuffer, boundary: String, maxParts: Int = 128) throws(RequestError) -> [UploadedImage] {
+    let parts = try MultipartBody.parts(of: Array(body.readableBytesView), boundary: boundary, maxParts: maxParts)
     let files = parts.map { part in
         UploadedImage(filename: part.headers.first { $0.name == "content-disposition" }
                                     .flatMap { MediaTypeHeader($0.value).parameter("filename") },
@@ -39,7 +41,7 @@ enum MultipartBody {
     /// Splits `body` at `--boundary` delimiters: the preamble before the first and the epilogue
     /// after the closing `--boundary--` are ignored; each part is header lines, an empty line,
     /// then its bytes up to the CRLF before the next delimiter.
-    static func parts(of body: [UInt8], boundary: String) throws(RequestError) -> [Part] {
+    static func parts(of body: [UInt8], boundary: String, maxParts: Int = .max) throws(RequestError) -> [Part] {
         let boundaryBytes = Array(boundary.utf8)
         guard (1...70).contains(boundaryBytes.count) else {
             throw .badRequest("the multipart boundary must be 1 to 70 characters long, it is \(boundaryBytes.count)")
@@ -76,6 +78,9 @@ enum MultipartBody {
             let contentStart = headersEnd + 4
             guard let next = find(crlf + delimiter, in: body, from: contentStart) else {
                 throw malformed("the body ends before its closing boundary")
+            }
+            guard parts.count < maxParts else {
+                throw .tooLarge("more than \(maxParts) parts in one multipart/form-data body; send at most \(maxParts) (and at most 64 images) per request")
             }
             parts.append(Part(headers: headers, body: Array(body[contentStart..<next])))
             position = next + 2 + delimiter.count

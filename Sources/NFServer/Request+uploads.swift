@@ -39,7 +39,9 @@ extension Request {
             guard let boundary = contentType.parameter("boundary"), !boundary.isEmpty else {
                 throw APIError(.badRequest, "multipart/form-data without a boundary parameter in Content-Type")
             }
-            return try multipartUploads(of: try await collectBody(limit: limit), boundary: boundary)
+            // Room for a few form fields beside the most images a request may carry.
+            return try multipartUploads(of: try await collectBody(limit: limit), boundary: boundary,
+                                        maxParts: 2 * Inference.maxImagesPerRequest)
         }
         if let contentType, contentType.type.hasPrefix("text/") || contentType.type == "application/json" {
             throw APIError(.unsupportedMediaType, "Content-Type \(contentType.type) is not an image; send the image bytes (curl -T image.png URL) or multipart/form-data (curl -F data=@image.png URL)")

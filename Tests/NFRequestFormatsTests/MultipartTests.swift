@@ -54,6 +54,15 @@ import Testing
         #expect(throws: RequestError.self) { try multipartUploads(of: ByteBuffer(bytes: bytes[(newline + 1)...]), boundary: boundary) }
     }
 
+    /// Two million empty parts fit in 20 MiB: the splitting stops at the limit with a 413.
+    @Test func partsBeyondTheLimitAre413() throws {
+        let text = String(repeating: "--b\r\n\r\n\r\n", count: 200_000) + "--b--"
+        #expect { try multipartUploads(of: Self.body(text), boundary: "b", maxParts: 128) } throws: { error in
+            (error as? RequestError)?.status == 413 && "\(error)".contains("more than 128 parts")
+        }
+        #expect(try multipartUploads(of: Self.body(String(repeating: "--b\r\n\r\n\r\n", count: 128) + "--b--"), boundary: "b", maxParts: 128).count == 128)
+    }
+
     @Test func boundaryLengthIsChecked() {
         #expect(throws: RequestError.self) { try MultipartBody.parts(of: [], boundary: "") }
         #expect(throws: RequestError.self) { try MultipartBody.parts(of: [], boundary: String(repeating: "b", count: 71)) }
