@@ -8,8 +8,12 @@
 //   NFLayers    layers, weight loading, the forward-pass observer
 //   NFModels    model families (timm resnet, ...), registry, checkpoint folders
 //   NFImage     image decoding (libjpeg-turbo, libspng) and timm's eval preprocessing
-//   NFDatasets  datasets (ImageFolder, flat, IDX) and evaluation of a model over one
-//   NFDiagnostics  statistics of activations: the shared per-channel moments, the SPP recorder
+//   NFDatasets  datasets (ImageFolder, flat, IDX)
+//   NFPipeline  encoded images -> preprocessing -> logits for a checkpoint, and evaluation over a
+//               dataset: shared by the server, predict, eval and the diagnostics
+//   NFPlot      the one plotting module: every chart nfserve shows, as SVG
+//   NFDiagnostics  statistics of activations: the shared per-channel moments, signal propagation
+//               (served models and designs at initialization), their charts
 //   NFRequestFormats  request bodies from clients (OIP v2 JSON, multipart) decoded and validated
 //               without the HTTP stack, so that they can be fuzzed (Fuzz/)
 //   NFServer    the HTTP service (Hummingbird) -- the only target that imports the HTTP stack
@@ -53,18 +57,21 @@ let package = Package(
         ),
         .target(name: "NFImage", dependencies: ["CNFImageCodecs", "NFTensors"]),
         .target(name: "NFDatasets", dependencies: ["NFImage", "NFModels", "NFCheckpoint", "NFTensors", "CNFImageCodecs"]),
-        .target(name: "NFDiagnostics", dependencies: ["NFLayers", "NFTensors"]),
+        .target(name: "NFPipeline", dependencies: ["NFImage", "NFModels", "NFDatasets", "NFLayers", "NFCheckpoint", "NFTensors"]),
+        .target(name: "NFPlot"),
+        .target(name: "NFDiagnostics", dependencies: ["NFPipeline", "NFDatasets", "NFModels", "NFLayers", "NFTensors", "NFPlot"]),
         .target(
             name: "NFRequestFormats",
             dependencies: [
-                "NFTensors",
+                "NFTensors", "NFImage",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .target(
             name: "NFServer",
             dependencies: [
-                "NFModels", "NFImage", "NFDatasets", "NFCheckpoint", "NFTensors", "NFRequestFormats",
+                "NFModels", "NFImage", "NFDatasets", "NFPipeline", "NFDiagnostics", "NFPlot", "NFLayers", "NFCheckpoint",
+                "NFTensors", "NFRequestFormats",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
                 .product(name: "Logging", package: "swift-log"),
@@ -80,7 +87,7 @@ let package = Package(
         .executableTarget(
             name: "nfserve",
             dependencies: [
-                "NFServer", "NFModels", "NFImage", "NFDatasets", "NFCheckpoint", "NFTensors",
+                "NFServer", "NFModels", "NFImage", "NFDatasets", "NFPipeline", "NFDiagnostics", "NFCheckpoint", "NFTensors",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -98,7 +105,9 @@ let package = Package(
         .executableTarget(name: "FuzzIDX", dependencies: ["NFDatasets", "NFFuzzSupport"], path: "Fuzz/FuzzIDX"),
         .testTarget(name: "NFTensorsTests", dependencies: ["NFTensors"]),
         .testTarget(name: "NFCheckpointTests", dependencies: ["NFCheckpoint"]),
-        .testTarget(name: "NFDiagnosticsTests", dependencies: ["NFDiagnostics", "NFModels", "NFLayers", "NFTensors", "NFCheckpoint"]),
+        .testTarget(name: "NFDiagnosticsTests", dependencies: ["NFDiagnostics", "NFPipeline", "NFDatasets", "NFPlot", "NFModels", "NFLayers", "NFTensors", "NFCheckpoint"]),
+        .testTarget(name: "NFPlotTests", dependencies: ["NFPlot"]),
+        .testTarget(name: "NFPipelineTests", dependencies: ["NFPipeline", "NFDatasets", "NFModels", "NFImage"]),
         .testTarget(name: "NFRequestFormatsTests", dependencies: ["NFRequestFormats", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "NFModelsTests", dependencies: ["NFModels", "NFLayers", "NFTensors", "NFCheckpoint"]),
         .testTarget(name: "NFImageTests", dependencies: ["NFImage", "NFTensors"]),
@@ -106,7 +115,7 @@ let package = Package(
         .testTarget(
             name: "NFServerTests",
             dependencies: [
-                "NFServer", "NFModels", "NFCheckpoint", "NFLayers", "NFTensors", "NFRequestFormats",
+                "NFServer", "NFModels", "NFCheckpoint", "NFLayers", "NFTensors", "NFRequestFormats", "NFImage", "NFDiagnostics", "NFPipeline",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

@@ -33,6 +33,15 @@ public struct DatasetCatalog: Sendable {
         return names.sorted()
     }
 
+    /// Opens a dataset by its name only (a folder directly inside the root, or a Debian name),
+    /// never by path: what a server takes from a client.
+    public func open(name: String) throws -> any ImageDataset {
+        guard !name.isEmpty, !name.hasPrefix("."), !name.contains("/"), names.contains(name) else {
+            throw DatasetError("no dataset \"\(name)\" (known: \(names.joined(separator: ", ")))")
+        }
+        return try open(name)
+    }
+
     /// Opens a dataset by name (inside the root, or a Debian name) or by folder path.
     public func open(_ nameOrPath: String) throws -> any ImageDataset {
         var isDir: ObjCBool = false

@@ -1,5 +1,19 @@
 import NFTensors
 
+/// Where a residual block sits: its index over the whole network (0-based), its stage (0-based)
+/// and its checkpoint-style key prefix ("layer2.0", "stages.1.0").
+public struct BlockPosition: Sendable, Hashable {
+    public var index: Int
+    public var stage: Int
+    public var name: String
+
+    public init(index: Int, stage: Int, name: String) {
+        self.index = index
+        self.stage = stage
+        self.name = name
+    }
+}
+
 /// A point in the forward pass where a model shows an activation to its observer.
 ///
 /// Models report these and nothing else; they do not know which diagnostic listens. The
@@ -8,30 +22,45 @@ import NFTensors
 public enum ObservationSite: Sendable, Hashable {
     /// The stem's output (after its max-pool where it has one): SPP point 0.
     case stemOutput
-    /// Residual block `index` (0-based over the whole network): skip + branch, before any
-    /// activation that follows the addition. `name` is the block's key prefix ("layer1.0").
-    case blockOutput(index: Int, name: String)
-    /// The residual branch of block `index` just before it joins the skip path.
-    case residualBranch(index: Int, name: String)
+    /// A residual block's output: skip + branch, before any activation that follows the addition.
+    case blockOutput(BlockPosition)
+    /// A residual block's branch just before it joins the skip path.
+    case residualBranch(BlockPosition)
     /// The input of the normalization layer whose key prefix is `name` ("layer1.0.bn1").
     case normalizationInput(name: String)
 }
 
-/// Receives activations during a forward pass. Called synchronously on the computing thread;
-/// the tensor is a value, so an observer may keep it, but cheap statistics are kinder to memory.
-public protocol ForwardObserver: AnyObject {
+/// Receives activations during a forward pass, synchronously on the thread that computes it.
+///
+/// Observers are `Sendable`: a request makes one on its own task, hands it to the compute pool
+/// where the forward pass runs, and reads the result back, so an observer with state must
+/// guard it (a `Mutex`). The tensor is a value, so an observer may keep it, but cheap
+/// statistics are kinder to memory.
+public protocol ForwardObserver: AnyObject, Sendable {
     func observe(_ site: ObservationSite, _ activation: Tensor)
 }
 
-/// Per-call state of one forward pass: the optional observer and a FLOP counter.
-/// Made fresh for each call, never shared between threads.
+/// Per-channel mean and biased variance of an `[N, C, H, W]` activation over N, H and W: what a
+/// BatchNorm in training mode normalizes with. Given to a forward pass (`ForwardContext`) to run
+/// BatchNorm layers on the batch's own statistics, as at initialization; the diagnostics provide
+/// it from their one moments accumulator.
+public protocol BatchStatistics: Sendable {
+    func channelStatistics(of activation: Tensor) -> (mean: [Double], variance: [Double])
+}
+
+/// Per-call state of one forward pass: the optional observer, whether BatchNorm uses running or
+/// batch statistics, and a FLOP counter. Made fresh for each call, never shared between threads.
 public final class ForwardContext {
     public let observer: (any ForwardObserver)?
+    /// When set, every BatchNorm normalizes with the batch's own statistics (training mode, as
+    /// at initialization) instead of its running statistics.
+    public let batchStatistics: (any BatchStatistics)?
     /// Floating-point operations of the convolutions and linear layers run so far (2 per MAC).
     public private(set) var flops: Int = 0
 
-    public init(observer: (any ForwardObserver)? = nil) {
+    public init(observer: (any ForwardObserver)? = nil, batchStatistics: (any BatchStatistics)? = nil) {
         self.observer = observer
+        self.batchStatistics = batchStatistics
     }
 
     @inline(__always)

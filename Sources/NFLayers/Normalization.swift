@@ -39,11 +39,30 @@ public struct BatchNorm2d: Sendable {
     public var channels: Int { weight.count }
     public var parameterCount: Int { 2 * weight.count }
 
-    /// Takes `x` by value (consuming), so the affine map runs in place without a copy.
+    /// Takes `x` by value (consuming), so the affine map runs in place without a copy. With the
+    /// context's `batchStatistics` it normalizes with the batch's own mean and biased variance
+    /// (training mode) instead of the running statistics.
     public func callAsFunction(_ x: consuming Tensor, _ context: ForwardContext, relu: Bool = false) -> Tensor {
         context.observe(.normalizationInput(name: name), x)
+        if let statistics = context.batchStatistics {
+            let (mean, variance) = statistics.channelStatistics(of: x)
+            var mul = [Float](repeating: 0, count: channels), add = mul
+            for c in 0..<channels {
+                let invStd = 1 / (variance[c] + Double(eps)).squareRoot()
+                mul[c] = Float(Double(weight[c]) * invStd)
+                add[c] = Float(Double(bias[c]) - mean[c] * invStd * Double(weight[c]))
+            }
+            x.channelAffine(multiplier: mul, addend: add, relu: relu)
+            return x
+        }
         x.channelAffine(multiplier: multiplier, addend: addend, relu: relu)
         return x
+    }
+
+    /// A BatchNorm as PyTorch initializes one: scale 1, shift 0, running mean 0 and variance 1.
+    public static func initialized(name: String, channels: Int, eps: Float = 1e-5) -> BatchNorm2d {
+        BatchNorm2d(name: name, weight: .init(repeating: 1, count: channels), bias: .init(repeating: 0, count: channels),
+                    runningMean: .init(repeating: 0, count: channels), runningVar: .init(repeating: 1, count: channels), eps: eps)
     }
 }
 

@@ -1,3 +1,4 @@
+import NFDatasets
 import NFImage
 import NFModels
 import NFTensors
@@ -15,11 +16,10 @@ public struct EvaluationResult: Sendable, Codable, Equatable {
 public enum Evaluation {
     /// Runs `model` over the first `limit` images of `dataset` (all when nil). `predictions`, if
     /// given, receives each image's top-1 class in order; `progress` is told (done, total).
-    public static func run(model: LoadedModel, dataset: any ImageDataset, limit: Int? = nil, batchSize: Int = 64,
+    public static func run(model: ModelPipeline, dataset: any ImageDataset, limit: Int? = nil, batchSize: Int = 64,
                            maxPixels: Int = 40_000_000, progress: (Int, Int) -> Void = { _, _ in },
                            predictions: ((Int) -> Void)? = nil) throws -> EvaluationResult {
         guard dataset.isLabelled else { throw DatasetError("dataset \"\(dataset.name)\" has no labels to evaluate against") }
-        let preprocessing = try Preprocessing(model.config.pretrainedCfg)
         let map = labelMapping(datasetClasses: dataset.classNames, modelLabels: model.labels)
         let total = min(limit ?? dataset.count, dataset.count)
         var top1 = 0, top5 = 0, done = 0
@@ -31,7 +31,7 @@ public enum Evaluation {
                 images.append(image)
                 labels.append(label.flatMap(map))
             }
-            let logits = try model.classifier(preprocessing.batch(images))
+            let logits = try model.logits(input: model.input(images: images))
             let k = logits.shape[1]
             for (row, label) in labels.enumerated() {
                 let scores = logits.storage[(row * k)..<((row + 1) * k)]

@@ -1,41 +1,47 @@
-import Foundation
 import NFCheckpoint
-import NFDatasets
 import NFImage
+import NFLayers
 import NFModels
-import NFRequestFormats
 import NFTensors
 
-/// A loaded checkpoint with what serving it needs, computed once at load: the preprocessing its
-/// `pretrained_cfg` asks for and the FLOPs of one image at its input size.
-struct ServedModel: Sendable {
-    let loaded: LoadedModel
-    let preprocessing: Preprocessing
-    let flops: Int
-    /// The smallest height and width the network takes (FP32 inputs below it are a 400).
-    let minimumInputSize: Int
+/// A loaded checkpoint and the path from encoded images to logits: decode (libjpeg-turbo,
+/// libspng), preprocess as timm's eval transform does for its `pretrained_cfg`, run the network.
+/// The server, `predict`, `eval` and the diagnostics all go through here. Immutable once built;
+/// every method that computes is blocking (the server runs them on its compute pool).
+public struct ModelPipeline: Sendable {
+    public let loaded: LoadedModel
+    public let preprocessing: Preprocessing
+    /// Floating-point operations of one image at the configured input size.
+    public let flops: Int
+    /// The smallest height and width the network takes (FP32 inputs below it are refused).
+    public let minimumInputSize: Int
 
-    var name: String { loaded.name }
-    var classifier: any ImageClassifier { loaded.classifier }
-    var labels: [String] { loaded.labels }
-    var numClasses: Int { loaded.numClasses }
+    public var name: String { loaded.name }
+    public var classifier: any ImageClassifier { loaded.classifier }
+    public var labels: [String] { loaded.labels }
+    public var numClasses: Int { loaded.numClasses }
     /// `[C, H, W]` the network is fed, from `pretrained_cfg.input_size`.
-    var inputSize: [Int] { loaded.config.pretrainedCfg.inputSize }
+    public var inputSize: [Int] { loaded.config.pretrainedCfg.inputSize }
 
-    /// Loads the checkpoint folder at `directory` (blocking: run it on the compute pool).
-    static func load(directory: String) throws -> ServedModel {
-        let loaded = try CheckpointFolder.load(directory)
-        let cfg = loaded.config.pretrainedCfg
-        let preprocessing = try Preprocessing(cfg)
-        let flops = try loaded.classifier.flops(height: cfg.inputSize[1], width: cfg.inputSize[2])
-        let minimum = smallestInputSize(loaded.classifier, upTo: min(cfg.inputSize[1], cfg.inputSize[2]))
-        return ServedModel(loaded: loaded, preprocessing: preprocessing, flops: flops, minimumInputSize: minimum)
+    /// Loads and checks the checkpoint folder at `directory`.
+    public static func load(directory: String) throws -> ModelPipeline {
+        try ModelPipeline(loaded: CheckpointFolder.load(directory))
     }
 
-    /// What an FP32 `infer` input must look like: the model's channels, any H and W from
-    /// `minimumInputSize` to `CheckpointFolder.maxInputSide`, at most `maxBatch` images.
-    func inputRequirements(maxBatch: Int) -> InputRequirements {
-        InputRequirements(channels: inputSize[0], minimumSize: minimumInputSize, maximumSize: CheckpointFolder.maxInputSide, maxBatch: maxBatch)
+    public init(loaded: LoadedModel) throws {
+        let cfg = loaded.config.pretrainedCfg
+        self.loaded = loaded
+        preprocessing = try Preprocessing(cfg)
+        flops = try loaded.classifier.flops(height: cfg.inputSize[1], width: cfg.inputSize[2])
+        minimumInputSize = Self.smallestInputSize(loaded.classifier, upTo: min(cfg.inputSize[1], cfg.inputSize[2]))
+    }
+
+    /// Every field given (tests make a pipeline with a stricter minimum input size).
+    init(loaded: LoadedModel, preprocessing: Preprocessing, flops: Int, minimumInputSize: Int) {
+        self.loaded = loaded
+        self.preprocessing = preprocessing
+        self.flops = flops
+        self.minimumInputSize = minimumInputSize
     }
 
     /// The smallest square side a forward pass accepts (every convolution and pooling window
@@ -50,34 +56,46 @@ struct ServedModel: Sendable {
         return low
     }
 
-    /// Decodes the encoded images, preprocesses them as timm's eval transform does and runs them
-    /// as one batch: `[N, numClasses]` logits. Blocking: run it on the compute pool.
+    /// Decodes the encoded images and preprocesses them into one `[N, C, H, W]` batch.
     ///
     /// Each image is shrunk to the input size before the next is decoded, so a request with many
-    /// large images holds one full-size image at a time.
-    func logits(encodedImages: [UploadedImage], maxPixels: Int) throws -> Tensor {
+    /// large images holds one full-size image at a time. With several images, a broken one is
+    /// reported as an `EncodedImageError` naming it.
+    public func input(encodedImages: [UploadedImage], maxPixels: Int) throws -> Tensor {
         var batch: [Float] = []
         for (index, upload) in encodedImages.enumerated() {
             let image: Image8
             do {
                 image = try ImageDecoder.decode(upload.bytes, maxPixels: maxPixels)
             } catch let error as ImageError where encodedImages.count > 1 {
-                throw APIError(mapping: error).prefixed("\(upload.filename ?? "image \(index)"): ")
+                throw EncodedImageError(image: upload.filename ?? "image \(index)", error: error)
             }
             batch += preprocessing(image).storage
         }
-        let size = [preprocessing.channels, preprocessing.height, preprocessing.width]
-        return try logits(input: Tensor(shape: [encodedImages.count] + size, storage: batch))
+        return Tensor(shape: [encodedImages.count, preprocessing.channels, preprocessing.height, preprocessing.width], storage: batch)
     }
 
-    /// `[N, C, H, W]` preprocessed input to `[N, numClasses]` logits. Blocking.
-    func logits(input: Tensor) throws -> Tensor {
-        try classifier(input)
+    /// Decoded images preprocessed into one `[N, C, H, W]` batch.
+    public func input(images: [Image8]) -> Tensor {
+        preprocessing.batch(images)
+    }
+
+    /// Decodes, preprocesses and classifies the images as one batch: `[N, numClasses]` logits.
+    public func logits(encodedImages: [UploadedImage], maxPixels: Int) throws -> Tensor {
+        try logits(input: input(encodedImages: encodedImages, maxPixels: maxPixels))
+    }
+
+    /// `[N, C, H, W]` preprocessed input to `[N, numClasses]` logits; a diagnostic listens
+    /// through `context`.
+    public func logits(input: Tensor, context: ForwardContext = ForwardContext()) throws -> Tensor {
+        try classifier.forward(input, context: context)
     }
 }
 
-extension APIError {
-    func prefixed(_ prefix: String) -> APIError {
-        APIError(status, prefix + message, headers: headers)
-    }
+/// One image of several could not be decoded: which one, and why.
+public struct EncodedImageError: Error, CustomStringConvertible, Sendable {
+    /// The part's filename, or "image N" (0-based) when it had none.
+    public let image: String
+    public let error: ImageError
+    public var description: String { "\(image): \(error.description)" }
 }

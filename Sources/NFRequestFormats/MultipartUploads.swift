@@ -1,3 +1,4 @@
+import NFImage
 import NIOCore
 
 // Hand-written on purpose. MultipartKit 4.7.1, the release this project can use, traps (array

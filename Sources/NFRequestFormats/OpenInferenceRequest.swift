@@ -1,3 +1,4 @@
+import NFImage
 import Foundation
 import NFTensors
 

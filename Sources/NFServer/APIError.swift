@@ -1,7 +1,10 @@
 import Foundation
 import Hummingbird
 import NFImage
+import NFDatasets
+import NFDiagnostics
 import NFModels
+import NFPipeline
 import NFRequestFormats
 import NFTensors
 
@@ -47,10 +50,16 @@ extension APIError {
             self = error
         case let error as ImageError:
             self.init(HTTPResponse.Status(code: error.httpStatus), error.description)
+        case let error as EncodedImageError:
+            self.init(HTTPResponse.Status(code: error.error.httpStatus), error.description)
         case let error as RequestError:
             self.init(HTTPResponse.Status(code: error.status), error.message)
         case let error as DecodingError:
             self.init(.badRequest, RequestError(invalidJSON: error).message)
+        case let error as DiagnosticsRequestError:
+            self.init(.badRequest, error.description)
+        case let error as DatasetError:
+            self.init(.badRequest, error.description)
         case let error as TensorError:
             self.init(.badRequest, error.description)
         case is ModelBuildError, is CheckpointLoadError:

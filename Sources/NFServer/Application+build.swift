@@ -72,6 +72,10 @@ func buildRouter(_ configuration: ServerConfiguration, store: ModelStore, pool: 
     RepositoryRoutes(store: store, loader: loader, authorization: AdminAuthorization(token: configuration.adminToken), logger: logger)
         .add(to: router, routes: routes)
     DatasetRoutes(datasets: configuration.datasets).add(to: router, routes: routes)
+    // Diagnostics queue apart from inference (a long measurement must not delay predictions);
+    // one measurement runs at a time and two more may wait.
+    DiagnosticsRoutes(store: store, pool: ComputePool(maxQueued: 2), datasets: configuration.datasets)
+        .add(to: router, routes: routes)
     router.on("/metrics", method: .get, table: routes) { _, _ in
         Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                  body: .init(byteBuffer: ByteBuffer(string: metrics.render(store: store))))

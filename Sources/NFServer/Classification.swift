@@ -1,3 +1,4 @@
+import NFPipeline
 import NFTensors
 
 /// One class of a prediction, as api.md's prediction response lists them.
@@ -7,7 +8,7 @@ struct Prediction: Codable, Sendable, Equatable {
     let probability: Float
 }
 
-extension ServedModel {
+extension ModelPipeline {
     /// The `k` most probable classes of each row of `logits` `[N, K]`, best first (ties by index).
     func topPredictions(logits: Tensor, k: Int) -> [[Prediction]] {
         let probabilities = softmax(logits)

@@ -1,3 +1,5 @@
+import NFImage
+import NFPipeline
 import NFRequestFormats
 import Foundation
 
@@ -5,7 +7,7 @@ import Foundation
 /// without a server (one image: the single form; several: one result per file, in order).
 public func predictionResponseJSON(modelDirectory: String, imageFiles: [String], topK: Int?,
                                    maxPixels: Int = ServerConfiguration().maxPixels) throws -> String {
-    let model = try ServedModel.load(directory: modelDirectory)
+    let model = try ModelPipeline.load(directory: modelDirectory)
     let images = try imageFiles.map { path in
         UploadedImage(filename: URL(fileURLWithPath: path).lastPathComponent,
                       bytes: [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))))

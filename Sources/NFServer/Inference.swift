@@ -1,3 +1,5 @@
+import NFImage
+import NFPipeline
 import NFRequestFormats
 import NFTensors
 
@@ -19,7 +21,7 @@ struct Inference: Sendable {
     }
 
     /// Decodes, preprocesses and classifies `images` as one batch: `[N, K]` logits.
-    func logits(_ model: ServedModel, images: [UploadedImage]) async throws -> Tensor {
+    func logits(_ model: ModelPipeline, images: [UploadedImage]) async throws -> Tensor {
         try checkBatch(images.count)
         return try await timed(model, images: images.count) { [maxPixels] in
             try model.logits(encodedImages: images, maxPixels: maxPixels)
@@ -27,12 +29,12 @@ struct Inference: Sendable {
     }
 
     /// Classifies an already preprocessed `[N, C, H, W]` batch: `[N, K]` logits.
-    func logits(_ model: ServedModel, input: Tensor) async throws -> Tensor {
+    func logits(_ model: ModelPipeline, input: Tensor) async throws -> Tensor {
         try checkBatch(input.shape[0])
         return try await timed(model, images: input.shape[0]) { try model.logits(input: input) }
     }
 
-    private func timed(_ model: ServedModel, images: Int, _ work: @escaping @Sendable () throws -> Tensor) async throws -> Tensor {
+    private func timed(_ model: ModelPipeline, images: Int, _ work: @escaping @Sendable () throws -> Tensor) async throws -> Tensor {
         try await pool.run { [metrics] in
             let start = ContinuousClock.now
             let logits = try work()

@@ -1,3 +1,4 @@
+import NFPipeline
 import Dispatch
 
 /// Loads checkpoint folders off the event loops, one at a time, on a queue of their own: at
@@ -6,9 +7,9 @@ import Dispatch
 final class ModelLoader: Sendable {
     private let queue = DispatchQueue(label: "nfserve.loading", qos: .utility)
 
-    func load(_ directory: String) async throws -> ServedModel {
+    func load(_ directory: String) async throws -> ModelPipeline {
         try await withCheckedThrowingContinuation { continuation in
-            queue.async { continuation.resume(with: Result { try ServedModel.load(directory: directory) }) }
+            queue.async { continuation.resume(with: Result { try ModelPipeline.load(directory: directory) }) }
         }
     }
 }

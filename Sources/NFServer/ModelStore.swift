@@ -1,3 +1,4 @@
+import NFPipeline
 import Foundation
 import Logging
 import Synchronization
@@ -12,7 +13,7 @@ import Synchronization
 final class ModelStore: Sendable {
     enum Status: Sendable {
         case loading
-        case ready(ServedModel)
+        case ready(ModelPipeline)
         case failed(String)
         /// Unloaded by an admin, or a folder that appeared since the start and was never loaded.
         case unloaded(String)
@@ -33,7 +34,7 @@ final class ModelStore: Sendable {
         let directory: String
         var status: Status
 
-        var model: ServedModel? {
+        var model: ModelPipeline? {
             if case let .ready(model) = status { return model }
             return nil
         }
@@ -90,7 +91,7 @@ final class ModelStore: Sendable {
     /// The model `name` if it serves; 404 for a name not in the store, 503 while it loads or
     /// when it failed (with the reason). (An untyped throw: with `throws(APIError)` inlined into
     /// the async routes, swift-frontend 6.3.1 crashes splitting the coroutine in release builds.)
-    func servedModel(named name: String) throws -> ServedModel {
+    func servedModel(named name: String) throws -> ModelPipeline {
         guard let entry = entry(named: name) else {
             throw APIError.unknownModel(name, known: entries.map(\.name))
         }
@@ -117,7 +118,7 @@ final class ModelStore: Sendable {
     /// Loads the folder `name` of the repository anew with `load` and swaps it in: a request
     /// sees the old version or the new one, never neither. When loading fails, a version that
     /// was serving keeps serving, and the error says why (422); 404 when no such folder exists.
-    func reload(_ name: String, logger: Logger, load: (String) async throws -> ServedModel) async throws -> ServedModel {
+    func reload(_ name: String, logger: Logger, load: (String) async throws -> ModelPipeline) async throws -> ModelPipeline {
         guard let directory = directory(forName: name) else {
             throw APIError(.notFound, "no model folder \"\(name)\" in the checkpoints folder")
         }
@@ -166,7 +167,7 @@ final class ModelStore: Sendable {
     }
 
     /// Tries every listed folder in turn with `load` and records the outcome.
-    func loadAll(logger: Logger, load: (String) async throws -> ServedModel) async {
+    func loadAll(logger: Logger, load: (String) async throws -> ModelPipeline) async {
         for entry in entries {
             let start = ContinuousClock.now
             let status: Status

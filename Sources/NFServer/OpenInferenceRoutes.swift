@@ -1,3 +1,4 @@
+import NFPipeline
 import Foundation
 import Hummingbird
 import NFRequestFormats
@@ -51,7 +52,7 @@ struct OpenInferenceRoutes: Sendable {
         }
     }
 
-    private func model(_ context: ServerRequestContext) throws -> ServedModel {
+    private func model(_ context: ServerRequestContext) throws -> ModelPipeline {
         _ = try version(context)
         return try store.servedModel(named: try context.parameters.require("model"))
     }
@@ -64,7 +65,7 @@ struct OpenInferenceRoutes: Sendable {
         return version
     }
 
-    private func infer(_ request: InferenceRequest, model: ServedModel) async throws -> InferenceResponse {
+    private func infer(_ request: InferenceRequest, model: ModelPipeline) async throws -> InferenceResponse {
         guard request.inputs.count == 1, let input = request.inputs.first else {
             throw APIError.badRequest("the model takes one input (\"input\"), the request has \(request.inputs.count)")
         }

@@ -1,3 +1,4 @@
+import NFPipeline
 import Foundation
 import Hummingbird
 import NFRequestFormats
@@ -56,7 +57,7 @@ struct ModelMetadata: ResponseEncodable {
     let inputs: [TensorMetadata]
     let outputs: [TensorMetadata]
 
-    init(_ model: ServedModel) {
+    init(_ model: ModelPipeline) {
         name = model.name
         versions = [OpenInferenceRoutes.modelVersion]
         platform = "nfserve"
@@ -107,7 +108,7 @@ extension RequestedOutput {
                 return InferenceOutput(name: "probabilities", datatype: "FP32", shape: values.shape, data: .numbers(values.storage))
             case let .classification(name, fromProbabilities, k):
                 let values = fromProbabilities ? probabilities! : logits
-                let rows = ServedModel.ranked(values, k: k)
+                let rows = ModelPipeline.ranked(values, k: k)
                 let strings = rows.flatMap { row in row.map { "\($0.value):\($0.index):\(labels[$0.index])" } }
                 return InferenceOutput(name: name, datatype: "BYTES", shape: [rows.count, k], data: .strings(strings))
             }

@@ -1,3 +1,5 @@
+import NFImage
+import NFPipeline
 import NFRequestFormats
 import Hummingbird
 

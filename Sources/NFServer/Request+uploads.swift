@@ -1,3 +1,5 @@
+import NFImage
+import NFPipeline
 import Hummingbird
 import NFRequestFormats
 
@@ -20,6 +22,15 @@ extension Request {
         if let declared = headers[.contentLength].flatMap(Int.init), declared > limit {
             throw APIError.bodyTooLarge(limit: limit)
         }
+    }
+
+    /// The unsigned 64-bit query parameter `name` (a seed), nil when absent; 400 otherwise.
+    func unsignedQuery(_ name: String) throws -> UInt64? {
+        guard let text = uri.queryParameters.get(name) else { return nil }
+        guard let value = UInt64(text) else {
+            throw APIError(.badRequest, "?\(name)= must be an integer from 0 to \(UInt64.max), got \"\(text)\"")
+        }
+        return value
     }
 
     /// The integer query parameter `name`, nil when absent; 400 when it is not an integer.

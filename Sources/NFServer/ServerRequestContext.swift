@@ -15,8 +15,9 @@ public struct ServerRequestContext: RequestContext {
 extension JSONEncoder {
     /// Compact JSON with keys sorted (Linux Foundation does not keep their declaration order,
     /// and responses should not change from run to run) and without `\/` escapes, so that
-    /// paths in messages read as typed.
-    static var api: JSONEncoder {
+    /// paths in messages read as typed. The one JSON encoding of every response, and of the
+    /// command line's output.
+    public static var api: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         // JSON has no NaN or infinity; should one reach a response, it is spelled out as a string

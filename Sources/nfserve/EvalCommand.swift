@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NFDatasets
+import NFPipeline
 import NFModels
 
 /// `nfserve eval`: top-1 / top-5 accuracy of a model over a dataset, with the model's own
@@ -23,7 +24,7 @@ struct EvalCommand: AsyncParsableCommand {
         guard let dir = ModelResolution.folder(model, checkpoints: checkpoints) else {
             throw ValidationError("no checkpoint folder \"\(model)\" (looked in the working directory and \(checkpoints))")
         }
-        let loaded = try CheckpointFolder.load(dir)
+        let loaded = try ModelPipeline.load(directory: dir)
         let data = try DatasetCatalog(root: datasets).open(dataset)
         let bar = ProgressBar(enabled: isatty(STDERR_FILENO) == 1)
         var predicted: [Int] = []

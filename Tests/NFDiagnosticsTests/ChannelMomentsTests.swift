@@ -3,6 +3,7 @@ import NFCheckpoint
 import NFLayers
 import NFModels
 import NFTensors
+import Synchronization
 import Testing
 @testable import NFDiagnostics
 
@@ -87,11 +88,12 @@ import Testing
         let capture = Capture()
         let input = Self.batch(n: 2, c: 1, h: 32, w: 32, seed: 9, offset: [0], spread: 1.7)
         _ = try model.forward(input, context: ForwardContext(observer: Tee(recorder, capture)))
-        let points = recorder.points
+        let points = recorder.points()
         #expect(points.map(\.index) == Array(0...8))
+        #expect(points.map(\.stage) == [nil, 0, 0, 1, 1, 2, 2, 3, 3])
         #expect(points.map(\.name) == ["stem", "layer1.0", "layer1.1", "layer2.0", "layer2.1", "layer3.0", "layer3.1", "layer4.0", "layer4.1"])
         #expect(points[0].residualVariance == nil && points.dropFirst().allSatisfy { $0.residualVariance != nil })
-        let lastOutput = try #require(capture.tensors[.blockOutput(index: 7, name: "layer4.1")])
+        let lastOutput = try #require(capture.tensors[.blockOutput(BlockPosition(index: 7, stage: 3, name: "layer4.1"))])
         let (mean, variance) = Self.reference([lastOutput])
         #expect(abs(points[8].averageSquaredChannelMean - mean.map { $0 * $0 }.reduce(0, +) / Double(mean.count)) < 1e-9)
         #expect(abs(points[8].averageChannelVariance - variance.reduce(0, +) / Double(variance.count)) < 1e-9)
@@ -99,8 +101,9 @@ import Testing
 }
 
 private final class Capture: ForwardObserver {
-    var tensors: [ObservationSite: Tensor] = [:]
-    func observe(_ site: ObservationSite, _ activation: Tensor) { tensors[site] = activation }
+    private let captured = Mutex<[ObservationSite: Tensor]>([:])
+    var tensors: [ObservationSite: Tensor] { captured.withLock { $0 } }
+    func observe(_ site: ObservationSite, _ activation: Tensor) { captured.withLock { $0[site] = activation } }
 }
 
 private final class Tee: ForwardObserver {

@@ -1,6 +1,7 @@
 import Foundation
 import NFDatasets
 import NFModels
+import NFPipeline
 import Testing
 
 /// `nfserve eval`'s evaluation against PyTorch + timm on the same files: every shipped checkpoint
@@ -8,7 +9,7 @@ import Testing
 /// Tests/Fixtures/eval/<model>.sample.tsv, written by tools/reference/make_eval_fixtures.sh
 /// (timm's eval transform on PIL images, tools/train/eval_torch.py).
 @Suite struct EvaluationTests {
-    static let repository = DatasetTests.repository
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let models: [String] = {
         let dir = repository.appendingPathComponent("Tests/Fixtures/eval")
         let files = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
@@ -24,7 +25,7 @@ import Testing
 
     @Test(arguments: models)
     func predictionsEqualPyTorchs(_ name: String) throws {
-        let model = try CheckpointFolder.load(Self.repository.appendingPathComponent("checkpoints/\(name)").path)
+        let model = try ModelPipeline.load(directory: Self.repository.appendingPathComponent("checkpoints/\(name)").path)
         let dataset = try DatasetCatalog(root: Self.repository.appendingPathComponent("datasets").path, debianRoot: "/nonexistent")
             .open("fashion-mnist-sample")
         var predicted: [Int] = []

@@ -1,3 +1,4 @@
+@testable import NFPipeline
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -68,7 +69,7 @@ import Testing
     /// An input below the smallest size the network takes names the minimum.
     @Test func inputBelowTheMinimumSizeIs400NamingIt() async throws {
         let tiny = TestCheckpoints.tiny
-        let strict = ServedModel(loaded: tiny.loaded, preprocessing: tiny.preprocessing, flops: tiny.flops, minimumInputSize: 8)
+        let strict = ModelPipeline(loaded: tiny.loaded, preprocessing: tiny.preprocessing, flops: tiny.flops, minimumInputSize: 8)
         let store = ModelStore(entries: [.init(name: "tiny", directory: TestCheckpoints.root + "/tiny", status: .ready(strict))], finished: true)
         try await TestServer.app(store: store).test(.router) { client in
             let response = try await client.execute(uri: "/v2/models/tiny/infer", method: .post,

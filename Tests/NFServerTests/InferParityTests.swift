@@ -1,3 +1,4 @@
+import NFPipeline
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -22,7 +23,7 @@ import Testing
     /// One store with every fixture loaded the way the server loads a checkpoint folder.
     static let store: ModelStore = ModelStore(entries: cases.map { name in
         let dir = root.appendingPathComponent(name).path
-        return .init(name: name, directory: dir, status: .ready(try! ServedModel.load(directory: dir)))
+        return .init(name: name, directory: dir, status: .ready(try! ModelPipeline.load(directory: dir)))
     }, finished: true)
 
     @Test func everyFamilyIsCovered() {

@@ -1,3 +1,4 @@
+import NFImage
 import NFRequestFormats
 import Foundation
 import Hummingbird

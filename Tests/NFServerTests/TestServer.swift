@@ -1,3 +1,4 @@
+import NFPipeline
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -40,7 +41,7 @@ enum TestCheckpoints {
     }()
 
     /// The tiny model, loaded the way the server loads it.
-    static let tiny: ServedModel = try! ServedModel.load(directory: root + "/tiny")
+    static let tiny: ModelPipeline = try! ModelPipeline.load(directory: root + "/tiny")
 
     /// Every tensor the architecture asks for, generated, as a safetensors file.
     private static func weights() throws -> [UInt8] {

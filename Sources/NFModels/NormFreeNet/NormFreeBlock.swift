@@ -32,8 +32,7 @@ enum NormFreeAttention: Sendable {
 ///     [out = out * skipinit_gain]
 ///     return out * alpha + shortcut
 struct NormFreeBlock: Sendable {
-    let name: String
-    let index: Int
+    let position: BlockPosition
     let activation: Activation
     /// The activation's gamma when applied in the activation (gamma_in_act), else 1.
     let activationScale: Float
@@ -75,9 +74,9 @@ struct NormFreeBlock: Sendable {
         }
         // The residual branch as signal-propagation.md measures it: after SE x attn_gain,
         // before the skip gain and alpha.
-        context.observe(.residualBranch(index: index, name: name), out)
+        context.observe(.residualBranch(position), out)
         out.add(shortcut, scalingSelfBy: (skipinitGain ?? 1) * alpha)
-        context.observe(.blockOutput(index: index, name: name), out)
+        context.observe(.blockOutput(position), out)
         return out
     }
 

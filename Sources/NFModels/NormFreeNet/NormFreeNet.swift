@@ -15,8 +15,11 @@ public struct NormFreeNet: ImageClassifier {
     let activation: Activation
     let activationScale: Float
     let fc: Linear
-    /// timm's expected variance at each block's input (the beta bookkeeping), for the SPP.
+    /// timm's expected variance at each block's input (the beta bookkeeping: beta = 1/sqrt of it).
     public let expectedVariances: [Double]
+    /// The same bookkeeping's expected variance at each block's output, which the SPP plots
+    /// beside the measured variance (the stem's output is expected at 1).
+    public let expectedOutputVariances: [Double]
 
     public var inputChannels: Int { config.inChans }
     public var numClasses: Int { config.numClasses }
@@ -83,7 +86,7 @@ public struct NormFreeNet: ImageClassifier {
             }
         }
         var blocks: [NormFreeBlock] = []
-        var expected: [Double] = []
+        var expected: [Double] = [], expectedOutputs: [Double] = []
         var prevChs = stemChs
         var expectedVar = 1.0
         for (s, depth) in cfg.depths.enumerated() {
@@ -106,7 +109,7 @@ public struct NormFreeNet: ImageClassifier {
                 }
                 let skip = cfg.skipinit ? try scope.tensor("skipinit_gain", shape: []) : nil
                 blocks.append(NormFreeBlock(
-                    name: scope.prefix, index: blocks.count, activation: activation, activationScale: activationScale,
+                    position: BlockPosition(index: blocks.count, stage: s, name: scope.prefix), activation: activation, activationScale: activationScale,
                     beta: Float(1 / expectedVar.squareRoot()), alpha: Float(cfg.alpha), attnGain: Float(cfg.attnGain),
                     downsample: downsample.map { (poolStride: $0.0, conv: $0.1) },
                     conv1: try conv(scope.scoped("conv1"), prevChs, mid, 1),
@@ -119,11 +122,13 @@ public struct NormFreeNet: ImageClassifier {
                 expected.append(expectedVar)
                 if b == 0 { expectedVar = 1 }  // reset after a stage's first block ...
                 expectedVar += cfg.alpha * cfg.alpha  // ... which still adds alpha^2
+                expectedOutputs.append(expectedVar)
                 prevChs = outChs
             }
         }
         self.blocks = blocks
         expectedVariances = expected
+        expectedOutputVariances = expectedOutputs
         var features = prevChs
         if cfg.numFeatures > 0 {
             features = makeDivisible(cfg.widthFactor * Double(cfg.numFeatures), cfg.chDiv)

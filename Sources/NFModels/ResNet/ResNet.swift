@@ -57,7 +57,7 @@ public struct ResNet: ImageClassifier {
                     downsample = try Self.makeDownsample(scope.scoped("downsample"), config: config, inChannels: inChannels,
                                                          outChannels: outChannels, stride: stride)
                 }
-                blocks.append(try Self.makeBlock(scope, index: blocks.count, config: config, inChannels: inChannels,
+                blocks.append(try Self.makeBlock(scope, position: BlockPosition(index: blocks.count, stage: s, name: scope.prefix), config: config, inChannels: inChannels,
                                                  planes: planes, stride: stride, downsample: downsample, makeNorm: makeNorm))
                 inChannels = outChannels
             }
@@ -79,7 +79,7 @@ public struct ResNet: ImageClassifier {
         return ResNetDownsample(poolStride: nil, conv: conv, norm: .batch(try BatchNorm2d(scope.scoped(1), channels: outChannels)))
     }
 
-    private static func makeBlock(_ scope: WeightScope, index: Int, config: ResNetConfig, inChannels: Int, planes: Int,
+    private static func makeBlock(_ scope: WeightScope, position: BlockPosition, config: ResNetConfig, inChannels: Int, planes: Int,
                                   stride: Int, downsample: ResNetDownsample?, makeNorm: NormFactory) throws -> ResNetBlock {
         let outChannels = planes * config.block.expansion
         // Which norm (1-based) XBNBlock turns into GroupNorm (normalizer-free.md, XBNBlock table).
@@ -109,7 +109,7 @@ public struct ResNet: ImageClassifier {
             convs.append(try Conv2d(scope.scoped("conv3"), geometry: .init(inChannels: width, outChannels: outChannels, kernel: 1, padding: .symmetric(0, 0))))
             norms.append(try makeNorm(scope.scoped("bn3"), channels: outChannels, replaced: replaced == 3))
         }
-        return ResNetBlock(name: scope.prefix, index: index, convs: convs, norms: norms, downsample: downsample)
+        return ResNetBlock(position: position, convs: convs, norms: norms, downsample: downsample)
     }
 
     public func forward(_ input: Tensor, context: ForwardContext) throws -> Tensor {

@@ -19,8 +19,7 @@ struct ResNetDownsample: Sendable {
 /// timm's `BasicBlock` (conv3x3-norm-relu-conv3x3-norm) or `Bottleneck`
 /// (conv1x1-norm-relu-conv3x3-norm-relu-conv1x1-norm), post-activation: ReLU after the add.
 struct ResNetBlock: Sendable {
-    let name: String
-    let index: Int
+    let position: BlockPosition
     let convs: [Conv2d]
     let norms: [Normalization2d]
     let downsample: ResNetDownsample?
@@ -30,14 +29,14 @@ struct ResNetBlock: Sendable {
         for i in convs.indices {
             y = norms[i](try convs[i](y, context), context, relu: i < convs.count - 1)
         }
-        context.observe(.residualBranch(index: index, name: name), y)
+        context.observe(.residualBranch(position), y)
         let shortcut = try downsample?(x, context) ?? x
         guard let observer = context.observer else {
             y.add(shortcut, relu: true)
             return y
         }
         y.add(shortcut)
-        observer.observe(.blockOutput(index: index, name: name), y)
+        observer.observe(.blockOutput(position), y)
         Activation.relu.apply(&y)
         return y
     }

@@ -1,0 +1,87 @@
+import Foundation
+import Hummingbird
+import NFDatasets
+import NFDiagnostics
+import NFPipeline
+
+/// The diagnostics of signal-propagation.md over HTTP: `GET /diagnostics/spp` on a served model,
+/// `POST /diagnostics/spp` for designs and architectures at initialization (or several runs to
+/// overlay), answered as JSON or, with `?format=svg` or `Accept: image/svg+xml`, as the picture.
+///
+/// The measurements run on their own queue (`pool`), one at a time, so that a long one (a
+/// 600-layer network takes seconds) never delays predictions on the inference queue.
+struct DiagnosticsRoutes: Sendable {
+    let store: ModelStore
+    let pool: ComputePool
+    let datasets: String
+    /// A design request is a small JSON document.
+    static let maxBodyBytes = 64 << 10
+
+    func add(to router: Router<ServerRequestContext>, routes: RouteTable) {
+        router.on("/diagnostics/spp", method: .get, table: routes) { request, _ in
+            let format = try ResponseFormat(request)
+            guard let name = request.uri.queryParameters.get("model") else {
+                throw APIError.badRequest("?model= names the served model to measure (known: \(store.entries.map(\.name).joined(separator: ", "))); POST measures designs at initialization")
+            }
+            let input = try SignalPropagationInput(
+                query: request.uri.queryParameters.get("input"), batch: try request.integerQuery("batch"),
+                size: try request.integerQuery("size"), seed: try request.unsignedQuery("seed"))
+            let run = SignalPropagationRun(kind: .servedModel(name), input: input)
+            return try respond(try await measure([run]), format: format)
+        }
+        router.on("/diagnostics/spp", method: .post, table: routes) { request, _ in
+            let format = try ResponseFormat(request)
+            let body = try await request.collectBody(limit: Self.maxBodyBytes)
+            let requests: [SignalPropagationRequest]
+            if let list = try? JSONDecoder().decode([SignalPropagationRequest].self, from: Data(buffer: body)) {
+                requests = list
+            } else {
+                requests = [try JSONDecoder().decode(SignalPropagationRequest.self, from: Data(buffer: body))]
+            }
+            let runs = try SignalPropagationRequest.runs(requests)
+            return try respond(try await measure(runs), format: format)
+        }
+    }
+
+    /// Checks every run, looks up the served models, then measures all runs as one job.
+    private func measure(_ runs: [SignalPropagationRun]) async throws -> [SignalPropagationReport] {
+        try runs.forEach { try $0.check() }
+        let catalog = DatasetCatalog(root: datasets)
+        let jobs: [@Sendable () throws -> SignalPropagationReport] = try runs.map { run in
+            guard case let .servedModel(name) = run.kind else { return { try run.measureAtInitialization() } }
+            let pipeline = try store.servedModel(named: name)
+            return { try SignalPropagation.measure(pipeline, input: run.input, openDataset: { try catalog.open(name: $0) }) }
+        }
+        return try await pool.run { try jobs.map { try $0() } }
+    }
+
+    private func respond(_ reports: [SignalPropagationReport], format: ResponseFormat) throws -> Response {
+        switch format {
+        case .svg:
+            return Response(status: .ok, headers: [.contentType: "image/svg+xml; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: SignalPropagationChart.svg(reports))))
+        case .json:
+            let data = reports.count == 1 ? try JSONEncoder.api.encode(reports[0]) : try JSONEncoder.api.encode(SignalPropagationRuns(runs: reports))
+            return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+    }
+}
+
+/// JSON, or the picture: `?format=json|svg`, else SVG when the Accept header asks for
+/// `image/svg+xml` and not for JSON.
+enum ResponseFormat {
+    case json, svg
+
+    init(_ request: Request) throws {
+        switch request.uri.queryParameters.get("format") {
+        case "json": self = .json
+        case "svg": self = .svg
+        case nil:
+            let accept = request.headers[.accept] ?? ""
+            self = accept.contains("image/svg+xml") && !accept.contains("application/json") ? .svg : .json
+        case let other?:
+            throw APIError.badRequest("?format= must be json or svg, got \"\(other)\"")
+        }
+    }
+}
