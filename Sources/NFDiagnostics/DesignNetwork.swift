@@ -193,29 +193,29 @@ private final class DesignPass {
         let shape = [outC, inC, kernel, kernel]
         var weight = RandomNormal.tensor(shape: shape, std: ((standardized ? 1.0 : 2.0) / Double(fanIn)).squareRoot(),
                                          seed: seed, stream: stream)
-        if standardized { weight = Self.deepMindStandardized(weight) }
+        if standardized { weight = deepMindStandardized(weight) }
         let geometry = ConvolutionGeometry(inChannels: inC, outChannels: outC, kernel: kernel, stride: stride,
                                            padding: .symmetric(kernel / 2, kernel / 2))
         return try Convolution(geometry: geometry, weight: weight, bias: nil)(x)
     }
+}
 
-    /// DeepMind's WSConv2D weight (nfnets/base.py): per output channel, over its fan-in,
-    /// `(w - mean) * rsqrt(max(var * fan_in, 1e-4))` with the biased variance and gain 1.
-    static func deepMindStandardized(_ weight: Tensor) -> Tensor {
-        let out = weight.shape[0], fanIn = weight.count / out
-        var result = weight
-        result.storage.withUnsafeMutableBufferPointer { w in
-            for o in 0..<out {
-                let range = (o * fanIn)..<((o + 1) * fanIn)
-                var sum = 0.0
-                for i in range { sum += Double(w[i]) }
-                let mean = sum / Double(fanIn)
-                var squares = 0.0
-                for i in range { let d = Double(w[i]) - mean; squares += d * d }
-                let scale = 1 / Swift.max(squares / Double(fanIn) * Double(fanIn), 1e-4).squareRoot()
-                for i in range { w[i] = Float((Double(w[i]) - mean) * scale) }
-            }
+/// DeepMind's WSConv2D weight (nfnets/base.py): per output channel, over its fan-in,
+/// `(w - mean) * rsqrt(max(var * fan_in, 1e-4))` with the biased variance and gain 1.
+func deepMindStandardized(_ weight: Tensor) -> Tensor {
+    let out = weight.shape[0], fanIn = weight.count / out
+    var result = weight
+    result.storage.withUnsafeMutableBufferPointer { w in
+        for o in 0..<out {
+            let range = (o * fanIn)..<((o + 1) * fanIn)
+            var sum = 0.0
+            for i in range { sum += Double(w[i]) }
+            let mean = sum / Double(fanIn)
+            var squares = 0.0
+            for i in range { let d = Double(w[i]) - mean; squares += d * d }
+            let scale = 1 / Swift.max(squares / Double(fanIn) * Double(fanIn), 1e-4).squareRoot()
+            for i in range { w[i] = Float((Double(w[i]) - mean) * scale) }
         }
-        return result
     }
+    return result
 }
