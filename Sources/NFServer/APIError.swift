@@ -72,11 +72,15 @@ extension APIError {
         }
     }
 
-    static func bodyTooLarge(limit: Int) -> APIError {
+    static let diagnosticsBusy = APIError(
+        .serviceUnavailable, "server busy: too many diagnostics are running or waiting; retry later",
+        headers: [.retryAfter: "5"])
+
+    static func bodyTooLarge(limit: Int, hint: String = "send a smaller image or raise --max-body-mb") -> APIError {
         let size = limit % (1 << 20) == 0 ? "\(limit >> 20) MiB" : "\(limit) bytes"
         // The rest of the body is not read: the connection closes after this answer
         // (`ConnectionGuard`), so a client still uploading learns at once.
-        return APIError(.contentTooLarge, "request body is larger than the server's limit of \(size); send a smaller image or raise --max-body-mb",
+        return APIError(.contentTooLarge, "request body is larger than the server's limit of \(size); \(hint)",
                         headers: [.connection: "close"])
     }
 }

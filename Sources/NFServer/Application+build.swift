@@ -74,7 +74,7 @@ func buildRouter(_ configuration: ServerConfiguration, store: ModelStore, pool: 
     DatasetRoutes(datasets: configuration.datasets).add(to: router, routes: routes)
     // Diagnostics queue apart from inference (a long measurement must not delay predictions);
     // one measurement runs at a time and two more may wait.
-    DiagnosticsRoutes(store: store, pool: ComputePool(maxQueued: 2), datasets: configuration.datasets)
+    DiagnosticsRoutes(store: store, pool: ComputePool(maxQueued: 2, overloaded: .diagnosticsBusy), datasets: configuration.datasets)
         .add(to: router, routes: routes)
     router.on("/metrics", method: .get, table: routes) { _, _ in
         Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -12,12 +12,15 @@ final class ComputePool: Sendable {
     /// Jobs admitted and not yet finished (the running one included).
     private let admitted = Mutex(0)
     let maxQueued: Int
+    /// What a job refused for a full queue is answered with.
+    let overloaded: APIError
 
-    init(maxQueued: Int) {
+    init(maxQueued: Int, overloaded: APIError = .overloaded) {
         self.maxQueued = maxQueued
+        self.overloaded = overloaded
     }
 
-    /// Runs `work` on the pool and returns its result; throws `APIError.overloaded` at once
+    /// Runs `work` on the pool and returns its result; throws `overloaded` at once
     /// when `maxQueued` jobs are already waiting behind the running one.
     func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         let accepted = admitted.withLock { count in
@@ -25,7 +28,7 @@ final class ComputePool: Sendable {
             count += 1
             return true
         }
-        guard accepted else { throw APIError.overloaded }
+        guard accepted else { throw overloaded }
         return try await enqueue(work)
     }
 

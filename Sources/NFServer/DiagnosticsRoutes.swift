@@ -31,13 +31,13 @@ struct DiagnosticsRoutes: Sendable {
         }
         router.on("/diagnostics/spp", method: .post, table: routes) { request, _ in
             let format = try ResponseFormat(request)
-            let body = try await request.collectBody(limit: Self.maxBodyBytes)
-            let requests: [SignalPropagationRequest]
-            if let list = try? JSONDecoder().decode([SignalPropagationRequest].self, from: Data(buffer: body)) {
-                requests = list
-            } else {
-                requests = [try JSONDecoder().decode(SignalPropagationRequest.self, from: Data(buffer: body))]
-            }
+            let body = try await request.collectBody(limit: Self.maxBodyBytes, hint: "a diagnostics request is a small JSON document")
+            // A list of runs or one run: decoded as what the body starts with, so that an error
+            // names the field at fault.
+            let data = Data(buffer: body)
+            let requests = data.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "[")
+                ? try JSONDecoder().decode([SignalPropagationRequest].self, from: data)
+                : [try JSONDecoder().decode(SignalPropagationRequest.self, from: data)]
             let runs = try SignalPropagationRequest.runs(requests)
             return try respond(try await measure(runs), format: format)
         }

@@ -6,21 +6,21 @@ import NFRequestFormats
 extension Request {
     /// The whole body, refused with 413 beyond `limit` bytes: at once when Content-Length says
     /// so, otherwise as soon as the bytes read pass the limit, so at most `limit` are buffered.
-    func collectBody(limit: Int) async throws -> ByteBuffer {
-        try checkDeclaredLength(limit: limit)
+    func collectBody(limit: Int, hint: String? = nil) async throws -> ByteBuffer {
+        try checkDeclaredLength(limit: limit, hint: hint)
         do {
             return try await body.collect(upTo: limit)
         } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
             // NIO's NIOTooManyBytesError, thrown by `collect` at the first chunk past the limit.
-            throw APIError.bodyTooLarge(limit: limit)
+            throw hint.map { APIError.bodyTooLarge(limit: limit, hint: $0) } ?? APIError.bodyTooLarge(limit: limit)
         }
     }
 
     /// 413 when Content-Length announces more than `limit` bytes: checked first, before the
     /// model is looked up, so an upload that will be refused is refused at once.
-    func checkDeclaredLength(limit: Int) throws(APIError) {
+    func checkDeclaredLength(limit: Int, hint: String? = nil) throws(APIError) {
         if let declared = headers[.contentLength].flatMap(Int.init), declared > limit {
-            throw APIError.bodyTooLarge(limit: limit)
+            throw hint.map { APIError.bodyTooLarge(limit: limit, hint: $0) } ?? APIError.bodyTooLarge(limit: limit)
         }
     }
 
