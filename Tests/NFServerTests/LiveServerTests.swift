@@ -36,17 +36,19 @@ import Testing
         try await app.test(.live) { client in
             let port = try #require(client.port)
             let image = TestPNG.sample()
-            let connection = try RawHTTPConnection(port: port)
-            try connection.send(Array("PUT /predictions/tiny HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(image.count)\r\nExpect: 100-continue\r\n\r\n".utf8))
-            let interim = try #require(connection.readHead())
+            // Blocking socket calls on their own threads, never on the cooperative pool that
+            // runs the in-process server (a busy 2-core machine would starve it).
+            let connection = try await onThread { try RawHTTPConnection(port: port) }
+            try await onThread { try connection.send(Array("PUT /predictions/tiny HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(image.count)\r\nExpect: 100-continue\r\n\r\n".utf8)) }
+            let interim = try #require(try await onThread { connection.readHead(timeout: .seconds(30)) })
             #expect(interim.hasPrefix("HTTP/1.1 100 Continue"))
-            try connection.send(image)
-            let final = try #require(connection.readHead())
+            try await onThread { try connection.send(image) }
+            let final = try #require(try await onThread { connection.readHead(timeout: .seconds(30)) })
             #expect(final.hasPrefix("HTTP/1.1 200") || final.hasPrefix("HTTP/1.1 503"), "200 once loaded, 503 before: \(final)")
 
-            let tooLarge = try RawHTTPConnection(port: port)
-            try tooLarge.send(Array("PUT /predictions/tiny HTTP/1.1\r\nHost: localhost\r\nContent-Length: 300000\r\nExpect: 100-continue\r\n\r\n".utf8))
-            let refused = try #require(tooLarge.readHead())
+            let tooLarge = try await onThread { try RawHTTPConnection(port: port) }
+            try await onThread { try tooLarge.send(Array("PUT /predictions/tiny HTTP/1.1\r\nHost: localhost\r\nContent-Length: 300000\r\nExpect: 100-continue\r\n\r\n".utf8)) }
+            let refused = try #require(try await onThread { tooLarge.readHead(timeout: .seconds(30)) })
             #expect(refused.hasPrefix("HTTP/1.1 413"), "no 100 for a body over the limit: \(refused)")
         }
     }
