@@ -133,26 +133,26 @@ private final class DesignPass {
 
     // MARK: preact_resnet
 
-    private func pre(_ t: Tensor, _ name: String) -> Tensor {
+    private func pre(_ t: Tensor, _ name: String) throws -> Tensor {
         let bn = BatchNorm2d.initialized(name: name, channels: t.nchw.c)
         switch design.order! {
         case .bnReluConv:
-            return bn(t, context, relu: true)
+            return try bn(t, context, relu: true)
         case .reluBnConv:
             var y = t
             Activation.relu.apply(&y)
-            return bn(y, context)
+            return try bn(y, context)
         }
     }
 
     private func preactBlock(_ x: Tensor, _ position: BlockPosition, inC: Int, outC: Int, stride: Int,
                              projection: Bool) throws -> Tensor {
         let mid = outC / 4
-        var out = pre(x, position.name + ".bn0")
+        var out = try pre(x, position.name + ".bn0")
         let shortcut = projection ? try conv(out, inC, outC, kernel: 1, stride: stride) : x
         out = try conv(out, inC, mid, kernel: 1)
-        out = try conv(pre(out, position.name + ".bn1"), mid, mid, kernel: 3, stride: stride)
-        out = try conv(pre(out, position.name + ".bn2"), mid, outC, kernel: 1)
+        out = try conv(try pre(out, position.name + ".bn1"), mid, mid, kernel: 3, stride: stride)
+        out = try conv(try pre(out, position.name + ".bn2"), mid, outC, kernel: 1)
         context.observe(.residualBranch(position), out)
         out.add(shortcut)
         context.observe(.blockOutput(position), out)

@@ -48,24 +48,43 @@ public protocol BatchStatistics: Sendable {
     func channelStatistics(of activation: Tensor) -> (mean: [Double], variance: [Double])
 }
 
+/// Thrown by a forward pass asked to stop at a normalization layer's input
+/// (`ForwardContext.stopAtNormalization`), once that input has been shown to the observer.
+public struct ForwardStopped: Error, Sendable {}
+
 /// Per-call state of one forward pass: the optional observer, whether BatchNorm uses running or
-/// batch statistics, and a FLOP counter. Made fresh for each call, never shared between threads.
+/// batch statistics, where to stop, and a FLOP counter. Made fresh for each call, never shared
+/// between threads.
 public final class ForwardContext {
     public let observer: (any ForwardObserver)?
     /// When set, every BatchNorm normalizes with the batch's own statistics (training mode, as
     /// at initialization) instead of its running statistics.
     public let batchStatistics: (any BatchStatistics)?
+    /// When set, the pass ends (throwing `ForwardStopped`) right after the input of the
+    /// normalization layer of this name has been observed: measuring one layer costs only the
+    /// layers before it (BatchNorm recalibration measures layer by layer).
+    public let stopAtNormalization: String?
     /// Floating-point operations of the convolutions and linear layers run so far (2 per MAC).
     public private(set) var flops: Int = 0
 
-    public init(observer: (any ForwardObserver)? = nil, batchStatistics: (any BatchStatistics)? = nil) {
+    public init(observer: (any ForwardObserver)? = nil, batchStatistics: (any BatchStatistics)? = nil,
+                stopAtNormalization: String? = nil) {
         self.observer = observer
         self.batchStatistics = batchStatistics
+        self.stopAtNormalization = stopAtNormalization
     }
 
     @inline(__always)
     public func observe(_ site: @autoclosure () -> ObservationSite, _ activation: Tensor) {
         if let observer { observer.observe(site(), activation) }
+    }
+
+    /// Shows a normalization layer's input to the observer; throws `ForwardStopped` when the
+    /// pass was asked to stop there.
+    @inline(__always)
+    public func observeNormalizationInput(_ name: String, _ activation: Tensor) throws {
+        if let observer { observer.observe(.normalizationInput(name: name), activation) }
+        if let stop = stopAtNormalization, stop == name { throw ForwardStopped() }
     }
 
     public func record(flops count: Int) { flops += count }

@@ -42,8 +42,8 @@ public struct BatchNorm2d: Sendable {
     /// Takes `x` by value (consuming), so the affine map runs in place without a copy. With the
     /// context's `batchStatistics` it normalizes with the batch's own mean and biased variance
     /// (training mode) instead of the running statistics.
-    public func callAsFunction(_ x: consuming Tensor, _ context: ForwardContext, relu: Bool = false) -> Tensor {
-        context.observe(.normalizationInput(name: name), x)
+    public func callAsFunction(_ x: consuming Tensor, _ context: ForwardContext, relu: Bool = false) throws -> Tensor {
+        try context.observeNormalizationInput(name, x)
         if let statistics = context.batchStatistics {
             let (mean, variance) = statistics.channelStatistics(of: x)
             var mul = [Float](repeating: 0, count: channels), add = mul
@@ -57,6 +57,12 @@ public struct BatchNorm2d: Sendable {
         }
         x.channelAffine(multiplier: multiplier, addend: addend, relu: relu)
         return x
+    }
+
+    /// The same layer with other running statistics (AdaBN's recalibration, and its undoing).
+    public func replacingRunningStatistics(mean: [Float], variance: [Float]) -> BatchNorm2d {
+        precondition(mean.count == channels && variance.count == channels, "statistics for \(channels) channels expected")
+        return BatchNorm2d(name: name, weight: weight, bias: bias, runningMean: mean, runningVar: variance, eps: eps)
     }
 
     /// A BatchNorm as PyTorch initializes one: scale 1, shift 0, running mean 0 and variance 1.
@@ -84,8 +90,8 @@ public struct GroupNorm2d: Sendable {
 
     public var parameterCount: Int { 2 * weight.count }
 
-    public func callAsFunction(_ x: Tensor, _ context: ForwardContext, relu: Bool = false) -> Tensor {
-        context.observe(.normalizationInput(name: name), x)
+    public func callAsFunction(_ x: Tensor, _ context: ForwardContext, relu: Bool = false) throws -> Tensor {
+        try context.observeNormalizationInput(name, x)
         var y = groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps)
         if relu { Activation.relu.apply(&y) }
         return y
@@ -110,10 +116,42 @@ public enum Normalization2d: Sendable {
         return nil
     }
 
-    public func callAsFunction(_ x: consuming Tensor, _ context: ForwardContext, relu: Bool = false) -> Tensor {
+    /// The layer's key prefix ("layer1.0.bn1").
+    public var name: String {
         switch self {
-        case let .batch(bn): return bn(x, context, relu: relu)
-        case let .group(gn): return gn(x, context, relu: relu)
+        case let .batch(bn): return bn.name
+        case let .group(gn): return gn.name
         }
+    }
+
+    public var channels: Int {
+        switch self {
+        case let .batch(bn): return bn.channels
+        case let .group(gn): return gn.weight.count
+        }
+    }
+
+    /// A BatchNorm with the running statistics `statistics` holds under its name; a GroupNorm,
+    /// or a BatchNorm not named there, unchanged.
+    public func replacingRunningStatistics(_ statistics: [String: RunningStatistics]) -> Normalization2d {
+        guard case let .batch(bn) = self, let new = statistics[bn.name] else { return self }
+        return .batch(bn.replacingRunningStatistics(mean: new.mean, variance: new.variance))
+    }
+
+    public func callAsFunction(_ x: consuming Tensor, _ context: ForwardContext, relu: Bool = false) throws -> Tensor {
+        switch self {
+        case let .batch(bn): return try bn(x, context, relu: relu)
+        case let .group(gn): return try gn(x, context, relu: relu)
+        }
+    }
+}
+
+/// A BatchNorm's running mean and variance, per channel.
+public struct RunningStatistics: Sendable, Equatable {
+    public var mean: [Float]
+    public var variance: [Float]
+    public init(mean: [Float], variance: [Float]) {
+        self.mean = mean
+        self.variance = variance
     }
 }

@@ -16,6 +16,11 @@ public struct LoadedModel: Sendable {
     public let labels: [String]
 
     public var numClasses: Int { classifier.numClasses }
+
+    /// The same checkpoint with another network built from it (recalibrated statistics).
+    public func replacing(classifier: any ImageClassifier) -> LoadedModel {
+        LoadedModel(name: name, directory: directory, config: config, classifier: classifier, labels: labels)
+    }
 }
 
 /// Why a checkpoint folder could not be loaded, with the folder named.

@@ -17,13 +17,20 @@ public protocol ImageClassifier: Sendable {
     var numClasses: Int { get }
     var normalizationKind: NormalizationKind { get }
     var parameterCount: Int { get }
-    /// Every BatchNorm layer with its running statistics, in forward order (for the ESM).
-    var batchNormLayers: [BatchNorm2d] { get }
+    /// Every normalization layer (BatchNorm with its running statistics, GroupNorm), in the order
+    /// the forward pass reaches their inputs (for the estimation shift).
+    var normalizationLayers: [Normalization2d] { get }
+    /// The same network with the running statistics of the BatchNorms named in `statistics`
+    /// replaced (AdaBN); every other layer shared.
+    func replacingRunningStatistics(_ statistics: [String: RunningStatistics]) -> any ImageClassifier
     /// `[N, C, H, W] -> [N, numClasses]` logits.
     func forward(_ input: Tensor, context: ForwardContext) throws -> Tensor
 }
 
 extension ImageClassifier {
+    /// Every BatchNorm layer with its running statistics, in forward order.
+    public var batchNormLayers: [BatchNorm2d] { normalizationLayers.compactMap(\.batchNorm) }
+
     public func callAsFunction(_ input: Tensor) throws -> Tensor {
         try forward(input, context: ForwardContext())
     }

@@ -15,6 +15,9 @@ public struct ModelPipeline: Sendable {
     public let flops: Int
     /// The smallest height and width the network takes (FP32 inputs below it are refused).
     public let minimumInputSize: Int
+    /// This version's identity: every pipeline built or derived (`replacing(classifier:)`) has
+    /// its own, so a swap can check that the version it replaces is still the one serving.
+    public let version = PipelineVersion()
 
     public var name: String { loaded.name }
     public var classifier: any ImageClassifier { loaded.classifier }
@@ -34,6 +37,12 @@ public struct ModelPipeline: Sendable {
         preprocessing = try Preprocessing(cfg)
         flops = try loaded.classifier.flops(height: cfg.inputSize[1], width: cfg.inputSize[2])
         minimumInputSize = Self.smallestInputSize(loaded.classifier, upTo: min(cfg.inputSize[1], cfg.inputSize[2]))
+    }
+
+    /// The same pipeline over another network of the same shape (BatchNorm statistics swapped).
+    public func replacing(classifier: any ImageClassifier) -> ModelPipeline {
+        ModelPipeline(loaded: loaded.replacing(classifier: classifier), preprocessing: preprocessing, flops: flops,
+                      minimumInputSize: minimumInputSize)
     }
 
     /// Every field given (tests make a pipeline with a stricter minimum input size).
@@ -81,8 +90,8 @@ public struct ModelPipeline: Sendable {
     }
 
     /// Decodes, preprocesses and classifies the images as one batch: `[N, numClasses]` logits.
-    public func logits(encodedImages: [UploadedImage], maxPixels: Int) throws -> Tensor {
-        try logits(input: input(encodedImages: encodedImages, maxPixels: maxPixels))
+    public func logits(encodedImages: [UploadedImage], maxPixels: Int, context: ForwardContext = ForwardContext()) throws -> Tensor {
+        try logits(input: input(encodedImages: encodedImages, maxPixels: maxPixels), context: context)
     }
 
     /// `[N, C, H, W]` preprocessed input to `[N, numClasses]` logits; a diagnostic listens
@@ -90,6 +99,11 @@ public struct ModelPipeline: Sendable {
     public func logits(input: Tensor, context: ForwardContext = ForwardContext()) throws -> Tensor {
         try classifier.forward(input, context: context)
     }
+}
+
+/// The identity of one version of a pipeline (compared with `===`).
+public final class PipelineVersion: Sendable {
+    init() {}
 }
 
 /// One image of several could not be decoded: which one, and why.

@@ -72,6 +72,10 @@ extension APIError {
         }
     }
 
+    /// A long request whose client closed the connection (nginx's 499): stopped, never sent.
+    static let clientClosed = APIError(HTTPResponse.Status(code: 499, reasonPhrase: "Client Closed Request"),
+                                       "the client closed the connection; the request was stopped")
+
     static let diagnosticsBusy = APIError(
         .serviceUnavailable, "server busy: too many diagnostics are running or waiting; retry later",
         headers: [.retryAfter: "5"])

@@ -63,7 +63,8 @@ func buildRouter(_ configuration: ServerConfiguration, store: ModelStore, pool: 
     router.add(middleware: ErrorMiddleware(routes: routes))
     router.add(middleware: LogRequestsMiddleware(.debug))
 
-    let inference = Inference(pool: pool, metrics: metrics, maxPixels: configuration.maxPixels)
+    let live = LiveMonitors(enabled: configuration.liveEstimationShift)
+    let inference = Inference(pool: pool, metrics: metrics, maxPixels: configuration.maxPixels, live: live)
     PredictionRoutes(store: store, inference: inference, maxBodyBytes: configuration.maxBodyBytes)
         .add(to: router, routes: routes)
     ModelRoutes(store: store).add(to: router, routes: routes)
@@ -74,11 +75,14 @@ func buildRouter(_ configuration: ServerConfiguration, store: ModelStore, pool: 
     DatasetRoutes(datasets: configuration.datasets).add(to: router, routes: routes)
     // Diagnostics queue apart from inference (a long measurement must not delay predictions);
     // one measurement runs at a time and two more may wait.
-    DiagnosticsRoutes(store: store, pool: ComputePool(maxQueued: 2, overloaded: .diagnosticsBusy), datasets: configuration.datasets)
+    let diagnostics = ComputePool(maxQueued: 2, overloaded: .diagnosticsBusy)
+    DiagnosticsRoutes(store: store, pool: diagnostics, datasets: configuration.datasets).add(to: router, routes: routes)
+    EstimationShiftRoutes(store: store, pool: diagnostics, datasets: configuration.datasets, live: live,
+                          authorization: AdminAuthorization(token: configuration.adminToken), maxPixels: configuration.maxPixels)
         .add(to: router, routes: routes)
     router.on("/metrics", method: .get, table: routes) { _, _ in
         Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                 body: .init(byteBuffer: ByteBuffer(string: metrics.render(store: store))))
+                 body: .init(byteBuffer: ByteBuffer(string: metrics.render(store: store, live: live))))
     }
     DashboardRoutes(store: store).add(to: router, routes: routes)
     return router

@@ -1,5 +1,6 @@
 import NFImage
 import NFPipeline
+import NFLayers
 import NFRequestFormats
 import NFTensors
 
@@ -8,6 +9,8 @@ struct Inference: Sendable {
     let pool: ComputePool
     let metrics: ServerMetrics
     let maxPixels: Int
+    /// Every image classified also feeds its model's live BatchNorm input moments.
+    let live: LiveMonitors
 
     /// Images one request may carry. The body limit bounds the bytes, not the count: tiny
     /// encoded images each become a full-size tensor, and a forward pass's memory grows with
@@ -23,23 +26,29 @@ struct Inference: Sendable {
     /// Decodes, preprocesses and classifies `images` as one batch: `[N, K]` logits.
     func logits(_ model: ModelPipeline, images: [UploadedImage]) async throws -> Tensor {
         try checkBatch(images.count)
-        return try await timed(model, images: images.count) { [maxPixels] in
-            try model.logits(encodedImages: images, maxPixels: maxPixels)
+        return try await timed(model, images: images.count) { [maxPixels] context in
+            try model.logits(encodedImages: images, maxPixels: maxPixels, context: context)
         }
     }
 
     /// Classifies an already preprocessed `[N, C, H, W]` batch: `[N, K]` logits.
     func logits(_ model: ModelPipeline, input: Tensor) async throws -> Tensor {
         try checkBatch(input.shape[0])
-        return try await timed(model, images: input.shape[0]) { try model.logits(input: input) }
+        return try await timed(model, images: input.shape[0]) { try model.logits(input: input, context: $0) }
     }
 
-    private func timed(_ model: ModelPipeline, images: Int, _ work: @escaping @Sendable () throws -> Tensor) async throws -> Tensor {
-        try await pool.run { [metrics] in
+    /// Runs `work` on the pool with a context carrying the live-ESM recorder (when on), and
+    /// records the time and, once the logits are back, the recorder's moments.
+    private func timed(_ model: ModelPipeline, images: Int,
+                       _ work: @escaping @Sendable (ForwardContext) throws -> Tensor) async throws -> Tensor {
+        let recorder = live.recorder(for: model)
+        let logits = try await pool.run { [metrics] in
             let start = ContinuousClock.now
-            let logits = try work()
+            let logits = try work(ForwardContext(observer: recorder))
             metrics.recordInference(model: model.name, images: images, duration: ContinuousClock.now - start)
             return logits
         }
+        if let recorder { live.record(recorder, model: model, images: images) }
+        return logits
     }
 }

@@ -39,6 +39,8 @@ struct ModelSummary: ResponseEncodable {
     /// Floating-point operations of one image at `inputSize` (2 per multiply-accumulate).
     var flops: Int?
     var labels: [String]?
+    /// BatchNorm models: "checkpoint", or what the statistics in use were recalibrated on.
+    var batchnormStatistics: String?
     var error: String?
 
     init(_ entry: ModelStore.Entry, withLabels: Bool) {
@@ -56,11 +58,13 @@ struct ModelSummary: ResponseEncodable {
             parameters = model.classifier.parameterCount
             flops = model.flops
             labels = withLabels ? model.labels : nil
+            batchnormStatistics = model.classifier.batchNormLayers.isEmpty ? nil : entry.statistics
         }
     }
 
     private enum CodingKeys: String, CodingKey {
         case name, status, architecture, numClasses = "num_classes", inputSize = "input_size"
         case normalization, parameters, flops, labels, error
+        case batchnormStatistics = "batchnorm_statistics"
     }
 }

@@ -29,10 +29,31 @@ final class ModelStore: Sendable {
         }
     }
 
+    /// A model whose BatchNorm statistics were replaced (AdaBN): the checkpoint's version, kept
+    /// for `restore`, and what the statistics in use were measured on.
+    struct Recalibration: Sendable {
+        let checkpoint: ModelPipeline
+        let source: String
+        let images: Int
+    }
+
     struct Entry: Sendable {
         let name: String
         let directory: String
         var status: Status
+        var recalibration: Recalibration?
+
+        init(name: String, directory: String, status: Status, recalibration: Recalibration? = nil) {
+            self.name = name
+            self.directory = directory
+            self.status = status
+            self.recalibration = recalibration
+        }
+
+        /// "checkpoint", or "recalibrated on SOURCE (N images)".
+        var statistics: String {
+            recalibration.map { "recalibrated on \($0.source) (\($0.images) images)" } ?? "checkpoint"
+        }
 
         var model: ModelPipeline? {
             if case let .ready(model) = status { return model }
@@ -103,6 +124,31 @@ final class ModelStore: Sendable {
         }
     }
 
+    /// Swaps in `recalibrated` for the model `name` that `current` still serves, in one step: a
+    /// request holds the version it started with, so it sees the old statistics or the new ones,
+    /// never a mix. False when the model changed meanwhile (reloaded, unloaded, recalibrated).
+    func swapStatistics(_ name: String, from current: ModelPipeline, to recalibrated: ModelPipeline, source: String, images: Int) -> Bool {
+        state.withLock { state in
+            guard let i = state.entries.firstIndex(where: { $0.name == name }), case let .ready(serving) = state.entries[i].status,
+                  serving.version === current.version else { return false }
+            let checkpoint = state.entries[i].recalibration?.checkpoint ?? current
+            state.entries[i].status = .ready(recalibrated)
+            state.entries[i].recalibration = Recalibration(checkpoint: checkpoint, source: source, images: images)
+            return true
+        }
+    }
+
+    /// Brings the checkpoint's statistics back; false when they are already in use.
+    func restoreStatistics(_ name: String) -> Bool {
+        state.withLock { state in
+            guard let i = state.entries.firstIndex(where: { $0.name == name }), let recalibration = state.entries[i].recalibration,
+                  case .ready = state.entries[i].status else { return false }
+            state.entries[i].status = .ready(recalibration.checkpoint)
+            state.entries[i].recalibration = nil
+            return true
+        }
+    }
+
     /// Lists folders added to the repository since the start as `unloaded` (Triton's index
     /// shows what is on disk); entries whose folder is gone stay as they are.
     func rescan() {
@@ -143,6 +189,7 @@ final class ModelStore: Sendable {
                 throw APIError.unknownModel(name, known: state.entries.map(\.name))
             }
             state.entries[index].status = .unloaded("unloaded by an admin request")
+            state.entries[index].recalibration = nil
         }
     }
 
@@ -159,6 +206,7 @@ final class ModelStore: Sendable {
         state.withLock { state in
             if let index = state.entries.firstIndex(where: { $0.name == name }) {
                 state.entries[index].status = status
+                state.entries[index].recalibration = nil
             } else {
                 state.entries.append(Entry(name: name, directory: directory, status: status))
                 state.entries.sort { $0.name < $1.name }
@@ -184,6 +232,7 @@ final class ModelStore: Sendable {
                 if let index = state.entries.firstIndex(where: { $0.name == entry.name }),
                    case .loading = state.entries[index].status {
                     state.entries[index].status = status
+                state.entries[index].recalibration = nil
                 }
             }
         }

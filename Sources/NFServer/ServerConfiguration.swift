@@ -24,12 +24,15 @@ public struct ServerConfiguration: Sendable {
     /// On SIGTERM or SIGINT, how long readiness answers 503 while the server still accepts
     /// connections, before it stops accepting (`--shutdown-delay`; 0 by default).
     public var shutdownDelay: Duration
+    /// Whether every classified image also feeds its model's live BatchNorm estimation shift
+    /// (`--no-live-esm` turns it off).
+    public var liveEstimationShift: Bool
 
     public init(host: String = "127.0.0.1", port: Int = 8080, checkpoints: String = "./checkpoints",
                 datasets: String = "./datasets", maxBodyBytes: Int = 20 << 20, maxPixels: Int = 40_000_000,
                 adminToken: String? = nil, maxQueuedInferences: Int = 64,
                 connectionLimits: ConnectionLimits = ConnectionLimits(), shutdownGrace: Duration = .seconds(25),
-                shutdownDelay: Duration = .zero) {
+                shutdownDelay: Duration = .zero, liveEstimationShift: Bool = true) {
         self.host = host
         self.port = port
         self.checkpoints = checkpoints
@@ -41,5 +44,6 @@ public struct ServerConfiguration: Sendable {
         self.connectionLimits = connectionLimits
         self.shutdownGrace = shutdownGrace
         self.shutdownDelay = shutdownDelay
+        self.liveEstimationShift = liveEstimationShift
     }
 }

@@ -1,4 +1,5 @@
 import Hummingbird
+import NFDiagnostics
 import Metrics
 import Prometheus
 
@@ -25,14 +26,50 @@ struct ServerMetrics: Sendable {
         Counter(label: "nfserve_inference_images_total", dimensions: dimensions, factory: factory).increment(by: images)
     }
 
-    /// The registry as Prometheus text, with `nfserve_models{status}` set from `store` first.
-    func render(store: ModelStore) -> String {
+    /// The registry as Prometheus text, with `nfserve_models{status}` set from `store` and the
+    /// live estimation shift from `live` first.
+    func render(store: ModelStore, live: LiveMonitors) -> String {
         var counts = ["ready": 0, "loading": 0, "failed": 0]
         for entry in store.entries { counts[entry.status.name, default: 0] += 1 }
         for (status, count) in counts {
             Gauge(label: "nfserve_models", dimensions: [("status", status)], factory: factory).record(count)
         }
+        recordLiveEstimationShift(store: store, live: live)
         return registry.emitToString()
+    }
+
+    /// Per served model, over everything it classified since its statistics last changed (or
+    /// the last reset): `nfserve_live_esm_images{model}` and, per layer group (the stem, each
+    /// stage: `layer1` ...), the mean and the max of its BatchNorms' ESM,
+    /// `nfserve_live_esm{model, group, statistic="esm_mean"|"esm_var", aggregate="mean"|"max"}`.
+    private func recordLiveEstimationShift(store: ModelStore, live: LiveMonitors) {
+        for monitor in live.all {
+            guard let model = store.entry(named: monitor.name)?.model, model.version === monitor.version else { continue }
+            let all = monitor.live.all
+            Gauge(label: "nfserve_live_esm_images", dimensions: [("model", monitor.name)], factory: factory).record(all.images)
+            guard all.images > 0 else { continue }
+            var groups: [String: [EstimationShiftLayer]] = [:]
+            for layer in EstimationShift.layers(model.classifier, measured: all.moments) where layer.esmMean != nil {
+                groups[Self.group(of: layer.name), default: []].append(layer)
+            }
+            for (group, layers) in groups {
+                for (statistic, values) in [("esm_mean", layers.compactMap(\.esmMean)), ("esm_var", layers.compactMap(\.esmVar))] {
+                    for (aggregate, value) in [("mean", values.reduce(0, +) / Double(values.count)), ("max", values.max() ?? 0)] {
+                        Gauge(label: "nfserve_live_esm", dimensions: [("model", monitor.name), ("group", group), ("statistic", statistic),
+                                                                     ("aggregate", aggregate)], factory: factory).record(value)
+                    }
+                }
+            }
+        }
+    }
+
+    /// A layer's group: its first key component when that names a stage ("layer2.1.bn1" ->
+    /// "layer2", "stages.1.0..." -> "stages.1"), else the stem.
+    static func group(of name: String) -> String {
+        let parts = name.split(separator: ".")
+        if let first = parts.first, first.hasPrefix("layer"), parts.count > 1 { return String(first) }
+        if parts.first == "stages", parts.count > 1 { return "stages.\(parts[1])" }
+        return "stem"
     }
 }
 

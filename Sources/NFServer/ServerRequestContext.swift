@@ -1,12 +1,16 @@
 import Foundation
 import Hummingbird
+import NIOCore
 
-/// Hummingbird's basic context with nfserve's JSON encoder.
+/// Hummingbird's basic context with nfserve's JSON encoder and the connection's channel.
 public struct ServerRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
+    /// The connection (a long diagnostics pass stops when its client has gone).
+    public let channel: any Channel
 
     public init(source: Source) {
         coreContext = .init(source: source)
+        channel = source.channel
     }
 
     public var responseEncoder: JSONEncoder { .api }

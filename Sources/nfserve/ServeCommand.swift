@@ -25,6 +25,8 @@ struct ServeCommand: AsyncParsableCommand {
     var shutdownDelay = 0.0
     @Option(help: "Seconds requests in flight then have to finish before the server stops anyway.") var shutdownGrace = 25.0
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
+    @Flag(inversion: .prefixedNo, help: "Feed every classified image's BatchNorm inputs to the model's live estimation shift (GET /diagnostics/esm?source=live, /metrics).")
+    var liveEsm = true
 
     /// --port, else NFSERVE_PORT (the Docker image's HEALTHCHECK reads the same variable), else 8080.
     private func resolvedPort() throws -> Int {
@@ -60,7 +62,8 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration = ServerConfiguration(
             host: resolvedHost, port: try resolvedPort(), checkpoints: checkpoints, datasets: datasets,
             maxBodyBytes: maxBodyMb << 20, maxPixels: maxPixels, adminToken: try adminToken(),
-            connectionLimits: limits, shutdownGrace: .seconds(shutdownGrace), shutdownDelay: .seconds(shutdownDelay))
+            connectionLimits: limits, shutdownGrace: .seconds(shutdownGrace), shutdownDelay: .seconds(shutdownDelay),
+            liveEstimationShift: liveEsm)
         try await NFServer.serve(configuration, logger: logger)
     }
 

@@ -24,7 +24,8 @@ public struct NormFreeNet: ImageClassifier {
     public var inputChannels: Int { config.inChans }
     public var numClasses: Int { config.numClasses }
     public var normalizationKind: NormalizationKind { .normalizerFree }
-    public var batchNormLayers: [BatchNorm2d] { [] }
+    public var normalizationLayers: [Normalization2d] { [] }
+    public func replacingRunningStatistics(_ statistics: [String: RunningStatistics]) -> any ImageClassifier { self }
 
     public init(architecture: String, config cfg: NormFreeConfig, weights root: WeightScope) throws {
         try cfg.validate()

@@ -9,8 +9,8 @@ public struct ResNet: ImageClassifier {
     public let architecture: String
     public let config: ResNetConfig
     let stemConvs: [Conv2d]
-    let stemNorms: [Normalization2d]
-    let blocks: [ResNetBlock]
+    private(set) var stemNorms: [Normalization2d]
+    private(set) var blocks: [ResNetBlock]
     let fc: Linear
 
     public var inputChannels: Int { config.inChans }
@@ -118,7 +118,7 @@ public struct ResNet: ImageClassifier {
         }
         var x = input
         for i in stemConvs.indices {
-            x = stemNorms[i](try stemConvs[i](x, context), context, relu: true)
+            x = try stemNorms[i](try stemConvs[i](x, context), context, relu: true)
         }
         x = maxPool2d(x, kernel: 3, stride: 2, padding: 1)
         context.observe(.stemOutput, x)
@@ -131,13 +131,22 @@ public struct ResNet: ImageClassifier {
             + blocks.reduce(0) { $0 + $1.parameterCount } + fc.parameterCount
     }
 
-    public var batchNormLayers: [BatchNorm2d] {
-        var layers = stemNorms.compactMap(\.batchNorm)
+    /// In the order the forward pass reaches their inputs: the stem's, then per block its
+    /// norms and its shortcut's (which runs after the branch).
+    public var normalizationLayers: [Normalization2d] {
+        var layers = stemNorms
         for block in blocks {
-            layers += block.norms.compactMap(\.batchNorm)
-            if let bn = block.downsample?.norm.batchNorm { layers.append(bn) }
+            layers += block.norms
+            if let norm = block.downsample?.norm { layers.append(norm) }
         }
         return layers
+    }
+
+    public func replacingRunningStatistics(_ statistics: [String: RunningStatistics]) -> any ImageClassifier {
+        var copy = self
+        copy.stemNorms = stemNorms.map { $0.replacingRunningStatistics(statistics) }
+        copy.blocks = blocks.map { $0.replacingRunningStatistics(statistics) }
+        return copy
     }
 }
 

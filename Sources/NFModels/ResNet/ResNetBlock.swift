@@ -7,12 +7,12 @@ import NFTensors
 struct ResNetDownsample: Sendable {
     let poolStride: Int?
     let conv: Conv2d
-    let norm: Normalization2d
+    var norm: Normalization2d
 
     func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
         var y = x
         if let s = poolStride { y = avgPool2d(y, kernel: 2, stride: s, ceilMode: true, countIncludePad: false) }
-        return norm(try conv(y, context), context)
+        return try norm(try conv(y, context), context)
     }
 }
 
@@ -21,13 +21,20 @@ struct ResNetDownsample: Sendable {
 struct ResNetBlock: Sendable {
     let position: BlockPosition
     let convs: [Conv2d]
-    let norms: [Normalization2d]
-    let downsample: ResNetDownsample?
+    var norms: [Normalization2d]
+    var downsample: ResNetDownsample?
+
+    func replacingRunningStatistics(_ statistics: [String: RunningStatistics]) -> ResNetBlock {
+        var copy = self
+        copy.norms = norms.map { $0.replacingRunningStatistics(statistics) }
+        if let norm = downsample?.norm { copy.downsample?.norm = norm.replacingRunningStatistics(statistics) }
+        return copy
+    }
 
     func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
         var y = x
         for i in convs.indices {
-            y = norms[i](try convs[i](y, context), context, relu: i < convs.count - 1)
+            y = try norms[i](try convs[i](y, context), context, relu: i < convs.count - 1)
         }
         context.observe(.residualBranch(position), y)
         let shortcut = try downsample?(x, context) ?? x

@@ -1,0 +1,261 @@
+import Foundation
+import Hummingbird
+import NFDatasets
+import NFDiagnostics
+import NFLayers
+import NFModels
+import NIOCore
+import NFPipeline
+import NFTensors
+
+/// BatchNorm's estimation shift over HTTP (estimation-shift.md): on a dataset, on the live
+/// traffic a model has classified, and AdaBN's recalibration as a reversible admin action.
+///
+/// Dataset passes run batch by batch on the diagnostics queue (each batch one job, so other
+/// diagnostics interleave and no event loop waits) and stop when the client has gone.
+struct EstimationShiftRoutes: Sendable {
+    let store: ModelStore
+    let pool: ComputePool
+    let datasets: String
+    let live: LiveMonitors
+    let authorization: AdminAuthorization
+    let maxPixels: Int
+    /// Preprocessed images a recalibration holds in memory (it passes over them once per layer).
+    static let maxRecalibrationBytes = 512 << 20
+
+    func add(to router: Router<ServerRequestContext>, routes: RouteTable) {
+        router.on("/diagnostics/esm", method: .get, table: routes) { request, context in
+            let format = try ResponseFormat(request)
+            let names = request.uri.queryParameters.getAll("model")
+            guard !names.isEmpty else {
+                throw APIError.badRequest("?model= names the served model (repeat it to overlay several; known: \(store.entries.map(\.name).joined(separator: ", ")))")
+            }
+            var reports: [EstimationShiftReport] = []
+            for name in names {
+                reports.append(try await report(request, model: try store.servedModel(named: name), context: context))
+            }
+            return try respond(reports, format: format)
+        }
+        router.onAdmin("/diagnostics/esm/reset", method: .post, table: routes, authorization: authorization) { request, _ in
+            let name = try request.uri.queryParameters.get("model").orThrow(APIError.badRequest("?model= names the model whose live sums to reset"))
+            live.monitor(for: try store.servedModel(named: name)).reset()
+            return Response(status: .noContent)
+        }
+        router.onAdmin("/models/{model}/recalibrate", method: .post, table: routes, authorization: authorization) { request, context in
+            try await recalibrate(request, name: try context.parameters.require("model"), context: context)
+        }
+        router.onAdmin("/models/{model}/restore", method: .post, table: routes, authorization: authorization) { _, context in
+            let name = try context.parameters.require("model")
+            _ = try store.servedModel(named: name)
+            let restored = store.restoreStatistics(name)
+            return RestoreResponse(model: name, restored: restored, statistics: store.entry(named: name)?.statistics ?? "checkpoint")
+        }
+    }
+
+    // MARK: measuring
+
+    private func report(_ request: Request, model: ModelPipeline, context: ServerRequestContext) async throws -> EstimationShiftReport {
+        let statistics = store.entry(named: model.name)?.statistics ?? "checkpoint"
+        let query = request.uri.queryParameters
+        switch (query.get("source"), query.get("dataset")) {
+        case ("live", nil):
+            let monitor = live.monitor(for: model)
+            guard live.enabled else { throw APIError.badRequest("live estimation shift is off (the server runs with --no-live-esm)") }
+            if let window = try request.integerQuery("window") {
+                guard (1...monitor.maxWindow).contains(window) else {
+                    throw APIError.badRequest("?window= must be 1 to \(monitor.maxWindow) images, got \(window)")
+                }
+                let recent = monitor.recent(window: window)
+                return EstimationShiftReport(model: model.name, source: "live", scope: "recent", window: window, images: recent.images,
+                                             statistics: statistics, layers: EstimationShift.layers(model.classifier, measured: recent.moments))
+            }
+            let all = monitor.all
+            return EstimationShiftReport(model: model.name, source: "live", scope: "all", images: all.images, statistics: statistics,
+                                         layers: EstimationShift.layers(model.classifier, measured: all.moments))
+        case (nil, let name?):
+            let limit = try request.integerQuery("limit")
+            if let limit, limit < 1 { throw APIError.badRequest("?limit= must be positive, got \(limit)") }
+            let dataset = try DatasetCatalog(root: datasets).open(name: name)
+            let (recorder, images) = try await measure(model, batches: EstimationShift.batches(model, dataset: dataset, limit: limit, maxPixels: maxPixels),
+                                                       context: context)
+            return EstimationShiftReport(model: model.name, source: "dataset", dataset: dataset.name, images: images, statistics: statistics,
+                                         layers: EstimationShift.layers(model.classifier, measured: recorder.moments))
+        case (nil, nil):
+            throw APIError.badRequest("give ?dataset=NAME (GET /datasets lists them) or ?source=live")
+        default:
+            throw APIError.badRequest("give either ?dataset=NAME or ?source=live, and source can only be live")
+        }
+    }
+
+    /// One pass over `batches`, each batch a job of the diagnostics queue; stops when the
+    /// connection has closed (answered 499 in the metrics; the client is gone).
+    private func measure(_ model: ModelPipeline, batches: DatasetBatches,
+                         context: ServerRequestContext) async throws -> (NormalizationRecorder, Int) {
+        let recorder = NormalizationRecorder()
+        let connection = ConnectionWatch(context.channel)
+        var done = 0
+        for batch in batches {
+            try connection.checkOpen()
+            let input = try batch.get()
+            _ = try await pool.run { try model.logits(input: input, context: ForwardContext(observer: recorder)) }
+            done += input.shape[0]
+        }
+        return (recorder, done)
+    }
+
+    // MARK: recalibration
+
+    private func recalibrate(_ request: Request, name: String, context: ServerRequestContext) async throws -> RecalibrationResponse {
+        let model = try store.servedModel(named: name)
+        guard !model.classifier.batchNormLayers.isEmpty else {
+            throw APIError.badRequest("\(name) has no BatchNorm layer to recalibrate (\(model.classifier.normalizationKind.rawValue))")
+        }
+        let query = request.uri.queryParameters
+        let before: [EstimationShiftLayer], after: [EstimationShiftLayer], recalibrated: any ImageClassifier
+        let source: String, images: Int
+        var top1: (before: Double, after: Double)?
+        switch (query.get("source"), query.get("dataset")) {
+        case ("live", nil):
+            let measured = live.monitor(for: model).all
+            guard measured.images > 0 else { throw APIError.badRequest("\(name) has classified no image since its statistics last changed: nothing live to recalibrate on") }
+            (recalibrated, _) = EstimationShift.recalibrated(model.classifier, measured: measured.moments)
+            before = EstimationShift.layers(model.classifier, measured: measured.moments)
+            after = EstimationShift.layers(recalibrated, measured: measured.moments)
+            source = "live traffic"
+            images = measured.images
+        case (nil, let datasetName?):
+            let dataset = try DatasetCatalog(root: datasets).open(name: datasetName)
+            let perImage = model.inputSize.reduce(4, *)
+            let cap = max(1, Self.maxRecalibrationBytes / perImage)
+            let requested = try request.integerQuery("limit")
+            if let requested, requested < 1 { throw APIError.badRequest("?limit= must be positive, got \(requested)") }
+            let limit = min(requested ?? dataset.count, cap)
+            var inputs: [Tensor] = []
+            let connection = ConnectionWatch(context.channel)
+            for batch in EstimationShift.batches(model, dataset: dataset, limit: limit, maxPixels: maxPixels) {
+                try connection.checkOpen()
+                inputs.append(try batch.get())
+            }
+            let measuredBefore = try await pool.run { [inputs] () -> [String: ChannelMoments] in
+                let recorder = NormalizationRecorder()
+                for input in inputs { _ = try model.logits(input: input, context: ForwardContext(observer: recorder)) }
+                return recorder.moments
+            }
+            let network = try await pool.run { [inputs] in try EstimationShift.recalibrated(model.classifier, inputs: inputs).0 }
+            let measuredAfter = try await pool.run { [inputs] () -> [String: ChannelMoments] in
+                let recorder = NormalizationRecorder()
+                for input in inputs { _ = try network.forward(input, context: ForwardContext(observer: recorder)) }
+                return recorder.moments
+            }
+            recalibrated = network
+            before = EstimationShift.layers(model.classifier, measured: measuredBefore)
+            after = EstimationShift.layers(network, measured: measuredAfter)
+            source = "dataset:\(dataset.name)"
+            images = inputs.reduce(0) { $0 + $1.shape[0] }
+            if dataset.isLabelled {
+                let candidate = model.replacing(classifier: network)
+                let accuracy = try await pool.run {
+                    (try Evaluation.run(model: model, dataset: dataset, limit: images).top1,
+                     try Evaluation.run(model: candidate, dataset: dataset, limit: images).top1)
+                }
+                top1 = accuracy
+            }
+        case (nil, nil):
+            throw APIError.badRequest("give ?dataset=NAME or ?source=live: what to measure the new statistics on")
+        default:
+            throw APIError.badRequest("give either ?dataset=NAME or ?source=live, and source can only be live")
+        }
+        let candidate = model.replacing(classifier: recalibrated)
+        guard store.swapStatistics(name, from: model, to: candidate, source: source, images: images) else {
+            throw APIError(.conflict, "\(name) changed while it was being recalibrated (reloaded, unloaded or recalibrated meanwhile); nothing was swapped")
+        }
+        return RecalibrationResponse(model: name, statistics: store.entry(named: name)?.statistics ?? source, images: images,
+                                     top1Before: top1?.before, top1After: top1?.after,
+                                     layers: zip(before, after).map { RecalibrationResponse.Layer(before: $0, after: $1) })
+    }
+
+    private func respond(_ reports: [EstimationShiftReport], format: ResponseFormat) throws -> Response {
+        switch format {
+        case .svg:
+            return Response(status: .ok, headers: [.contentType: "image/svg+xml; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: EstimationShiftChart.svg(reports))))
+        case .json:
+            let data = reports.count == 1 ? try JSONEncoder.api.encode(reports[0]) : try JSONEncoder.api.encode(["runs": reports])
+            return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+    }
+}
+
+/// What `POST /models/{model}/recalibrate` answers: per layer the ESM on the data before and
+/// after, and for a labelled dataset top-1 before and after.
+struct RecalibrationResponse: ResponseEncodable {
+    struct Layer: Encodable {
+        let index: Int, name: String, kind: String, channels: Int
+        let esmMeanBefore: Double?, esmVarBefore: Double?, esmMeanAfter: Double?, esmVarAfter: Double?
+
+        init(before: EstimationShiftLayer, after: EstimationShiftLayer) {
+            (index, name, kind, channels) = (before.index, before.name, before.kind, before.channels)
+            (esmMeanBefore, esmVarBefore, esmMeanAfter, esmVarAfter) = (before.esmMean, before.esmVar, after.esmMean, after.esmVar)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case index, name, kind, channels
+            case esmMeanBefore = "esm_mean_before", esmVarBefore = "esm_var_before"
+            case esmMeanAfter = "esm_mean_after", esmVarAfter = "esm_var_after"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(index, forKey: .index)
+            try container.encode(name, forKey: .name)
+            try container.encode(kind, forKey: .kind)
+            try container.encode(channels, forKey: .channels)
+            try container.encode(esmMeanBefore, forKey: .esmMeanBefore)
+            try container.encode(esmVarBefore, forKey: .esmVarBefore)
+            try container.encode(esmMeanAfter, forKey: .esmMeanAfter)
+            try container.encode(esmVarAfter, forKey: .esmVarAfter)
+        }
+    }
+
+    let model: String
+    let statistics: String
+    let images: Int
+    let top1Before: Double?
+    let top1After: Double?
+    let layers: [Layer]
+
+    enum CodingKeys: String, CodingKey {
+        case model, statistics, images, layers
+        case top1Before = "top1_before", top1After = "top1_after"
+    }
+}
+
+struct RestoreResponse: ResponseEncodable {
+    let model: String
+    /// False when the checkpoint's statistics were already in use.
+    let restored: Bool
+    let statistics: String
+}
+
+/// Whether the client of a long request is still connected: the channel was open when the
+/// request started and has closed since. (A test's in-memory channel is never open: never gone.)
+struct ConnectionWatch {
+    let channel: any Channel
+    let wasOpen: Bool
+
+    init(_ channel: any Channel) {
+        self.channel = channel
+        wasOpen = channel.isActive
+    }
+
+    func checkOpen() throws {
+        if wasOpen && !channel.isActive { throw APIError.clientClosed }
+    }
+}
+
+extension Optional {
+    func orThrow(_ error: @autoclosure () -> some Error) throws -> Wrapped {
+        guard let self else { throw error() }
+        return self
+    }
+}

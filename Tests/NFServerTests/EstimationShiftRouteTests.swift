@@ -1,0 +1,196 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import NFDatasets
+import NFDiagnostics
+import NFImage
+import NFPipeline
+import Testing
+@testable import NFServer
+
+/// `/diagnostics/esm` and the AdaBN admin actions over HTTP, on the shipped BatchNorm checkpoint
+/// and the shipped 300-image sample (`datasets/fashion-mnist-sample`). The ESM numbers
+/// themselves are held against PyTorch in NFDiagnosticsTests; here: live traffic gives what a
+/// dataset pass over the same images gives, recalibration zeroes the shift and is undone
+/// exactly, and a swap under load never mixes statistics.
+@Suite(.serialized) struct EstimationShiftRouteTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let modelName = "fmnist-resnet-bn"
+    static let model = try! ModelPipeline.load(directory: repository.appendingPathComponent("checkpoints/\(modelName)").path)
+    static let token = "esm-test-token"
+    static let auth: HTTPFields = [.authorization: "Bearer \(token)"]
+
+    static func app() -> some ApplicationProtocol {
+        let store = ModelStore(entries: [.init(name: modelName, directory: repository.appendingPathComponent("checkpoints/\(modelName)").path,
+                                               status: .ready(model))], finished: true)
+        let configuration = ServerConfiguration(host: "127.0.0.1", port: 0, checkpoints: repository.appendingPathComponent("checkpoints").path,
+                                                datasets: repository.appendingPathComponent("datasets").path, maxBodyBytes: 8 << 20,
+                                                maxPixels: 1_000_000, adminToken: token)
+        return TestServer.app(store: store, configuration: configuration)
+    }
+
+    /// The sample's PNG files, in the dataset's order.
+    static let samplePNGs: [(String, [UInt8])] = {
+        let root = repository.appendingPathComponent("datasets/fashion-mnist-sample")
+        let classes = ((try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []).sorted()
+        return classes.flatMap { folder in
+            let dir = root.appendingPathComponent(folder)
+            return ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).sorted().map { file in
+                (file, [UInt8]((try? Data(contentsOf: dir.appendingPathComponent(file))) ?? Data()))
+            }
+        }
+    }()
+
+    static func layers(_ json: [String: Any]) throws -> [[String: Any]] {
+        try #require(json["layers"] as? [[String: Any]])
+    }
+
+    static func relativeClose(_ a: Any?, _ b: Any?, _ tolerance: Double) -> Bool {
+        switch (a, b) {
+        case (is NSNull, is NSNull): return true
+        case let (x as Double, y as Double): return abs(x - y) <= tolerance * max(abs(y), 1e-12)
+        default: return false
+        }
+    }
+
+    @Test func liveTrafficGivesTheDatasetsShift() async throws {
+        #expect(Self.samplePNGs.count == 300)
+        try await Self.app().test(.router) { client in
+            // Nothing classified yet: zero images, every layer listed with null shift.
+            let empty = try await client.execute(uri: "/diagnostics/esm?model=\(Self.modelName)&source=live", method: .get)
+            #expect(try empty.json["images"] as? Int == 0)
+            #expect(try Self.layers(try empty.json).allSatisfy { $0["esm_mean"] is NSNull })
+
+            for start in stride(from: 0, to: Self.samplePNGs.count, by: 64) {
+                let (headers, body) = multipartBody(Array(Self.samplePNGs[start..<min(start + 64, Self.samplePNGs.count)]))
+                let response = try await client.execute(uri: "/predictions/\(Self.modelName)", method: .post, headers: headers, body: body)
+                #expect(response.status == .ok)
+            }
+            // The merges run off the response path: wait until all 300 images are in.
+            var live: [String: Any] = [:]
+            for _ in 0..<100 {
+                live = try await client.execute(uri: "/diagnostics/esm?model=\(Self.modelName)&source=live", method: .get).json
+                if live["images"] as? Int == 300 { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(live["images"] as? Int == 300 && live["scope"] as? String == "all" && live["statistics"] as? String == "checkpoint")
+            let dataset = try await client.execute(uri: "/diagnostics/esm?model=\(Self.modelName)&dataset=fashion-mnist-sample", method: .get).json
+            #expect(dataset["images"] as? Int == 300 && dataset["source"] as? String == "dataset")
+            let (a, b) = (try Self.layers(live), try Self.layers(dataset))
+            #expect(a.count == 28 && a.count == b.count)
+            for (x, y) in zip(a, b) {
+                #expect(x["name"] as? String == y["name"] as? String)
+                #expect(Self.relativeClose(x["esm_mean"], y["esm_mean"], 1e-9) && Self.relativeClose(x["esm_var"], y["esm_var"], 1e-9), "\(x) vs \(y)")
+            }
+            // A recent window covers whole buckets of 100 images.
+            let recent = try await client.execute(uri: "/diagnostics/esm?model=\(Self.modelName)&source=live&window=100", method: .get).json
+            #expect(recent["scope"] as? String == "recent" && (100...300).contains(recent["images"] as? Int ?? 0))
+
+            // /metrics: per stage, mean and max over its BatchNorms.
+            let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            #expect(metrics.contains(#"nfserve_live_esm_images{model="fmnist-resnet-bn"} 300"#))
+            #expect(metrics.contains(#"nfserve_live_esm{model="fmnist-resnet-bn",group="layer3",statistic="esm_var",aggregate="max"}"#)
+                    || metrics.contains("group=\"layer3\""))
+
+            // Reset is an admin action.
+            #expect(try await client.execute(uri: "/diagnostics/esm/reset?model=\(Self.modelName)", method: .post).status == .unauthorized)
+            #expect(try await client.execute(uri: "/diagnostics/esm/reset?model=\(Self.modelName)", method: .post, headers: Self.auth).status == .noContent)
+            let reset = try await client.execute(uri: "/diagnostics/esm?model=\(Self.modelName)&source=live", method: .get).json
+            #expect(reset["images"] as? Int == 0)
+        }
+    }
+
+    @Test func recalibrationZeroesTheShiftAndRestoreUndoesIt() async throws {
+        try await Self.app().test(.router) { client in
+            let uri = "/diagnostics/esm?model=\(Self.modelName)&dataset=fashion-mnist-sample"
+            let first = try Self.layers(try await client.execute(uri: uri, method: .get).json)
+            #expect(first.contains { ($0["esm_var"] as? Double ?? 0) > 1e-3 }, "a trained model has some shift on this sample")
+
+            let refused = try await client.execute(uri: "/models/\(Self.modelName)/recalibrate?dataset=fashion-mnist-sample", method: .post)
+            #expect(refused.status == .unauthorized)
+            let response = try await client.execute(uri: "/models/\(Self.modelName)/recalibrate?dataset=fashion-mnist-sample", method: .post, headers: Self.auth)
+            #expect(response.status == .ok)
+            let json = try response.json
+            #expect(json["statistics"] as? String == "recalibrated on dataset:fashion-mnist-sample (300 images)")
+            #expect(json["images"] as? Int == 300 && json["top1_before"] is Double && json["top1_after"] is Double)
+            for layer in try Self.layers(json) {
+                #expect((layer["esm_mean_after"] as? Double ?? 1) < 1e-4 && (layer["esm_var_after"] as? Double ?? 1) < 1e-4, "\(layer)")
+            }
+            let summary = try await client.execute(uri: "/models/\(Self.modelName)", method: .get).json
+            #expect(summary["batchnorm_statistics"] as? String == "recalibrated on dataset:fashion-mnist-sample (300 images)")
+
+            let after = try Self.layers(try await client.execute(uri: uri, method: .get).json)
+            #expect(after.allSatisfy { ($0["esm_mean"] as? Double ?? 1) < 1e-4 && ($0["esm_var"] as? Double ?? 1) < 1e-4 })
+
+            let restore = try await client.execute(uri: "/models/\(Self.modelName)/restore", method: .post, headers: Self.auth)
+            #expect(try restore.json["restored"] as? Bool == true && (try restore.json["statistics"] as? String) == "checkpoint")
+            let restored = try Self.layers(try await client.execute(uri: uri, method: .get).json)
+            #expect(restored.map { $0["esm_mean"] as? Double } == first.map { $0["esm_mean"] as? Double })
+            #expect(restored.map { $0["esm_var"] as? Double } == first.map { $0["esm_var"] as? Double })
+        }
+    }
+
+    /// Requests keep coming while the statistics are swapped back and forth: every answer is the
+    /// checkpoint's logits or the recalibrated network's, bit for bit, never an error, never a mix.
+    @Test func swapUnderLoadNeverMixesStatistics() async throws {
+        let input = try Self.model.input(encodedImages: [UploadedImage(filename: nil, bytes: Self.samplePNGs[0].1)], maxPixels: 1_000_000)
+        let body = """
+            {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 1, 28, 28], "data": [\(input.storage.map { "\($0)" }.joined(separator: ","))]}]}
+            """
+        try await Self.app().test(.router) { client in
+            let logits: @Sendable () async throws -> [Double] = {
+                let response = try await client.execute(uri: "/v2/models/\(Self.modelName)/infer", method: .post, body: ByteBuffer(string: body))
+                #expect(response.status == .ok)
+                let output = try #require((try response.json["outputs"] as? [[String: Any]])?.first)
+                return try #require(output["data"] as? [Double])
+            }
+            let checkpoint = try await logits()
+            let answers = try await withThrowingTaskGroup(of: [[Double]].self) { group in
+                for _ in 0..<3 {
+                    group.addTask {
+                        var answers: [[Double]] = []
+                        for _ in 0..<40 { answers.append(try await logits()) }
+                        return answers
+                    }
+                }
+                group.addTask {
+                    for _ in 0..<3 {
+                        let r = try await client.execute(uri: "/models/\(Self.modelName)/recalibrate?dataset=fashion-mnist-sample&limit=64", method: .post, headers: Self.auth)
+                        #expect(r.status == .ok)
+                        _ = try await client.execute(uri: "/models/\(Self.modelName)/restore", method: .post, headers: Self.auth)
+                    }
+                    _ = try await client.execute(uri: "/models/\(Self.modelName)/recalibrate?dataset=fashion-mnist-sample&limit=64", method: .post, headers: Self.auth)
+                    return []
+                }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+            let recalibrated = try await logits()
+            #expect(recalibrated != checkpoint)
+            #expect(answers.count == 120)
+            #expect(answers.allSatisfy { $0 == checkpoint || $0 == recalibrated }, "a response from mixed statistics")
+            #expect(answers.contains(checkpoint))
+        }
+    }
+
+    @Test func mistakesAreClear() async throws {
+        try await Self.app().test(.router) { client in
+            let cases: [(String, HTTPRequest.Method, HTTPResponse.Status, String)] = [
+                ("/diagnostics/esm", .get, .badRequest, "?model="),
+                ("/diagnostics/esm?model=\(Self.modelName)", .get, .badRequest, "?dataset=NAME"),
+                ("/diagnostics/esm?model=\(Self.modelName)&dataset=../etc", .get, .badRequest, "no dataset"),
+                ("/diagnostics/esm?model=\(Self.modelName)&source=live&window=0", .get, .badRequest, "window"),
+                ("/diagnostics/esm?model=\(Self.modelName)&dataset=fashion-mnist-sample&limit=0", .get, .badRequest, "limit"),
+                ("/diagnostics/esm?model=nope&source=live", .get, .notFound, "unknown model"),
+                ("/models/\(Self.modelName)/recalibrate", .post, .badRequest, "?dataset=NAME or ?source=live"),
+            ]
+            for (uri, method, status, text) in cases {
+                let response = try await client.execute(uri: uri, method: method, headers: method == .post ? Self.auth : [:])
+                #expect(response.status == status, "\(uri)")
+                #expect(try response.errorMessage.contains(text), "\(uri)")
+            }
+            let svg = try await client.execute(uri: "/diagnostics/esm?model=\(Self.modelName)&source=live&format=svg", method: .get)
+            #expect(svg.headers[.contentType] == "image/svg+xml; charset=utf-8")
+        }
+    }
+}
