@@ -25,9 +25,9 @@ public enum EstimationShiftChart {
         }
         let title = reports.count == 1 ? "Estimation shift: \(labels[0])" : "Estimation shift"
         return Figure(title: title, panels: [
-            Panel(title: "Running mean against the input's mean", xLabel: "normalization layer", yLabel: "esm_mean (l2 over channels)",
+            Panel(title: "Mean shift (esm_mean)", xLabel: "normalization layer", yLabel: "esm_mean (l2 over channels)",
                   yScale: .log, series: series(\.esmMean, "esm_mean"), markers: markers, xIntegerTicks: true),
-            Panel(title: "Running variance against the input's variance", xLabel: "normalization layer", yLabel: "esm_var (l2 over channels)",
+            Panel(title: "Variance shift (esm_var)", xLabel: "normalization layer", yLabel: "esm_var (l2 over channels)",
                   yScale: .log, series: series(\.esmVar, "esm_var"), markers: markers, xIntegerTicks: true),
         ])
     }
