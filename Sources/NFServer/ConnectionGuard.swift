@@ -66,6 +66,10 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// waited for (a client that connected just before has sent its request) and the shutdown
     /// passed on with it, so that request is answered and then the connection closes.
     private var quiescePending = false
+    /// The client closed its side (TCP FIN): it sends nothing more, and a long request it is
+    /// waiting for may stop (`ConnectionWatch`). Hummingbird allows half-closure, so the channel
+    /// itself stays active until the response is written.
+    private(set) var inputClosed = false
     static let quiesceHeadWait = TimeAmount.seconds(2)
     static let lingerIdle = TimeAmount.seconds(2)
     static let lingerTotal = TimeAmount.seconds(10)
@@ -174,6 +178,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed { inputClosed = true }
         // Hummingbird's connection handler closes a connection with no request in progress at
         // once; for one whose first request has not arrived yet, that would drop a request
         // the client has already sent.

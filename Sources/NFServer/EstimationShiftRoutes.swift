@@ -95,7 +95,7 @@ struct EstimationShiftRoutes: Sendable {
         let connection = ConnectionWatch(context.channel)
         var done = 0
         for batch in batches {
-            try connection.checkOpen()
+            try await connection.checkOpen()
             let input = try batch.get()
             _ = try await pool.run { try model.logits(input: input, context: ForwardContext(observer: recorder)) }
             done += input.shape[0]
@@ -133,7 +133,7 @@ struct EstimationShiftRoutes: Sendable {
             var inputs: [Tensor] = []
             let connection = ConnectionWatch(context.channel)
             for batch in EstimationShift.batches(model, dataset: dataset, limit: limit, maxPixels: maxPixels) {
-                try connection.checkOpen()
+                try await connection.checkOpen()
                 inputs.append(try batch.get())
             }
             let measuredBefore = try await pool.run { [inputs] () -> [String: ChannelMoments] in
@@ -237,8 +237,10 @@ struct RestoreResponse: ResponseEncodable {
     let statistics: String
 }
 
-/// Whether the client of a long request is still connected: the channel was open when the
-/// request started and has closed since. (A test's in-memory channel is never open: never gone.)
+/// Whether the client of a long request is still there: its connection has not closed, nor its
+/// sending side (`ConnectionGuard.inputClosed`: a client that gives up closes its socket, and
+/// Hummingbird keeps a half-closed connection open). A test's in-memory channel has no guard
+/// and never counts as gone.
 struct ConnectionWatch {
     let channel: any Channel
     let wasOpen: Bool
@@ -248,8 +250,14 @@ struct ConnectionWatch {
         wasOpen = channel.isActive
     }
 
-    func checkOpen() throws {
-        if wasOpen && !channel.isActive { throw APIError.clientClosed }
+    func checkOpen() async throws {
+        guard wasOpen else { return }
+        let channel = channel
+        guard channel.isActive else { throw APIError.clientClosed }
+        let inputClosed = try? await channel.eventLoop.submit {
+            try channel.pipeline.syncOperations.handler(type: ConnectionGuard.self).inputClosed
+        }.get()
+        if inputClosed == true { throw APIError.clientClosed }
     }
 }
 

@@ -52,4 +52,35 @@ import Testing
             #expect(refused.hasPrefix("HTTP/1.1 413"), "no 100 for a body over the limit: \(refused)")
         }
     }
+
+    /// A long dataset pass stops when its client closes the connection: the request ends as a
+    /// 499 in the metrics within seconds instead of running through 10,000 images.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")))
+    func closingTheConnectionStopsADatasetPass() async throws {
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        var configuration = TestServer.configuration(datasets: repository.appendingPathComponent("datasets").path)
+        configuration.checkpoints = repository.appendingPathComponent("checkpoints").path
+        let app = try await buildApplication(configuration, logger: TestServer.logger)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let deadline = ContinuousClock.now + .seconds(60)
+            while try await client.execute(uri: "/v2/health/ready", method: .get).status != .ok, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let connection = try await onThread { try RawHTTPConnection(port: port) }
+            try await onThread {
+                try connection.send(Array("GET /diagnostics/esm?model=fmnist-resnet-bn&dataset=fashion-mnist-test HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8))
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            connection.hangUp()
+            let start = ContinuousClock.now
+            var stopped = false
+            while !stopped, ContinuousClock.now - start < .seconds(20) {
+                let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+                stopped = metrics.contains(#"status="499""#)
+                if !stopped { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(stopped, "the pass did not stop after the client left")
+        }
+    }
 }

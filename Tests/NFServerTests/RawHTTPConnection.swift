@@ -27,6 +27,10 @@ final class RawHTTPConnection: @unchecked Sendable {
 
     deinit { close(socket) }
 
+    /// Ends the connection both ways now, as a client that gives up does (the descriptor is
+    /// closed at deinit).
+    func hangUp() { shutdown(socket, Int32(SHUT_RDWR)) }
+
     func send(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
