@@ -3,9 +3,8 @@ import NFTensors
 /// Per-channel moments of NCHW activations accumulated over any number of batches, in Double:
 /// the one accumulator every diagnostic shares (signal propagation, BatchNorm estimation shift).
 ///
-/// Each (sample, channel) plane is reduced exactly in two passes (its mean, then the sum of
-/// squared deviations from it) and merged into the channel's running moments with Chan et al.'s
-/// pairwise update, so neither a large mean nor millions of values cost precision the way
+/// Each batch is reduced per channel in two passes (its mean, then the sum of squared deviations
+/// from it) and merged into the channel's running moments with Chan et al.'s pairwise update, so neither a large mean nor millions of values cost precision the way
 /// `E[x^2] - E[x]^2` would. Variances are biased (population), as BatchNorm and DeepMind's
 /// `signal_metrics` use them.
 public struct ChannelMoments: Sendable, Equatable {
@@ -25,29 +24,83 @@ public struct ChannelMoments: Sendable, Equatable {
     public var channels: Int { mean.count }
 
     /// Adds every value of an `[N, C, H, W]` activation (C must equal `channels`).
+    ///
+    /// Per channel, over its N planes: the mean in one pass, the sum of squared deviations from
+    /// it in a second, both in Double on 8 lanes (each load of 8 Floats widened at once), then
+    /// one pairwise merge into the running moments. `reference(_:)` is the plain scalar
+    /// computation it is tested against.
     public mutating func add(_ activation: Tensor) {
         let (n, c, h, w) = activation.nchw
         precondition(c == channels, "activation has \(c) channels, the moments \(channels)")
-        let plane = h * w
-        guard plane > 0 else { return }
+        let plane = h * w, total = n * plane
+        guard total > 0 else { return }
         activation.storage.withUnsafeBufferPointer { values in
-            for sample in 0..<n {
-                for channel in 0..<c {
-                    let start = (sample * c + channel) * plane
-                    var sum = 0.0
-                    for i in start..<(start + plane) { sum += Double(values[i]) }
-                    let planeMean = sum / Double(plane)
-                    var squares = 0.0
-                    for i in start..<(start + plane) {
-                        let d = Double(values[i]) - planeMean
-                        squares += d * d
-                    }
-                    mergeChannel(channel, currentCount: count + sample * plane,
-                                 otherCount: plane, otherMean: planeMean, otherM2: squares)
+            let base = values.baseAddress!
+            for channel in 0..<c {
+                var sum = 0.0
+                for sample in 0..<n { sum += Self.sum(base + (sample * c + channel) * plane, count: plane) }
+                let mean = sum / Double(total)
+                var squares = 0.0
+                for sample in 0..<n {
+                    squares += Self.squaredDeviations(base + (sample * c + channel) * plane, count: plane, from: mean)
+                }
+                mergeChannel(channel, currentCount: count, otherCount: total, otherMean: mean, otherM2: squares)
+            }
+        }
+        count += total
+    }
+
+    /// The sum of `count` values, in Double.
+    @inline(__always)
+    static func sum(_ values: UnsafePointer<Float>, count: Int) -> Double {
+        let raw = UnsafeRawPointer(values)
+        var lanes = SIMD8<Double>(), i = 0
+        while i + 8 <= count {
+            lanes += SIMD8<Double>(raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self))
+            i += 8
+        }
+        var total = lanes.sum()
+        while i < count { total += Double(values[i]); i += 1 }
+        return total
+    }
+
+    /// The sum of `(x - mean)^2` over `count` values, in Double.
+    @inline(__always)
+    static func squaredDeviations(_ values: UnsafePointer<Float>, count: Int, from mean: Double) -> Double {
+        let raw = UnsafeRawPointer(values)
+        let m = SIMD8<Double>(repeating: mean)
+        var lanes = SIMD8<Double>(), i = 0
+        while i + 8 <= count {
+            let d = SIMD8<Double>(raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)) - m
+            lanes += d * d
+            i += 8
+        }
+        var total = lanes.sum()
+        while i < count { let d = Double(values[i]) - mean; total += d * d; i += 1 }
+        return total
+    }
+
+    /// Per-channel mean and biased variance of the activations, computed plainly in Double:
+    /// the reference `add` is tested against.
+    public static func reference(_ activations: [Tensor]) -> (mean: [Double], variance: [Double]) {
+        guard let c = activations.first?.nchw.c else { return ([], []) }
+        var sums = [Double](repeating: 0, count: c), counts = 0
+        for a in activations {
+            let (n, _, h, w) = a.nchw
+            for s in 0..<n { for ch in 0..<c { for i in 0..<(h * w) { sums[ch] += Double(a.storage[(s * c + ch) * h * w + i]) } } }
+            counts += n * h * w
+        }
+        let mean = sums.map { $0 / Double(counts) }
+        var squares = [Double](repeating: 0, count: c)
+        for a in activations {
+            let (n, _, h, w) = a.nchw
+            for s in 0..<n {
+                for ch in 0..<c {
+                    for i in 0..<(h * w) { let d = Double(a.storage[(s * c + ch) * h * w + i]) - mean[ch]; squares[ch] += d * d }
                 }
             }
         }
-        count += n * plane
+        return (mean, squares.map { $0 / Double(counts) })
     }
 
     /// Adds the values another accumulator saw (the same channels).

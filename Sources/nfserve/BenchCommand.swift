@@ -3,6 +3,7 @@ import Foundation
 import NFLayers
 import NFModels
 import NFCheckpoint
+import NFDiagnostics
 import NFTensors
 
 /// `nfserve bench`: times the forward pass on random input and prints one line of JSON.
@@ -19,6 +20,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Timed forward passes.") var iterations = 20
     @Option(help: "Untimed forward passes first.") var warmup = 2
     @Option(help: "Input height and width (default: the model's pretrained_cfg size, else 224).") var size: Int?
+    @Flag(help: "Time each forward pass with the live estimation shift's recorder attached, as a served prediction has it (the merge, after the answer, timed apart).")
+    var liveEsm = false
 
     func run() async throws {
         guard batch > 0, iterations > 0, warmup >= 0 else { throw ValidationError("batch and iterations must be positive") }
@@ -30,19 +33,29 @@ struct BenchCommand: AsyncParsableCommand {
         let input = Tensor(shape: [batch, classifier.inputChannels, side, side],
                            storage: (0..<count).map { _ in Float(rng.nextNormal()) })
         let flops = try classifier.flops(height: side, width: side) * batch
-        for _ in 0..<warmup { _ = try classifier(input) }
+        let live = LiveEstimationShift()
+        var mergeTimes: [Double] = []
+        func forward() throws {
+            guard liveEsm else { _ = try classifier(input); return }
+            let recorder = NormalizationRecorder(deferringUpTo: 64 << 20)
+            _ = try classifier.forward(input, context: ForwardContext(observer: recorder))
+            let start = ContinuousClock.now
+            live.record(recorder.moments, images: batch)
+            mergeTimes.append(seconds(ContinuousClock.now - start))
+        }
+        for _ in 0..<warmup { try forward() }
+        mergeTimes = []
         var times: [Double] = []
         for _ in 0..<iterations {
             let start = ContinuousClock.now
-            _ = try classifier(input)
-            let elapsed = ContinuousClock.now - start
-            times.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+            try forward()
+            times.append(seconds(ContinuousClock.now - start) - (mergeTimes.last ?? 0))
         }
         times.sort()
         let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
-        let result: [String: Any] = [
+        var result: [String: Any] = [
             "runtime": "nfserve", "model": name, "architecture": classifier.architecture,
-            "batch": batch, "size": side, "iterations": iterations,
+            "batch": batch, "size": side, "iterations": iterations, "live_esm": liveEsm,
             "median_ms": round3(median * 1000), "min_ms": round3(times[0] * 1000),
             "images_per_s": round3(Double(batch) / median),
             "gflop": round3(Double(flops) / 1e9), "gflops": round3(Double(flops) / median / 1e9),
@@ -51,6 +64,10 @@ struct BenchCommand: AsyncParsableCommand {
                 ?? ProcessInfo.processInfo.activeProcessorCount,
             "onednn": oneDNNVersion,
         ]
+        if liveEsm {
+            mergeTimes.sort()
+            result["live_esm_merge_median_ms"] = round3(mergeTimes[mergeTimes.count / 2] * 1000)
+        }
         let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))
     }
@@ -65,4 +82,5 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     private func round3(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
+    private func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
 }

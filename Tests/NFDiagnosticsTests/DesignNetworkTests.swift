@@ -82,3 +82,22 @@ import Testing
         #expect(figure.panels[2].series[0].points[0].y == nil, "the stem has no residual branch")
     }
 }
+
+/// The fast accumulation against the plain Double reference, for planes of every size (a
+/// 1x1 late-stage map to a 224 x 224 stem), large offsets and spreads.
+@Suite struct FastMomentsTests {
+    @Test(arguments: [1, 2, 4, 7, 16, 17, 33, 224])
+    func fastEqualsReference(_ side: Int) {
+        for (offset, spread) in [(0.0, 1.0), (100.0, 0.01), (-3.0, 1000.0)] {
+            var tensor = RandomNormal.tensor(shape: [3, 5, side, side], std: spread, seed: UInt64(side), stream: 7)
+            for i in tensor.storage.indices { tensor.storage[i] += Float(offset) + Float(i % 5) * Float(spread) }
+            var fast = ChannelMoments(channels: 5)
+            fast.add(tensor)
+            let reference = ChannelMoments.reference([tensor])
+            for c in 0..<5 {
+                #expect(abs(fast.mean[c] - reference.mean[c]) <= 1e-12 * max(abs(reference.mean[c]), spread), "\(side) \(offset)")
+                #expect(abs(fast.variance[c] - reference.variance[c]) <= 1e-10 * reference.variance[c] + 1e-15, "\(side) \(offset)")
+            }
+        }
+    }
+}
