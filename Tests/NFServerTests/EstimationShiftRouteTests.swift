@@ -101,6 +101,54 @@ import Testing
         }
     }
 
+    /// Live traffic against PyTorch: the first 2000 Fashion-MNIST test images, each sent as a
+    /// PNG in multipart predictions to the BatchNorm and the XBNBlock model, give the ESM that
+    /// tools/reference/make_esm_fixtures.py computed over the same images (Tests/Fixtures/esm/),
+    /// every layer within 1e-4 relative, GroupNorms null in place.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")))
+    func liveTrafficEqualsPyTorch() async throws {
+        struct Fixture: Decodable {
+            struct Model: Decodable { var layers: [EstimationShiftLayer] }
+            var images: Int
+            var models: [String: Model]
+        }
+        let fixture = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: Self.repository.appendingPathComponent("Tests/Fixtures/esm/fashion_mnist_test.json")))
+        let dataset = try DatasetCatalog(root: Self.repository.appendingPathComponent("datasets").path).open(name: "fashion-mnist-test")
+        let pngs = try (0..<fixture.images).map { index -> (String, [UInt8]) in
+            let image = try dataset.item(index, maxPixels: 1_000_000).image
+            return ("\(index).png", TestPNG.encode(width: image.width, height: image.height) { x, y in [image.pixels[y * image.width + x]] })
+        }
+        let names = ["fmnist-resnet-bn", "fmnist-resnet-xbn"]
+        let store = ModelStore(entries: try names.map { name in
+            let directory = Self.repository.appendingPathComponent("checkpoints/\(name)").path
+            return .init(name: name, directory: directory, status: .ready(try ModelPipeline.load(directory: directory)))
+        }, finished: true)
+        let configuration = ServerConfiguration(host: "127.0.0.1", port: 0, datasets: Self.repository.appendingPathComponent("datasets").path,
+                                                maxBodyBytes: 8 << 20, maxPixels: 1_000_000)
+        try await TestServer.app(store: store, configuration: configuration).test(.router) { client in
+            for name in names {
+                for start in stride(from: 0, to: pngs.count, by: 64) {
+                    let (headers, body) = multipartBody(Array(pngs[start..<min(start + 64, pngs.count)]))
+                    #expect(try await client.execute(uri: "/predictions/\(name)", method: .post, headers: headers, body: body).status == .ok)
+                }
+                var live = EstimationShiftReport(model: name, source: "live", images: 0, statistics: "", layers: [])
+                for _ in 0..<200 where live.images < fixture.images {
+                    let response = try await client.execute(uri: "/diagnostics/esm?model=\(name)&source=live", method: .get)
+                    live = try JSONDecoder().decode(EstimationShiftReport.self, from: Data(buffer: response.body))
+                    if live.images < fixture.images { try await Task.sleep(for: .milliseconds(20)) }
+                }
+                #expect(live.images == fixture.images)
+                let reference = try #require(fixture.models[name]).layers
+                #expect(live.layers.map(\.name) == reference.map(\.name) && live.layers.map(\.kind) == reference.map(\.kind))
+                for (ours, theirs) in zip(live.layers, reference) {
+                    for (x, y) in [(ours.esmMean, theirs.esmMean), (ours.esmVar, theirs.esmVar)] {
+                        if let x, let y { #expect(abs(x - y) <= 1e-4 * abs(y), "\(name) \(ours.name): \(x) vs PyTorch \(y)") } else { #expect(x == nil && y == nil) }
+                    }
+                }
+            }
+        }
+    }
+
     @Test func recalibrationZeroesTheShiftAndRestoreUndoesIt() async throws {
         try await Self.app().test(.router) { client in
             let uri = "/diagnostics/esm?model=\(Self.modelName)&dataset=fashion-mnist-sample"
