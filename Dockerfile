@@ -21,7 +21,7 @@ COPY Tests Tests
 # Likewise the fuzz targets the manifest declares (Fuzz/<target>; not their corpus).
 COPY Fuzz Fuzz
 # The Swift runtime and Foundation are linked in statically: the runtime image has no toolchain.
-# SwiftPM puts the resource bundles (ImageNet labels, the web page) next to the binary, as
+# SwiftPM puts the resource bundles (ImageNet labels) next to the binary, as
 # <package>_<target>.resources; Bundle.module finds them there at run time.
 # The copy is stripped (symbols and debug info: 129 MB of binary become 74 MB); the
 # one in the build cache is not, so stripping does not invalidate incremental builds.
@@ -41,6 +41,8 @@ WORKDIR /app
 COPY --from=builder /out/ /app/
 COPY checkpoints/ /app/checkpoints/
 COPY datasets/ /app/datasets/
+# The dashboard's static files, found next to the binary (`nfserve serve` looks there first).
+COPY Public/ /app/Public/
 USER nfserve
 # `nfserve serve` takes its default --port and --host from these, and the HEALTHCHECK reads the
 # same variable, so `docker run -e NFSERVE_PORT=9000 -p 9000:9000 nfserve` moves both.

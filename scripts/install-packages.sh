@@ -2,7 +2,8 @@
 # Installs the Debian packages nfserve needs, skipping what is already there.
 #   scripts/install-packages.sh runtime   shared libraries only (the Docker runtime image)
 #   scripts/install-packages.sh build     headers too (building and testing; the default)
-#   scripts/install-packages.sh data      Debian's Fashion-MNIST (for `nfserve eval` / training)
+#   scripts/install-packages.sh data      Debian's Fashion-MNIST (for `nfserve eval`, the tests, training)
+#   scripts/install-packages.sh browser   Chromium, its WebDriver and Selenium (the dashboard's browser test)
 # The Dockerfile runs this same script, so the README's set-up exercises it.
 set -euo pipefail
 mode="${1:-build}"
@@ -12,7 +13,8 @@ case "$mode" in
   runtime) packages=(libdnnl2 libturbojpeg0 libspng0 zlib1g libgomp1 curl) ;;
   build)   packages=(libdnnl-dev libturbojpeg0-dev libspng-dev zlib1g-dev libgomp1 pkg-config curl) ;;
   data)    packages=(dataset-fashion-mnist) ;;
-  *) echo "usage: $0 [runtime|build|data]" >&2; exit 2 ;;
+  browser) packages=(chromium chromium-driver python3-selenium fonts-dejavu-core) ;;
+  *) echo "usage: $0 [runtime|build|data|browser]" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${packages[@]}"; do

@@ -62,6 +62,9 @@ func buildRouter(_ configuration: ServerConfiguration, store: ModelStore, pool: 
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
     router.add(middleware: ErrorMiddleware(routes: routes))
     router.add(middleware: LogRequestsMiddleware(.debug))
+    if let directory = configuration.publicDirectory {
+        router.add(middleware: PublicFiles(directory: directory))
+    }
 
     let live = LiveMonitors(enabled: configuration.liveEstimationShift)
     let inference = Inference(pool: pool, metrics: metrics, maxPixels: configuration.maxPixels, live: live)
@@ -84,6 +87,5 @@ func buildRouter(_ configuration: ServerConfiguration, store: ModelStore, pool: 
         Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                  body: .init(byteBuffer: ByteBuffer(string: metrics.render(store: store, live: live))))
     }
-    DashboardRoutes(store: store).add(to: router, routes: routes)
     return router
 }

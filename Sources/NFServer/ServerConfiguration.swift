@@ -27,12 +27,14 @@ public struct ServerConfiguration: Sendable {
     /// Whether every classified image also feeds its model's live BatchNorm estimation shift
     /// (`--no-live-esm` turns it off).
     public var liveEstimationShift: Bool
+    /// The dashboard's folder (`Public/`), served at `/`; nil serves no page.
+    public var publicDirectory: String?
 
     public init(host: String = "127.0.0.1", port: Int = 8080, checkpoints: String = "./checkpoints",
                 datasets: String = "./datasets", maxBodyBytes: Int = 20 << 20, maxPixels: Int = 40_000_000,
                 adminToken: String? = nil, maxQueuedInferences: Int = 64,
                 connectionLimits: ConnectionLimits = ConnectionLimits(), shutdownGrace: Duration = .seconds(25),
-                shutdownDelay: Duration = .zero, liveEstimationShift: Bool = true) {
+                shutdownDelay: Duration = .zero, liveEstimationShift: Bool = true, publicDirectory: String? = nil) {
         self.host = host
         self.port = port
         self.checkpoints = checkpoints
@@ -45,5 +47,6 @@ public struct ServerConfiguration: Sendable {
         self.shutdownGrace = shutdownGrace
         self.shutdownDelay = shutdownDelay
         self.liveEstimationShift = liveEstimationShift
+        self.publicDirectory = publicDirectory
     }
 }

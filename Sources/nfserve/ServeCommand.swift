@@ -25,6 +25,8 @@ struct ServeCommand: AsyncParsableCommand {
     var shutdownDelay = 0.0
     @Option(help: "Seconds requests in flight then have to finish before the server stops anyway.") var shutdownGrace = 25.0
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
+    @Option(name: .customLong("public"), help: "The dashboard's folder, served at / (default: Public next to the binary, else ./Public).")
+    var publicDirectory: String?
     @Flag(inversion: .prefixedNo, help: "Feed every classified image's BatchNorm inputs to the model's live estimation shift (GET /diagnostics/esm?source=live, /metrics).")
     var liveEsm = true
 
@@ -63,7 +65,7 @@ struct ServeCommand: AsyncParsableCommand {
             host: resolvedHost, port: try resolvedPort(), checkpoints: checkpoints, datasets: datasets,
             maxBodyBytes: maxBodyMb << 20, maxPixels: maxPixels, adminToken: try adminToken(),
             connectionLimits: limits, shutdownGrace: .seconds(shutdownGrace), shutdownDelay: .seconds(shutdownDelay),
-            liveEstimationShift: liveEsm)
+            liveEstimationShift: liveEsm, publicDirectory: try PublicFolder.resolve(publicDirectory))
         try await NFServer.serve(configuration, logger: logger)
     }
 

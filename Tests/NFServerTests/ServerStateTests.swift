@@ -117,16 +117,4 @@ import Testing
             #expect(text.contains(#"nfserve_models{status="failed"} 1"#))
         }
     }
-
-    @Test func rootPageListsTheModels() async throws {
-        try await TestServer.app().test(.router) { client in
-            let response = try await client.execute(uri: "/", method: .get)
-            #expect(response.status == .ok)
-            #expect(response.headers[.contentType]?.hasPrefix("text/html") == true)
-            let page = String(buffer: response.body)
-            #expect(page.contains("<td>tiny</td>") && page.contains("<td>broken</td>") && page.contains("resnet18"))
-            #expect(!page.contains("{{models}}"))
-            #expect(page.contains("curl -T"), "the page from Resources/Public/index.html, not the fallback")
-        }
-    }
 }
