@@ -172,6 +172,14 @@ def main():
         wait.until(lambda d: "checkpoint" in d.find_element(By.ID, "esm-recalibration").text)
         check(True, "restore brings the checkpoint's statistics back")
 
+        # Dark mode: the page and the server's charts follow prefers-color-scheme.
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+        scroll_to("spp")
+        background = driver.execute_script("return getComputedStyle(document.body).backgroundColor")
+        check(background == "rgb(21, 23, 26)", f"dark mode applies ({background})")
+        shot("dark")
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "light"}]})
+
         # Phone width.
         driver.set_window_size(390, 1400)
         driver.get(args.url + "/#classify")
