@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the project's Docker image and checks it for real: it classifies a shipped image through
-# the published port, its HEALTHCHECK turns healthy, it runs as uid 10001, its binary finds every
+# the published port, it serves the dashboard at /, its HEALTHCHECK turns healthy, it runs as uid 10001, its binary finds every
 # shared library, and a second container on another port (NFSERVE_PORT) turns healthy too.
 #
 #   sudo scripts/docker-check.sh            (Debian 12, as root; exits non-zero on any failure)
@@ -268,6 +268,11 @@ if wait_http "$C1" "http://127.0.0.1:$PORT1/v2/health/ready" 120; then
   top="$(printf '%s' "$PREDICTION" | sed -n 's/^{"model":"[^"]*","predictions":\[{[^}]*"label":"\([^"]*\)".*/\1/p')"
   if [ "$top" = "$EXPECTED_LABEL" ]; then echo "prediction: top label $top" >&2
   else fail "curl -T $SAMPLE /predictions/$MODEL: top label '$top', expected '$EXPECTED_LABEL'; answer: $PREDICTION"; fi
+  # The dashboard: Public/ copied into the image next to the binary and served at /.
+  if curl -sS --max-time 30 "http://127.0.0.1:$PORT1/" | grep -q 'src="js/app.js"' \
+     && curl -sS --max-time 30 -o /dev/null -w '%{content_type}' "http://127.0.0.1:$PORT1/js/app.js" | grep -q javascript; then
+    DASHBOARD=ok; echo "dashboard: / and /js/app.js served" >&2
+  else DASHBOARD=failed; fail "the dashboard is not served at / (is Public/ copied next to the binary?)"; fi
 else
   fail "container 1 never answered http://127.0.0.1:$PORT1/v2/health/ready (is nfserve listening on 0.0.0.0:8080? NFSERVE_HOST/NFSERVE_PORT)"
   show_logs "$C1"
@@ -295,6 +300,7 @@ image:        $IMAGE  (SWIFT_IMAGE=$SWIFT_BASE, RUNTIME_IMAGE=$RUNTIME_BASE)
 build time:   ${BUILD_S}s
 image size:   ${SIZE_MB} MB
 prediction:   ${PREDICTION:-<none>}
+dashboard:    ${DASHBOARD:-<not checked>}
 health:       container 1 (port 8080): ${HEALTH1:-<none>}; container 2 (NFSERVE_PORT=$INNER_PORT2): ${HEALTH2:-<none>}, live via :$PORT2 ${LIVE2:-<none>}
 user:         ${USER1:-<none>}
 nproc:        $NPROC

@@ -14,14 +14,10 @@ final class LiveMonitors: Sendable {
         self.enabled = enabled
     }
 
-    /// A request's BatchNorm inputs kept for the merge after its answer (beyond this, reduced
-    /// during the forward pass).
-    static let deferredBytes = 64 << 20
-
     /// The observer a forward pass of `model` should carry, nil when nothing is recorded (live
     /// ESM off, or a model without BatchNorm).
     func recorder(for model: ModelPipeline) -> NormalizationRecorder? {
-        enabled && !model.classifier.batchNormLayers.isEmpty ? NormalizationRecorder(deferringUpTo: Self.deferredBytes) : nil
+        enabled && !model.classifier.batchNormLayers.isEmpty ? NormalizationRecorder(deferringUpTo: LiveEstimationShift.deferredBytes) : nil
     }
 
     /// Merges a request's moments into `model`'s live sums, off the response path.

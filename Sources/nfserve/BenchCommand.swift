@@ -37,7 +37,7 @@ struct BenchCommand: AsyncParsableCommand {
         var mergeTimes: [Double] = []
         func forward() throws {
             guard liveEsm else { _ = try classifier(input); return }
-            let recorder = NormalizationRecorder(deferringUpTo: 64 << 20)
+            let recorder = NormalizationRecorder(deferringUpTo: LiveEstimationShift.deferredBytes)
             _ = try classifier.forward(input, context: ForwardContext(observer: recorder))
             let start = ContinuousClock.now
             live.record(recorder.moments, images: batch)
