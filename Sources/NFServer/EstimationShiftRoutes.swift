@@ -22,6 +22,8 @@ struct EstimationShiftRoutes: Sendable {
     let maxPixels: Int
     /// Preprocessed images a recalibration holds in memory (it passes over them once per layer).
     static let maxRecalibrationBytes = 512 << 20
+    /// Models one request may measure (each a pass over the dataset).
+    static let maxModels = 4
 
     func add(to router: Router<ServerRequestContext>, routes: RouteTable) {
         router.on("/diagnostics/esm", method: .get, table: routes) { request, context in
@@ -29,6 +31,9 @@ struct EstimationShiftRoutes: Sendable {
             let names = request.uri.queryParameters.getAll("model")
             guard !names.isEmpty else {
                 throw APIError.badRequest("?model= names the served model (repeat it to overlay several; known: \(store.entries.map(\.name).joined(separator: ", ")))")
+            }
+            guard names.count <= Self.maxModels else {
+                throw APIError.badRequest("\(names.count) models in one request; overlay at most \(Self.maxModels)")
             }
             var reports: [EstimationShiftReport] = []
             for name in names {

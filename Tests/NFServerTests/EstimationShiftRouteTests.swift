@@ -236,6 +236,7 @@ import Testing
                 ("/diagnostics/esm?model=\(Self.modelName)&dataset=fashion-mnist-sample&limit=0", .get, .badRequest, "limit"),
                 ("/diagnostics/esm?model=nope&source=live", .get, .notFound, "unknown model"),
                 ("/models/\(Self.modelName)/recalibrate", .post, .badRequest, "?dataset=NAME or ?source=live"),
+                ("/diagnostics/esm?" + Array(repeating: "model=\(Self.modelName)", count: 5).joined(separator: "&") + "&source=live", .get, .badRequest, "at most 4"),
             ]
             for (uri, method, status, text) in cases {
                 let response = try await client.execute(uri: uri, method: method, headers: method == .post ? Self.auth : [:])
