@@ -64,8 +64,8 @@ struct EstimationShiftRoutes: Sendable {
         let query = request.uri.queryParameters
         switch (query.get("source"), query.get("dataset")) {
         case ("live", nil):
-            let monitor = live.monitor(for: model)
             guard live.enabled else { throw APIError.badRequest("live estimation shift is off (the server runs with --no-live-esm)") }
+            let monitor = live.monitor(for: model)
             if let window = try request.integerQuery("window") {
                 guard (1...monitor.maxWindow).contains(window) else {
                     throw APIError.badRequest("?window= must be 1 to \(monitor.maxWindow) images, got \(window)")

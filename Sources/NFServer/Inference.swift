@@ -38,7 +38,8 @@ struct Inference: Sendable {
     }
 
     /// Runs `work` on the pool with a context carrying the live-ESM recorder (when on), and
-    /// records the time and, once the logits are back, the recorder's moments.
+    /// records the time and, once the logits are back, the recorder's moments (not for an input
+    /// whose logits are not finite: it is refused, and must not skew the live statistics).
     private func timed(_ model: ModelPipeline, images: Int,
                        _ work: @escaping @Sendable (ForwardContext) throws -> Tensor) async throws -> Tensor {
         let recorder = live.recorder(for: model)
@@ -48,7 +49,7 @@ struct Inference: Sendable {
             metrics.recordInference(model: model.name, images: images, duration: ContinuousClock.now - start)
             return logits
         }
-        if let recorder { live.record(recorder, model: model, images: images) }
+        if let recorder, logits.storage.allSatisfy(\.isFinite) { live.record(recorder, model: model, images: images) }
         return logits
     }
 }
