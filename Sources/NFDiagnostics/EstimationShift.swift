@@ -54,6 +54,13 @@ public enum EstimationShift {
         return (recorder, done)
     }
 
+    /// Each normalization layer's input moments over `inputs` (preprocessed batches).
+    public static func inputMoments(_ classifier: any ImageClassifier, inputs: [Tensor]) throws -> [String: ChannelMoments] {
+        let recorder = NormalizationRecorder()
+        for input in inputs { _ = try classifier.forward(input, context: ForwardContext(observer: recorder)) }
+        return recorder.moments
+    }
+
     /// AdaBN, layer by layer: each BatchNorm's running statistics become the mean and biased
     /// variance its input has over `inputs` when every earlier layer already uses its new
     /// statistics, so that afterwards the ESM on the same inputs is 0 up to rounding. Each

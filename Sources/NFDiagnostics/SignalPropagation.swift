@@ -63,9 +63,13 @@ public enum SignalPropagation {
         let (resolved, seed) = try designInput(request)
         let classifier = try ModelRegistry.build(architecture: architecture, numClasses: nil, modelArgs: [:],
                                                  weights: WeightLoader(source: InitializerWeightSource(seed: seed)))
-        let flops = Double(try classifier.flops(height: resolved.size!, width: resolved.size!)) * Double(resolved.batch!) / 1e9
+        // Counted by a forward pass at 32 px and scaled by the area (convolutions' cost grows with
+        // it), so that a request over the limit is refused without first running a big one.
+        let size = resolved.size!, probe = min(size, SignalPropagationLimits.minDesignSize)
+        let perImage = Double(try classifier.flops(height: probe, width: probe)) * Double(size * size) / Double(probe * probe)
+        let flops = perImage * Double(resolved.batch!) / 1e9
         guard flops <= SignalPropagationLimits.maxGigaFLOPs else {
-            throw DiagnosticsRequestError("\(architecture) needs \(Int(flops.rounded())) GFLOPs at batch \(resolved.batch!), \(resolved.size!) px; the limit maxGigaFLOPs is \(Int(SignalPropagationLimits.maxGigaFLOPs))")
+            throw DiagnosticsRequestError("\(architecture) needs about \(Int(flops.rounded())) GFLOPs at batch \(resolved.batch!), \(resolved.size!) px; the limit maxGigaFLOPs is \(Int(SignalPropagationLimits.maxGigaFLOPs))")
         }
         let recorder = SignalPropagationRecorder()
         let normalized = classifier.normalizationKind != .normalizerFree

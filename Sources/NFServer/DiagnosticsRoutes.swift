@@ -56,15 +56,9 @@ struct DiagnosticsRoutes: Sendable {
     }
 
     private func respond(_ reports: [SignalPropagationReport], format: ResponseFormat) throws -> Response {
-        switch format {
-        case .svg:
-            return Response(status: .ok, headers: [.contentType: "image/svg+xml; charset=utf-8"],
-                            body: .init(byteBuffer: ByteBuffer(string: SignalPropagationChart.svg(reports))))
-        case .json:
-            let data = reports.count == 1 ? try JSONEncoder.api.encode(reports[0]) : try JSONEncoder.api.encode(SignalPropagationRuns(runs: reports))
-            return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: data)))
-        }
+        try format.response(svg: { SignalPropagationChart.svg(reports) }, json: {
+            reports.count == 1 ? try JSONEncoder.api.encode(reports[0]) : try JSONEncoder.api.encode(SignalPropagationRuns(runs: reports))
+        })
     }
 }
 
@@ -82,6 +76,18 @@ enum ResponseFormat {
             self = accept.contains("image/svg+xml") && !accept.contains("application/json") ? .svg : .json
         case let other?:
             throw APIError.badRequest("?format= must be json or svg, got \"\(other)\"")
+        }
+    }
+
+    /// The diagnostics' answer in this format: the chart from the plotting module, or the JSON.
+    func response(svg: () -> String, json: () throws -> Data) throws -> Response {
+        switch self {
+        case .svg:
+            return Response(status: .ok, headers: [.contentType: "image/svg+xml; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: svg())))
+        case .json:
+            return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: try json())))
         }
     }
 }

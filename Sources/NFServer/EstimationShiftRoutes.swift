@@ -135,23 +135,16 @@ struct EstimationShiftRoutes: Sendable {
             let requested = try request.integerQuery("limit")
             if let requested, requested < 1 { throw APIError.badRequest("?limit= must be positive, got \(requested)") }
             let limit = min(requested ?? dataset.count, cap)
+            guard dataset.count > 0 else { throw APIError.badRequest("dataset \"\(dataset.name)\" has no images to recalibrate on") }
             var inputs: [Tensor] = []
             let connection = ConnectionWatch(context.channel)
             for batch in EstimationShift.batches(model, dataset: dataset, limit: limit, maxPixels: maxPixels) {
                 try await connection.checkOpen()
                 inputs.append(try batch.get())
             }
-            let measuredBefore = try await pool.run { [inputs] () -> [String: ChannelMoments] in
-                let recorder = NormalizationRecorder()
-                for input in inputs { _ = try model.logits(input: input, context: ForwardContext(observer: recorder)) }
-                return recorder.moments
-            }
+            let measuredBefore = try await pool.run { [inputs] in try EstimationShift.inputMoments(model.classifier, inputs: inputs) }
             let network = try await pool.run { [inputs] in try EstimationShift.recalibrated(model.classifier, inputs: inputs).0 }
-            let measuredAfter = try await pool.run { [inputs] () -> [String: ChannelMoments] in
-                let recorder = NormalizationRecorder()
-                for input in inputs { _ = try network.forward(input, context: ForwardContext(observer: recorder)) }
-                return recorder.moments
-            }
+            let measuredAfter = try await pool.run { [inputs] in try EstimationShift.inputMoments(network, inputs: inputs) }
             recalibrated = network
             before = EstimationShift.layers(model.classifier, measured: measuredBefore)
             after = EstimationShift.layers(network, measured: measuredAfter)
@@ -180,14 +173,9 @@ struct EstimationShiftRoutes: Sendable {
     }
 
     private func respond(_ reports: [EstimationShiftReport], format: ResponseFormat) throws -> Response {
-        switch format {
-        case .svg:
-            return Response(status: .ok, headers: [.contentType: "image/svg+xml; charset=utf-8"],
-                            body: .init(byteBuffer: ByteBuffer(string: EstimationShiftChart.svg(reports))))
-        case .json:
-            let data = reports.count == 1 ? try JSONEncoder.api.encode(reports[0]) : try JSONEncoder.api.encode(["runs": reports])
-            return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
-        }
+        try format.response(svg: { EstimationShiftChart.svg(reports) }, json: {
+            reports.count == 1 ? try JSONEncoder.api.encode(reports[0]) : try JSONEncoder.api.encode(["runs": reports])
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 import NFDiagnostics
 import NFLayers
 import NFPipeline
+import NFModels
 import Synchronization
 
 /// The live estimation shift of every served model: what the images it classified did to each
@@ -17,7 +18,9 @@ final class LiveMonitors: Sendable {
     /// The observer a forward pass of `model` should carry, nil when nothing is recorded (live
     /// ESM off, or a model without BatchNorm).
     func recorder(for model: ModelPipeline) -> NormalizationRecorder? {
-        enabled && !model.classifier.batchNormLayers.isEmpty ? NormalizationRecorder(deferringUpTo: LiveEstimationShift.deferredBytes) : nil
+        // The kind, not the layer list: this runs for every request.
+        let kind = model.classifier.normalizationKind
+        return enabled && (kind == .batchnorm || kind == .mixed) ? NormalizationRecorder(deferringUpTo: LiveEstimationShift.deferredBytes) : nil
     }
 
     /// Merges a request's moments into `model`'s live sums, off the response path.
