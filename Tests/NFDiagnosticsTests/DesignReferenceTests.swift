@@ -10,9 +10,10 @@ import Testing
 ///
 /// - for every stage and statistic, nfserve's stage average (seed 0) lies within 4 standard
 ///   deviations of PyTorch's five seeds' stage averages, plus 3% of their mean (and 1e-3 for a
-///   squared mean that is near 0). Measured when the fixture was made: nfserve over seeds 0-4
-///   lies within 1-2 standard deviations; its seed 0 is the farthest of the five (3.5 on
-///   NF-ResNet without WS, whose statistics spread most between seeds);
+///   squared mean that is near 0). Measured when the fixture was made, for the two NF-ResNets
+///   (`nfserve spp --architecture ... --seed K`, K = 0-4): nfserve's five seeds' stage averages
+///   lie within 1-2 PyTorch standard deviations of PyTorch's; seed 0, the one tested, is the
+///   farthest (3.5 on NF-ResNet without WS, whose statistics spread most between seeds);
 /// - and, independent of PyTorch, the paper's observations on nfserve's own run (below).
 @Suite(.serialized) struct DesignReferenceTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

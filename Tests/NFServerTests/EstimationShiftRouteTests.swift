@@ -92,8 +92,13 @@ import Testing
             // /metrics: per stage, mean and max over its BatchNorms.
             let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
             #expect(metrics.contains(#"nfserve_live_esm_images{model="fmnist-resnet-bn"} 300"#))
-            #expect(metrics.contains(#"nfserve_live_esm{model="fmnist-resnet-bn",group="layer3",statistic="esm_var",aggregate="max"}"#)
-                    || metrics.contains("group=\"layer3\""))
+            // The gauge is the largest esm_var of the stage's BatchNorms in the live report.
+            let line = try #require(metrics.split(separator: "\n").first {
+                $0.hasPrefix(#"nfserve_live_esm{model="fmnist-resnet-bn",group="layer3",statistic="esm_var",aggregate="max"} "#)
+            })
+            let gauge = try #require(Double(line.split(separator: " ").last ?? ""))
+            let stage3 = try Self.layers(live).filter { ($0["name"] as? String)?.hasPrefix("layer3.") == true }.compactMap { $0["esm_var"] as? Double }
+            #expect(!stage3.isEmpty && abs(gauge - stage3.max()!) <= 1e-9 * gauge)
 
             // Reset is an admin action.
             #expect(try await client.execute(uri: "/diagnostics/esm/reset?model=\(Self.modelName)", method: .post).status == .unauthorized)

@@ -90,27 +90,20 @@ import argparse
 import json
 import math
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
-from safetensors.torch import load_file
 
 import timm
-from timm.data import create_transform, resolve_data_config
 from timm.models.nfnet import NormFreeBlock, NormFreeNet
 from timm.models.resnet import BasicBlock, Bottleneck, ResNet
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tools" / "train"))
-import xbn  # noqa: E402  (create_xbn_model: timm ResNet + XBNBlock norm swap)
+from fmnist_checkpoints import REPO, eval_input, fmnist_test, load_model_dir  # noqa: E402  (this folder)
 
 OUT_DIR = REPO / "Tests" / "Fixtures" / "spp"
-FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 # ----------------------------------------------------------------------------------------- statistics
 
@@ -182,49 +175,9 @@ def gaussian_input(batch, channels, size, seed):
 # ----------------------------------------------------------------------------------------- Fashion-MNIST input
 
 
-def read_idx_images(path: Path) -> np.ndarray:
-    import gzip
-    import struct
-    data = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
-    magic, n, rows, cols = struct.unpack(">IIII", data[:16])
-    assert magic == 2051, f"{path}: not an IDX3 ubyte file"
-    return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(n, rows, cols)
-
-
-def fmnist_test_images(count):
-    for name in ("t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte"):
-        if (FMNIST_DIR / name).exists():
-            return read_idx_images(FMNIST_DIR / name)[:count]
-    raise FileNotFoundError(f"no t10k-images-idx3-ubyte(.gz) in {FMNIST_DIR} (apt-get install dataset-fashion-mnist)")
-
-
 def dataset_input(pretrained_cfg, count=8):
-    """First `count` test images through timm's eval transform for pretrained_cfg (PIL 'L' images),
-    checked against the hand-written ToTensor + Normalize."""
-    data_config = resolve_data_config(pretrained_cfg=pretrained_cfg)
-    tf = create_transform(**data_config, is_training=False)
-    imgs = fmnist_test_images(count)
-    x = torch.stack([tf(Image.fromarray(np.ascontiguousarray(im))) for im in imgs]).contiguous()
-    mean = torch.tensor(pretrained_cfg["mean"], dtype=torch.float32).view(1, -1, 1, 1)
-    std = torch.tensor(pretrained_cfg["std"], dtype=torch.float32).view(1, -1, 1, 1)
-    by_hand = (torch.from_numpy(imgs.copy()).float().div(255.0).unsqueeze(1) - mean) / std
-    assert x.shape == by_hand.shape and torch.allclose(x, by_hand, atol=1e-6), "eval transform != x/255 normalize"
-    return x
-
-
-# ----------------------------------------------------------------------------------------- Part 1: timm models
-
-
-def load_model_dir(model_dir: Path):
-    """timm.create_model(architecture, num_classes, **model_args) (xbn/gn_groups via create_xbn_model),
-    weights widened to float32, strict load, eval."""
-    cfg = json.loads((model_dir / "config.json").read_text())
-    args = dict(cfg.get("model_args", {}))
-    model = xbn.create_xbn_model(cfg["architecture"], num_classes=cfg["num_classes"], **args)
-    sd = {k: (v.float() if v.is_floating_point() else v)
-          for k, v in load_file(str(model_dir / "model.safetensors")).items()}
-    model.load_state_dict(sd, strict=True)
-    return model.float().eval(), cfg
+    """The first `count` test images through timm's eval transform for pretrained_cfg."""
+    return eval_input(pretrained_cfg, fmnist_test(count)[0])
 
 
 def nf_expected_vars(model: NormFreeNet):
