@@ -1,4 +1,5 @@
 #include "nf_dnnl.h"
+#include "nf_dnnl_internal.h"
 
 #include <oneapi/dnnl/dnnl.h>
 #include <oneapi/dnnl/dnnl_debug.h>
@@ -16,23 +17,15 @@ static pthread_once_t g_engine_once = PTHREAD_ONCE_INIT;
 
 static void create_engine(void) { g_engine_status = dnnl_engine_create(&g_engine, dnnl_cpu, 0); }
 
-static dnnl_engine_t engine(void) {
+dnnl_engine_t nf_engine(void) {
     pthread_once(&g_engine_once, create_engine);
     return g_engine_status == dnnl_success ? g_engine : NULL;
 }
 
-#define CHECK(call, what)                                                                    \
-    do {                                                                                     \
-        dnnl_status_t status_ = (call);                                                      \
-        if (status_ != dnnl_success) {                                                       \
-            snprintf(err, err_len, "oneDNN %s failed: %s", what, dnnl_status2str(status_)); \
-            goto fail;                                                                       \
-        }                                                                                    \
-    } while (0)
 
 // Runs `prim` with `args` on a stream of its own and a scratchpad allocated for this call, so
 // that several threads may execute the same primitive at once.
-static int execute(dnnl_primitive_t prim, const_dnnl_primitive_desc_t pd, dnnl_exec_arg_t *args,
+int nf_execute(dnnl_primitive_t prim, const_dnnl_primitive_desc_t pd, dnnl_exec_arg_t *args,
                    int nargs, char *err, size_t err_len) {
     dnnl_stream_t stream = NULL;
     dnnl_memory_t scratch = NULL;
@@ -46,12 +39,12 @@ static int execute(dnnl_primitive_t prim, const_dnnl_primitive_desc_t pd, dnnl_e
             snprintf(err, err_len, "out of memory for a %zu-byte oneDNN scratchpad", scratch_size);
             return -1;
         }
-        CHECK(dnnl_memory_create(&scratch, scratch_md, engine(), scratch_buf), "scratchpad memory");
+        CHECK(dnnl_memory_create(&scratch, scratch_md, nf_engine(), scratch_buf), "scratchpad memory");
         args[nargs].arg = DNNL_ARG_SCRATCHPAD;
         args[nargs].memory = scratch;
         nargs += 1;
     }
-    CHECK(dnnl_stream_create(&stream, engine(), dnnl_stream_default_flags), "stream creation");
+    CHECK(dnnl_stream_create(&stream, nf_engine(), dnnl_stream_default_flags), "stream creation");
     CHECK(dnnl_primitive_execute(prim, stream, nargs, args), "execution");
     CHECK(dnnl_stream_wait(stream), "stream wait");
     rc = 0;
@@ -72,7 +65,7 @@ static void make_reorder_attr(void) {
         dnnl_primitive_attr_set_scratchpad_mode(g_reorder_attr, dnnl_scratchpad_mode_user);
 }
 
-static const_dnnl_primitive_attr_t reorder_attr(void) {
+const_dnnl_primitive_attr_t nf_reorder_attr(void) {
     pthread_once(&g_reorder_attr_once, make_reorder_attr);
     return g_reorder_attr;
 }
@@ -89,12 +82,12 @@ static void *reorder_into(const dnnl_memory_desc_t *from, const float *data,
         snprintf(err, err_len, "out of memory for %zu bytes of reordered weights", size);
         return NULL;
     }
-    CHECK(dnnl_memory_create(&src, from, engine(), (void *)data), "weight memory");
-    CHECK(dnnl_memory_create(&dst, to, engine(), buffer), "reordered weight memory");
-    CHECK(dnnl_reorder_primitive_desc_create(&pd, from, engine(), to, engine(), reorder_attr()), "reorder descriptor");
+    CHECK(dnnl_memory_create(&src, from, nf_engine(), (void *)data), "weight memory");
+    CHECK(dnnl_memory_create(&dst, to, nf_engine(), buffer), "reordered weight memory");
+    CHECK(dnnl_reorder_primitive_desc_create(&pd, from, nf_engine(), to, nf_engine(), nf_reorder_attr()), "reorder descriptor");
     CHECK(dnnl_primitive_create(&prim, pd), "reorder primitive");
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
-    if (execute(prim, pd, args, 2, err, err_len) != 0) goto fail;
+    if (nf_execute(prim, pd, args, 2, err, err_len) != 0) goto fail;
     dnnl_primitive_destroy(prim);
     dnnl_primitive_desc_destroy(pd);
     dnnl_memory_destroy(src);
@@ -109,7 +102,7 @@ fail:
     return NULL;
 }
 
-static dnnl_primitive_attr_t user_scratchpad_attr(dnnl_post_ops_t post_ops) {
+dnnl_primitive_attr_t nf_user_scratchpad_attr(dnnl_post_ops_t post_ops) {
     dnnl_primitive_attr_t attr = NULL;
     if (dnnl_primitive_attr_create(&attr) != dnnl_success) return NULL;
     dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
@@ -166,7 +159,7 @@ nf_dnnl_conv *nf_dnnl_conv_create(const nf_conv_params *p, const float *weights_
         snprintf(err, err_len, "out of memory");
         return NULL;
     }
-    if (!engine()) {
+    if (!nf_engine()) {
         snprintf(err, err_len, "oneDNN CPU engine could not be created");
         goto fail;
     }
@@ -190,10 +183,18 @@ nf_dnnl_conv *nf_dnnl_conv_create(const nf_conv_params *p, const float *weights_
     // slower. The shim reorders in and out around each call, so Swift keeps NCHW.
     // Exception: a padded 1x1 convolution (never met in real networks) crashes oneDNN 2.6's
     // AVX-512 brgconv_1x1 kernel in the blocked layout; it keeps plain NCHW.
+    // In an execution plan the layouts are fixed (nChw16c between steps), and the plan refuses
+    // padded 1x1 convolutions.
     const int padded_1x1 = p->kh == 1 && p->kw == 1 && (p->pad_top || p->pad_left || p->pad_bottom || p->pad_right);
-    const dnnl_format_tag_t act_tag = padded_1x1 ? dnnl_nchw : dnnl_format_tag_any;
-    CHECK(dnnl_memory_desc_init_by_tag(&src_any, 4, src_dims, dnnl_f32, act_tag), "source descriptor");
-    CHECK(dnnl_memory_desc_init_by_tag(&dst_any, 4, dst_dims, dnnl_f32, act_tag), "destination descriptor");
+    dnnl_format_tag_t src_tag = padded_1x1 ? dnnl_nchw : dnnl_format_tag_any, dst_tag = src_tag;
+    if (p->layout == NF_PLAIN_TO_BLOCKED) { src_tag = dnnl_nchw; dst_tag = dnnl_nChw16c; }
+    if (p->layout == NF_BLOCKED) { src_tag = dnnl_nChw16c; dst_tag = dnnl_nChw16c; }
+    if (p->layout != NF_PLAIN && padded_1x1) {
+        snprintf(err, err_len, "a padded 1x1 convolution cannot run in the blocked layout");
+        goto fail;
+    }
+    CHECK(dnnl_memory_desc_init_by_tag(&src_any, 4, src_dims, dnnl_f32, src_tag), "source descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&dst_any, 4, dst_dims, dnnl_f32, dst_tag), "destination descriptor");
     CHECK(dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_x), "bias descriptor");
     if (g == 1) {
         dnnl_dims_t w_dims = {p->oc, p->ic, p->kh, p->kw};
@@ -213,36 +214,53 @@ nf_dnnl_conv *nf_dnnl_conv_create(const nf_conv_params *p, const float *weights_
                                                      &src_any, &w_any, bias ? &bias_md : NULL, &dst_any,
                                                      strides, dilates, pad_l, pad_r),
           "convolution descriptor");
-    if (p->sum_scale != 0 || p->relu) {
+    const float act_scale = p->activation_scale == 0 ? 1.0f : p->activation_scale;
+    if (p->sum_scale != 0 || p->relu || p->activation != NF_ACT_NONE || act_scale != 1.0f) {
         CHECK(dnnl_post_ops_create(&post_ops), "post-ops");
+        if (p->activation != NF_ACT_NONE) {
+            dnnl_alg_kind_t alg;
+            float alpha;
+            if (!nf_eltwise_alg(p->activation, &alg, &alpha)) {
+                snprintf(err, err_len, "unknown activation %d", (int)p->activation);
+                goto fail;
+            }
+            CHECK(dnnl_post_ops_append_eltwise(post_ops, act_scale, alg, alpha, 0.0f), "activation post-op");
+        } else if (act_scale != 1.0f) {
+            CHECK(dnnl_post_ops_append_eltwise(post_ops, 1.0f, dnnl_eltwise_linear, act_scale, 0.0f), "scale post-op");
+        }
         if (p->sum_scale != 0) CHECK(dnnl_post_ops_append_sum(post_ops, p->sum_scale), "sum post-op");
         if (p->relu) CHECK(dnnl_post_ops_append_eltwise(post_ops, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f), "relu post-op");
     }
-    attr = user_scratchpad_attr(post_ops);
+    attr = nf_user_scratchpad_attr(post_ops);
     if (!attr) {
         snprintf(err, err_len, "oneDNN attribute creation failed");
         goto fail;
     }
-    CHECK(dnnl_primitive_desc_create(&c->pd, &desc, attr, engine(), NULL), "convolution primitive descriptor");
+    CHECK(dnnl_primitive_desc_create(&c->pd, &desc, attr, nf_engine(), NULL), "convolution primitive descriptor");
     CHECK(dnnl_primitive_create(&c->prim, c->pd), "convolution primitive");
     c->src_blk_md = *dnnl_primitive_desc_query_md(c->pd, dnnl_query_src_md, 0);
     c->dst_blk_md = *dnnl_primitive_desc_query_md(c->pd, dnnl_query_dst_md, 0);
+    if (p->layout != NF_PLAIN) {
+        // The caller's buffers are already in the primitive's layouts: no reorders around it.
+        c->src_md = c->src_blk_md;
+        c->dst_md = c->dst_blk_md;
+    }
     c->src_reorder = !dnnl_memory_desc_equal(&c->src_blk_md, &c->src_md);
     c->dst_reorder = !dnnl_memory_desc_equal(&c->dst_blk_md, &c->dst_md);
     if (c->src_reorder) {
-        CHECK(dnnl_reorder_primitive_desc_create(&c->src_reorder_pd, &c->src_md, engine(), &c->src_blk_md, engine(), reorder_attr()), "source reorder");
+        CHECK(dnnl_reorder_primitive_desc_create(&c->src_reorder_pd, &c->src_md, nf_engine(), &c->src_blk_md, nf_engine(), nf_reorder_attr()), "source reorder");
         CHECK(dnnl_primitive_create(&c->src_reorder_prim, c->src_reorder_pd), "source reorder");
     }
     if (c->dst_reorder) {
-        CHECK(dnnl_reorder_primitive_desc_create(&c->from_blk_dst_pd, &c->dst_blk_md, engine(), &c->dst_md, engine(), reorder_attr()), "destination reorder");
+        CHECK(dnnl_reorder_primitive_desc_create(&c->from_blk_dst_pd, &c->dst_blk_md, nf_engine(), &c->dst_md, nf_engine(), nf_reorder_attr()), "destination reorder");
         CHECK(dnnl_primitive_create(&c->from_blk_dst_prim, c->from_blk_dst_pd), "destination reorder");
-        CHECK(dnnl_reorder_primitive_desc_create(&c->to_blk_dst_pd, &c->dst_md, engine(), &c->dst_blk_md, engine(), reorder_attr()), "residual reorder");
+        CHECK(dnnl_reorder_primitive_desc_create(&c->to_blk_dst_pd, &c->dst_md, nf_engine(), &c->dst_blk_md, nf_engine(), nf_reorder_attr()), "residual reorder");
         CHECK(dnnl_primitive_create(&c->to_blk_dst_prim, c->to_blk_dst_pd), "residual reorder");
     }
     const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(c->pd, dnnl_query_weights_md, 0);
     c->weights_buf = reorder_into(&w_user, weights_oihw, w_md, err, err_len);
     if (!c->weights_buf) goto fail;
-    CHECK(dnnl_memory_create(&c->weights, w_md, engine(), c->weights_buf), "weight memory");
+    CHECK(dnnl_memory_create(&c->weights, w_md, nf_engine(), c->weights_buf), "weight memory");
     if (bias) {
         c->bias_buf = malloc(sizeof(float) * (size_t)p->oc);
         if (!c->bias_buf) {
@@ -250,7 +268,7 @@ nf_dnnl_conv *nf_dnnl_conv_create(const nf_conv_params *p, const float *weights_
             goto fail;
         }
         memcpy(c->bias_buf, bias, sizeof(float) * (size_t)p->oc);
-        CHECK(dnnl_memory_create(&c->bias, &bias_md, engine(), c->bias_buf), "bias memory");
+        CHECK(dnnl_memory_create(&c->bias, &bias_md, nf_engine(), c->bias_buf), "bias memory");
     }
     if (post_ops) dnnl_post_ops_destroy(post_ops);
     dnnl_primitive_attr_destroy(attr);
@@ -260,6 +278,16 @@ fail:
     if (attr) dnnl_primitive_attr_destroy(attr);
     nf_dnnl_conv_destroy(c);
     return NULL;
+}
+
+int nf_dnnl_conv_share_weights(nf_dnnl_conv *c, const nf_dnnl_conv *donor) {
+    const dnnl_memory_desc_t *mine = dnnl_primitive_desc_query_md(c->pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *theirs = dnnl_primitive_desc_query_md(donor->pd, dnnl_query_weights_md, 0);
+    if (!c->weights_buf || !donor->weights_buf || !dnnl_memory_desc_equal(mine, theirs)) return 0;
+    if (dnnl_memory_set_data_handle(c->weights, donor->weights_buf) != dnnl_success) return 0;
+    free(c->weights_buf);
+    c->weights_buf = NULL;   // the donor owns the buffer and must outlive this handle
+    return 1;
 }
 
 void nf_dnnl_conv_output_size(const nf_dnnl_conv *c, int64_t *oh, int64_t *ow) {
@@ -272,10 +300,10 @@ static int run_reorder(dnnl_primitive_t prim, const_dnnl_primitive_desc_t pd, co
                        const void *from, const dnnl_memory_desc_t *to_md, void *to, char *err, size_t err_len) {
     dnnl_memory_t a = NULL, b = NULL;
     int rc = -1;
-    CHECK(dnnl_memory_create(&a, from_md, engine(), (void *)from), "reorder source");
-    CHECK(dnnl_memory_create(&b, to_md, engine(), to), "reorder destination");
+    CHECK(dnnl_memory_create(&a, from_md, nf_engine(), (void *)from), "reorder source");
+    CHECK(dnnl_memory_create(&b, to_md, nf_engine(), to), "reorder destination");
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_FROM, a}, {DNNL_ARG_TO, b}};
-    rc = execute(prim, pd, args, 2, err, err_len);
+    rc = nf_execute(prim, pd, args, 2, err, err_len);
 fail:
     if (a) dnnl_memory_destroy(a);
     if (b) dnnl_memory_destroy(b);
@@ -304,13 +332,13 @@ int nf_dnnl_conv_execute(const nf_dnnl_conv *c, const float *src, float *dst, ch
             run_reorder(c->to_blk_dst_prim, c->to_blk_dst_pd, &c->dst_md, dst, &c->dst_blk_md, dst_blk, err, err_len)) goto fail;
         conv_dst = dst_blk;
     }
-    CHECK(dnnl_memory_create(&src_mem, &c->src_blk_md, engine(), (void *)conv_src), "source memory");
-    CHECK(dnnl_memory_create(&dst_mem, &c->dst_blk_md, engine(), conv_dst), "destination memory");
+    CHECK(dnnl_memory_create(&src_mem, &c->src_blk_md, nf_engine(), (void *)conv_src), "source memory");
+    CHECK(dnnl_memory_create(&dst_mem, &c->dst_blk_md, nf_engine(), conv_dst), "destination memory");
     dnnl_exec_arg_t args[5] = {
         {DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, c->weights}, {DNNL_ARG_DST, dst_mem}};
     int nargs = 3;
     if (c->bias) args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, c->bias};
-    if (execute(c->prim, c->pd, args, nargs, err, err_len)) goto fail;
+    if (nf_execute(c->prim, c->pd, args, nargs, err, err_len)) goto fail;
     if (c->dst_reorder &&
         run_reorder(c->from_blk_dst_prim, c->from_blk_dst_pd, &c->dst_blk_md, dst_blk, &c->dst_md, dst, err, err_len)) goto fail;
     rc = 0;
@@ -354,7 +382,7 @@ nf_dnnl_linear *nf_dnnl_linear_create(int64_t n, int64_t in_features, int64_t ou
         snprintf(err, err_len, "out of memory");
         return NULL;
     }
-    if (!engine()) {
+    if (!nf_engine()) {
         snprintf(err, err_len, "oneDNN CPU engine could not be created");
         goto fail;
     }
@@ -372,17 +400,17 @@ nf_dnnl_linear *nf_dnnl_linear_create(int64_t n, int64_t in_features, int64_t ou
     CHECK(dnnl_inner_product_forward_desc_init(&desc, dnnl_forward_inference, &l->src_md, &w_any,
                                                bias ? &bias_md : NULL, &l->dst_md),
           "inner product descriptor");
-    attr = user_scratchpad_attr(NULL);
+    attr = nf_user_scratchpad_attr(NULL);
     if (!attr) {
         snprintf(err, err_len, "oneDNN attribute creation failed");
         goto fail;
     }
-    CHECK(dnnl_primitive_desc_create(&l->pd, &desc, attr, engine(), NULL), "inner product primitive descriptor");
+    CHECK(dnnl_primitive_desc_create(&l->pd, &desc, attr, nf_engine(), NULL), "inner product primitive descriptor");
     CHECK(dnnl_primitive_create(&l->prim, l->pd), "inner product primitive");
     const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(l->pd, dnnl_query_weights_md, 0);
     l->weights_buf = reorder_into(&w_user, weights_oi, w_md, err, err_len);
     if (!l->weights_buf) goto fail;
-    CHECK(dnnl_memory_create(&l->weights, w_md, engine(), l->weights_buf), "weight memory");
+    CHECK(dnnl_memory_create(&l->weights, w_md, nf_engine(), l->weights_buf), "weight memory");
     if (bias) {
         l->bias_buf = malloc(sizeof(float) * (size_t)out_features);
         if (!l->bias_buf) {
@@ -390,7 +418,7 @@ nf_dnnl_linear *nf_dnnl_linear_create(int64_t n, int64_t in_features, int64_t ou
             goto fail;
         }
         memcpy(l->bias_buf, bias, sizeof(float) * (size_t)out_features);
-        CHECK(dnnl_memory_create(&l->bias, &bias_md, engine(), l->bias_buf), "bias memory");
+        CHECK(dnnl_memory_create(&l->bias, &bias_md, nf_engine(), l->bias_buf), "bias memory");
     }
     dnnl_primitive_attr_destroy(attr);
     return l;
@@ -403,13 +431,13 @@ fail:
 int nf_dnnl_linear_execute(const nf_dnnl_linear *l, const float *src, float *dst, char *err, size_t err_len) {
     dnnl_memory_t src_mem = NULL, dst_mem = NULL;
     int rc = -1;
-    CHECK(dnnl_memory_create(&src_mem, &l->src_md, engine(), (void *)src), "source memory");
-    CHECK(dnnl_memory_create(&dst_mem, &l->dst_md, engine(), dst), "destination memory");
+    CHECK(dnnl_memory_create(&src_mem, &l->src_md, nf_engine(), (void *)src), "source memory");
+    CHECK(dnnl_memory_create(&dst_mem, &l->dst_md, nf_engine(), dst), "destination memory");
     dnnl_exec_arg_t args[5] = {
         {DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, l->weights}, {DNNL_ARG_DST, dst_mem}};
     int nargs = 3;
     if (l->bias) args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, l->bias};
-    rc = execute(l->prim, l->pd, args, nargs, err, err_len);
+    rc = nf_execute(l->prim, l->pd, args, nargs, err, err_len);
 fail:
     if (src_mem) dnnl_memory_destroy(src_mem);
     if (dst_mem) dnnl_memory_destroy(dst_mem);

@@ -29,6 +29,8 @@ public final class NormalizationRecorder: ForwardObserver {
         self.deferredBytes = deferredBytes
     }
 
+    public var observedSites: ObservedSites { .normalizationInputs }
+
     public func observe(_ site: ObservationSite, _ activation: Tensor) {
         guard case let .normalizationInput(name) = site, only?.contains(name) ?? true else { return }
         state.withLock { state in

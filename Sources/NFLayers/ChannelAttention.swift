@@ -25,12 +25,17 @@ public struct SqueezeExcite: Sendable {
     public func callAsFunction(_ x: consuming Tensor, _ context: ForwardContext) throws -> Tensor {
         let n = x.shape[0]
         context.record(flops: fc1.flops(batch: n) + fc2.flops(batch: n))
-        var hidden = try fc1(globalAveragePool(x))
+        x.multiplyChannels(by: try gate(pooled: globalAveragePool(x)))
+        return x
+    }
+
+    /// The gate `[N, C]` from the channel means `[N, C]` of the activation it multiplies.
+    public func gate(pooled: Tensor) throws -> Tensor {
+        var hidden = try fc1(pooled)
         Activation.relu.apply(&hidden)
         var gate = try fc2(hidden)
         Activation.sigmoid.apply(&gate)
-        x.multiplyChannels(by: gate)
-        return x
+        return gate
     }
 }
 
@@ -56,8 +61,13 @@ public struct EfficientChannelAttention: Sendable {
     public var parameterCount: Int { kernel.count }
 
     public func callAsFunction(_ x: consuming Tensor, _ context: ForwardContext) -> Tensor {
-        let (n, c, _, _) = x.nchw
-        let pooled = globalAveragePool(x)
+        x.multiplyChannels(by: gate(pooled: globalAveragePool(x)))
+        return x
+    }
+
+    /// The gate `[N, C]` from the channel means `[N, C]` of the activation it multiplies.
+    public func gate(pooled: Tensor) -> Tensor {
+        let n = pooled.shape[0], c = pooled.shape[1]
         let k = kernel.count, pad = (k - 1) / 2
         var gate = Tensor(shape: [n, c])
         for b in 0..<n {
@@ -71,7 +81,6 @@ public struct EfficientChannelAttention: Sendable {
             }
         }
         Activation.sigmoid.apply(&gate)
-        x.multiplyChannels(by: gate)
-        return x
+        return gate
     }
 }

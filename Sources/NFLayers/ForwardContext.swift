@@ -38,6 +38,24 @@ public enum ObservationSite: Sendable, Hashable {
 /// statistics are kinder to memory.
 public protocol ForwardObserver: AnyObject, Sendable {
     func observe(_ site: ObservationSite, _ activation: Tensor)
+    /// The kinds of site this observer reads (all, unless it says otherwise): an execution plan
+    /// keeps exactly those unfused and fuses the rest.
+    var observedSites: ObservedSites { get }
+}
+
+extension ForwardObserver {
+    public var observedSites: ObservedSites { .all }
+}
+
+/// Kinds of observation site, as an observer declares what it reads.
+public struct ObservedSites: OptionSet, Sendable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+    /// `.normalizationInput`: the estimation shift.
+    public static let normalizationInputs = ObservedSites(rawValue: 1)
+    /// `.stemOutput`, `.blockOutput`, `.residualBranch`: the signal-propagation plot.
+    public static let blocks = ObservedSites(rawValue: 2)
+    public static let all: ObservedSites = [.normalizationInputs, .blocks]
 }
 
 /// Per-channel mean and biased variance of an `[N, C, H, W]` activation over N, H and W: what a

@@ -25,9 +25,13 @@ public protocol ImageClassifier: Sendable {
     func replacingRunningStatistics(_ statistics: [String: RunningStatistics]) -> any ImageClassifier
     /// `[N, C, H, W] -> [N, numClasses]` logits.
     func forward(_ input: Tensor, context: ForwardContext) throws -> Tensor
+    /// The network compiled for inference (nil: the layers serve every pass).
+    func executionPlan() -> (any ExecutionPlan)?
 }
 
 extension ImageClassifier {
+    public func executionPlan() -> (any ExecutionPlan)? { nil }
+
     /// Every BatchNorm layer with its running statistics, in forward order.
     public var batchNormLayers: [BatchNorm2d] { normalizationLayers.compactMap(\.batchNorm) }
 

@@ -18,6 +18,9 @@ public struct ModelPipeline: Sendable {
     /// This version's identity: every pipeline built or derived (`replacing(classifier:)`) has
     /// its own, so a swap can check that the version it replaces is still the one serving.
     public let version = PipelineVersion()
+    /// The network compiled for inference (`ExecutionPlan`), made once from its layers; nil for
+    /// a family that has none (the layers run every pass).
+    public let plan: (any ExecutionPlan)?
 
     public var name: String { loaded.name }
     public var classifier: any ImageClassifier { loaded.classifier }
@@ -37,6 +40,7 @@ public struct ModelPipeline: Sendable {
         preprocessing = try Preprocessing(cfg)
         flops = try loaded.classifier.flops(height: cfg.inputSize[1], width: cfg.inputSize[2])
         minimumInputSize = Self.smallestInputSize(loaded.classifier, upTo: min(cfg.inputSize[1], cfg.inputSize[2]))
+        plan = loaded.classifier.executionPlan()
     }
 
     /// The same pipeline over another network of the same shape (BatchNorm statistics swapped).
@@ -51,6 +55,7 @@ public struct ModelPipeline: Sendable {
         self.preprocessing = preprocessing
         self.flops = flops
         self.minimumInputSize = minimumInputSize
+        plan = loaded.classifier.executionPlan()
     }
 
     /// The smallest square side a forward pass accepts (every convolution and pooling window
@@ -95,9 +100,24 @@ public struct ModelPipeline: Sendable {
     }
 
     /// `[N, C, H, W]` preprocessed input to `[N, numClasses]` logits; a diagnostic listens
-    /// through `context`.
+    /// through `context`. Runs the execution plan when the context allows it, else the layers;
+    /// with the OpenMP threads `computeThreads` chooses for this work.
     public func logits(input: Tensor, context: ForwardContext = ForwardContext()) throws -> Tensor {
-        try classifier.forward(input, context: context)
+        setComputeThreads(computeThreads(images: input.shape[0]))
+        defer { setComputeThreads(0) }
+        if let plan, context.allowsExecutionPlan { return try plan.logits(input, observer: context.observer) }
+        return try classifier.forward(input, context: context)
+    }
+
+    /// Work below this many floating-point operations runs on one thread: waking the other
+    /// OpenMP threads for each of a small network's layers costs more than they save (measured
+    /// with `nfserve bench --threads`, README "Performance").
+    public static let singleThreadFlops = 100_000_000
+
+    /// The OpenMP threads for a forward pass over `images` images at the configured size: one
+    /// for small work, every core (0) otherwise.
+    public func computeThreads(images: Int) -> Int {
+        flops * images < Self.singleThreadFlops ? 1 : 0
     }
 }
 

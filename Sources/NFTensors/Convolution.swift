@@ -10,8 +10,13 @@ public final class Convolution: Sendable {
 
     private struct Key: Hashable, Sendable {
         var n: Int, h: Int, w: Int, sumScale: Float, relu: Bool
+        var layout = DNNLConvolution.Layout.plain
+        var activation = Activation.identity
+        var activationScale: Float = 1
     }
-    private let primitives = PrimitiveCache<Key, DNNLConvolution>()
+    /// Room for the plain layer path and a plan's variants at each of the batch sizes dynamic
+    /// batching runs (powers of two up to 64).
+    private let primitives = PrimitiveCache<Key, DNNLConvolution>(capacity: 32)
 
     public init(geometry: ConvolutionGeometry, weight: Tensor, bias: Tensor?) {
         precondition(weight.shape == geometry.weightShape,
@@ -53,6 +58,58 @@ public final class Convolution: Sendable {
                 try primitive.execute(source: src.baseAddress!, destination: dst.baseAddress!)
             }
         }
+        return output
+    }
+
+    /// The convolution inside an execution plan: blocked output, from a blocked input or (the
+    /// first one) the plain network input. `activation(conv(x) + bias) * activationScale` is
+    /// fused, then, with `accumulatingInto`, the sum with that tensor (written in place, and
+    /// returned), then ReLU when `relu`.
+    public func blocked(_ input: BlockedTensor, activation: Activation = .identity, activationScale: Float = 1,
+                        accumulatingInto residual: BlockedTensor? = nil, relu: Bool = false) throws -> BlockedTensor {
+        try blocked(n: input.n, c: input.c, h: input.h, w: input.w, source: input.pointer, layout: .blocked,
+                    activation: activation, activationScale: activationScale, residual: residual, relu: relu)
+    }
+
+    /// The first convolution of a plan, reading the plain `[N, C, H, W]` input.
+    public func blocked(plain input: Tensor, activation: Activation = .identity, activationScale: Float = 1,
+                        relu: Bool = false) throws -> BlockedTensor {
+        let (n, c, h, w) = input.nchw
+        return try input.storage.withUnsafeBufferPointer { src in
+            try blocked(n: n, c: c, h: h, w: w, source: src.baseAddress!, layout: .plainToBlocked,
+                        activation: activation, activationScale: activationScale, residual: nil, relu: relu)
+        }
+    }
+
+    private func blocked(n: Int, c: Int, h: Int, w: Int, source: UnsafePointer<Float>, layout: DNNLConvolution.Layout,
+                         activation: Activation, activationScale: Float, residual: BlockedTensor?,
+                         relu: Bool) throws -> BlockedTensor {
+        guard c == geometry.inChannels else {
+            throw TensorError("convolution expects \(geometry.inChannels) channels, got \(c)")
+        }
+        let (oh, ow) = geometry.outputSize(height: h, width: w)
+        guard oh > 0, ow > 0 else {
+            throw TensorError("input \(h)x\(w) is too small for a \(geometry.kernel.h)x\(geometry.kernel.w) convolution")
+        }
+        let key = Key(n: n, h: h, w: w, sumScale: residual == nil ? 0 : 1, relu: relu, layout: layout,
+                      activation: activation, activationScale: activationScale)
+        let primitive = try primitives.value(for: key) {
+            let made = try DNNLConvolution(input: (n, h, w), geometry: geometry, weight: weight.storage,
+                                           bias: bias?.storage, fusedSumScale: key.sumScale, fusedReLU: relu,
+                                           layout: layout, activation: activation, activationScale: activationScale)
+            made.shareWeights(with: primitives.values)
+            return made
+        }
+        let output: BlockedTensor
+        if let residual {
+            guard residual.shape == [n, geometry.outChannels, oh, ow] else {
+                throw TensorError("residual \(residual.shape) does not match the convolution output \([n, geometry.outChannels, oh, ow])")
+            }
+            output = residual
+        } else {
+            output = BlockedTensor(n: n, c: geometry.outChannels, h: oh, w: ow)
+        }
+        try primitive.execute(source: source, destination: output.pointer)
         return output
     }
 

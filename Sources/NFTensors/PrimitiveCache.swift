@@ -10,6 +10,9 @@ final class PrimitiveCache<Key: Hashable & Sendable, Value: Sendable>: Sendable 
 
     init(capacity: Int = 8) { self.capacity = capacity }
 
+    /// Every value cached now.
+    var values: [Value] { entries.withLock { Array($0.values) } }
+
     func value(for key: Key, make: () throws -> Value) throws -> Value {
         if let hit = entries.withLock({ $0[key] }) { return hit }
         // Built outside the lock: building can take milliseconds and other shapes should not wait.

@@ -2,7 +2,12 @@
 //
 // Swift sees opaque handles and plain structs: one handle per (layer, input shape), created once
 // and executed many times. Weights are reordered into the layout oneDNN prefers when the handle is
-// created, never per forward. Activations stay in plain NCHW (row-major) memory owned by Swift.
+// created, never per forward.
+//
+// Activations have two layouts, and this shim is the one place that decides them: plain NCHW
+// (row-major, what Swift's `Tensor` holds) and, inside an execution plan, oneDNN's blocked
+// nChw16c (channels in blocks of 16, zero-padded to a multiple of 16), where its JIT kernels run
+// without reorders between steps.
 #ifndef NF_DNNL_H
 #define NF_DNNL_H
 
@@ -23,7 +28,20 @@ typedef struct {
     int64_t pad_top, pad_left, pad_bottom, pad_right;
     float sum_scale;                   // != 0: dst = conv(src) + sum_scale * dst (a fused residual add)
     int32_t relu;                      // != 0: ReLU after the (optional) sum
+    int32_t layout;                    // an nf_layout_pair: where src and dst live
+    int32_t activation;                // an nf_activation applied before the sum ...
+    float activation_scale;            // ... and multiplied by this (0 is taken as 1)
 } nf_conv_params;
+
+/// Pointwise activations, as nfserve's `Activation` names them.
+enum nf_activation { NF_ACT_NONE = 0, NF_ACT_RELU, NF_ACT_GELU, NF_ACT_SILU, NF_ACT_SIGMOID, NF_ACT_TANH };
+
+/// Layouts of a convolution's source and destination.
+enum nf_layout_pair {
+    NF_PLAIN = 0,            // both NCHW; the shim reorders to and from the layout oneDNN picks per call
+    NF_PLAIN_TO_BLOCKED = 1, // NCHW source (a network's input), nChw16c destination
+    NF_BLOCKED = 2,          // both nChw16c
+};
 
 typedef struct nf_dnnl_conv nf_dnnl_conv;
 
@@ -31,6 +49,9 @@ typedef struct nf_dnnl_conv nf_dnnl_conv;
 /// Returns NULL on failure with a message in `err`.
 nf_dnnl_conv *nf_dnnl_conv_create(const nf_conv_params *params, const float *weights_oihw,
                                   const float *bias, char *err, size_t err_len);
+/// Makes `conv` use `donor`'s reordered weights when both chose the same weight layout (the same
+/// layer for another batch size), freeing its own copy; returns 1 if so. The donor must outlive it.
+int nf_dnnl_conv_share_weights(nf_dnnl_conv *conv, const nf_dnnl_conv *donor);
 /// Output spatial size that the primitive writes (oh, ow).
 void nf_dnnl_conv_output_size(const nf_dnnl_conv *conv, int64_t *oh, int64_t *ow);
 /// Runs the convolution: src is [n, ic, ih, iw], dst [n, oc, oh, ow]. Thread-safe: the
@@ -47,6 +68,47 @@ nf_dnnl_linear *nf_dnnl_linear_create(int64_t n, int64_t in_features, int64_t ou
 int nf_dnnl_linear_execute(const nf_dnnl_linear *linear, const float *src, float *dst,
                            char *err, size_t err_len);
 void nf_dnnl_linear_destroy(nf_dnnl_linear *linear);
+
+// ---------------------------------------------------------------------------------------------
+// Execution-plan operations: one handle per (operation, shape), over caller-owned buffers.
+
+/// Floats an nChw16c activation of this shape occupies (channels padded to 16).
+int64_t nf_blocked_count(int64_t n, int64_t c, int64_t h, int64_t w);
+
+typedef struct nf_dnnl_op nf_dnnl_op;
+/// NCHW to nChw16c (`to_blocked` != 0) or back.
+nf_dnnl_op *nf_dnnl_reorder_create(int64_t n, int64_t c, int64_t h, int64_t w, int32_t to_blocked,
+                                   char *err, size_t err_len);
+/// Max pooling (`average` == 0; padding is -inf) or average pooling excluding padding, nChw16c in
+/// and out; the output size follows from the padding given.
+nf_dnnl_op *nf_dnnl_pool_create(int64_t n, int64_t c, int64_t ih, int64_t iw, int64_t kernel, int64_t stride,
+                                int64_t pad_top, int64_t pad_left, int64_t pad_bottom, int64_t pad_right,
+                                int32_t average, char *err, size_t err_len);
+/// An activation over an nChw16c tensor (source and destination may be the same buffer).
+nf_dnnl_op *nf_dnnl_eltwise_create(int64_t n, int64_t c, int64_t h, int64_t w, int32_t activation,
+                                   char *err, size_t err_len);
+/// Inference BatchNorm over nChw16c with the given statistics and affine parameters, optionally
+/// followed by ReLU (source and destination may be the same buffer).
+nf_dnnl_op *nf_dnnl_batchnorm_create(int64_t n, int64_t c, int64_t h, int64_t w, const float *mean,
+                                     const float *variance, const float *scale, const float *shift, float eps,
+                                     int32_t relu, char *err, size_t err_len);
+/// dst = src0 + src1 (all nChw16c, same shape), optionally followed by ReLU; dst may be src0.
+nf_dnnl_op *nf_dnnl_add_create(int64_t n, int64_t c, int64_t h, int64_t w, int32_t relu, char *err, size_t err_len);
+/// Runs an operation: `src1` only for the add (NULL otherwise).
+int nf_dnnl_op_execute(const nf_dnnl_op *op, const float *src0, const float *src1, float *dst,
+                       char *err, size_t err_len);
+void nf_dnnl_op_destroy(nf_dnnl_op *op);
+
+/// x[n, c, :, :] = x[n, c, :, :] * gate[n * c + c] (+ add[n, c, :, :] when `add` is not NULL),
+/// over nChw16c buffers: channel attention's gate, optionally joined with the residual add. One
+/// pass of multiply-add per element (oneDNN 2.6's binary primitive has no JIT kernel for a gate
+/// that differs per image and channel); tested against `Tensor.multiplyChannels` and `add`.
+void nf_blocked_gate(float *x, const float *gate, const float *add, int64_t n, int64_t c, int64_t h, int64_t w);
+
+/// Sets the OpenMP threads oneDNN uses for calls made from this thread (0: every core).
+void nf_set_threads(int32_t threads);
+/// The cores OpenMP would use by default.
+int32_t nf_max_threads(void);
 
 /// The oneDNN version string ("2.6.3") and the ISA its JIT dispatches to.
 const char *nf_dnnl_version(void);

@@ -13,6 +13,14 @@ enum NormFreeAttention: Sendable {
         }
     }
 
+    /// The gate `[N, C]` from the channel means `[N, C]`.
+    func gate(pooled: Tensor) throws -> Tensor {
+        switch self {
+        case let .squeezeExcite(se): return try se.gate(pooled: pooled)
+        case let .efficientChannel(eca): return eca.gate(pooled: pooled)
+        }
+    }
+
     var parameterCount: Int {
         switch self {
         case let .squeezeExcite(se): return se.parameterCount

@@ -157,6 +157,8 @@ public struct NormFreeNet: ImageClassifier {
         return try fc(globalAveragePool(x), context)
     }
 
+    public func executionPlan() -> (any ExecutionPlan)? { NormFreeNetPlan(self) }
+
     public var parameterCount: Int {
         stemConvs.reduce(0) { $0 + $1.parameterCount } + blocks.reduce(0) { $0 + $1.parameterCount }
             + (finalConv?.parameterCount ?? 0) + fc.parameterCount

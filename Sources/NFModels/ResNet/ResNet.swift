@@ -126,6 +126,8 @@ public struct ResNet: ImageClassifier {
         return try fc(globalAveragePool(x), context)
     }
 
+    public func executionPlan() -> (any ExecutionPlan)? { ResNetPlan(self) }
+
     public var parameterCount: Int {
         stemConvs.reduce(0) { $0 + $1.parameterCount } + stemNorms.reduce(0) { $0 + $1.parameterCount }
             + blocks.reduce(0) { $0 + $1.parameterCount } + fc.parameterCount

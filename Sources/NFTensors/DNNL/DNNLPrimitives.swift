@@ -15,9 +15,18 @@ final class DNNLConvolution: @unchecked Sendable {
     private let handle: OpaquePointer
     let outputHeight: Int
     let outputWidth: Int
+    /// The primitive whose reordered weights this one uses (kept alive while it does).
+    private var weightDonor: DNNLConvolution?
+
+    /// Where the activations live: plain NCHW on both sides (reordered per call inside the shim),
+    /// or a plan's blocked layout (the first convolution of a plan reads the plain input).
+    enum Layout: Int32, Hashable, Sendable {
+        case plain = 0, plainToBlocked = 1, blocked = 2
+    }
 
     init(input: (n: Int, h: Int, w: Int), geometry g: ConvolutionGeometry, weight: [Float], bias: [Float]?,
-         fusedSumScale: Float, fusedReLU: Bool) throws {
+         fusedSumScale: Float, fusedReLU: Bool, layout: Layout = .plain, activation: Activation = .identity,
+         activationScale: Float = 1) throws {
         let p = g.resolvedPadding(height: input.h, width: input.w)
         var params = nf_conv_params(
             n: Int64(input.n), ic: Int64(g.inChannels), ih: Int64(input.h), iw: Int64(input.w),
@@ -25,7 +34,8 @@ final class DNNLConvolution: @unchecked Sendable {
             stride_h: Int64(g.stride.h), stride_w: Int64(g.stride.w),
             dilation_h: Int64(g.dilation.h), dilation_w: Int64(g.dilation.w),
             pad_top: Int64(p.top), pad_left: Int64(p.left), pad_bottom: Int64(p.bottom), pad_right: Int64(p.right),
-            sum_scale: fusedSumScale, relu: fusedReLU ? 1 : 0)
+            sum_scale: fusedSumScale, relu: fusedReLU ? 1 : 0, layout: layout.rawValue,
+            activation: activation.dnnlCode, activation_scale: activationScale)
         let (made, message) = withDNNLErrorBuffer { err, len in
             weight.withUnsafeBufferPointer { w in
                 if let bias {
@@ -45,6 +55,17 @@ final class DNNLConvolution: @unchecked Sendable {
     }
 
     deinit { nf_dnnl_conv_destroy(handle) }
+
+    /// Uses the first of `donors` with the same weight layout, dropping this one's own copy (the
+    /// same layer for other batch sizes keeps one reordered copy of its weights).
+    func shareWeights(with donors: [DNNLConvolution]) {
+        for donor in donors.map({ $0.weightDonor ?? $0 }) where donor !== self {
+            if nf_dnnl_conv_share_weights(handle, donor.handle) != 0 {
+                weightDonor = donor
+                return
+            }
+        }
+    }
 
     func execute(source: UnsafePointer<Float>, destination: UnsafeMutablePointer<Float>) throws {
         let (rc, message) = withDNNLErrorBuffer { err, len in

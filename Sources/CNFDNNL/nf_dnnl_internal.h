@@ -1,0 +1,31 @@
+// Helpers the shim's C files share (not part of the Swift-visible surface in include/).
+#ifndef NF_DNNL_INTERNAL_H
+#define NF_DNNL_INTERNAL_H
+
+#include <oneapi/dnnl/dnnl.h>
+#include <oneapi/dnnl/dnnl_debug.h>
+#include <stdio.h>
+
+#define CHECK(call, what)                                                                    \
+    do {                                                                                     \
+        dnnl_status_t status_ = (call);                                                      \
+        if (status_ != dnnl_success) {                                                       \
+            snprintf(err, err_len, "oneDNN %s failed: %s", what, dnnl_status2str(status_)); \
+            goto fail;                                                                       \
+        }                                                                                    \
+    } while (0)
+
+/// The process's one CPU engine (NULL if it could not be created).
+dnnl_engine_t nf_engine(void);
+/// Runs `prim` on a stream of its own with a scratchpad allocated for this call (`args` needs
+/// one free slot for it), so that several threads may execute the same primitive at once.
+int nf_execute(dnnl_primitive_t prim, const_dnnl_primitive_desc_t pd, dnnl_exec_arg_t *args, int nargs,
+               char *err, size_t err_len);
+/// Attributes with a user-managed scratchpad (and `post_ops` when not NULL); the caller destroys them.
+dnnl_primitive_attr_t nf_user_scratchpad_attr(dnnl_post_ops_t post_ops);
+/// The shared attributes of every reorder (user-managed scratchpad).
+const_dnnl_primitive_attr_t nf_reorder_attr(void);
+/// oneDNN's eltwise algorithm and alpha for an `nf_activation`; 0 when unknown.
+int nf_eltwise_alg(int32_t activation, dnnl_alg_kind_t *alg, float *alpha);
+
+#endif

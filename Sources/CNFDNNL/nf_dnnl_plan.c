@@ -1,0 +1,271 @@
+// The operations of an execution plan other than convolutions: reorders at its ends, pooling,
+// activations, BatchNorm (kept unfused where a diagnostic observes its input), the residual add,
+// and channel attention's gate. All run on nChw16c buffers the caller owns.
+#define _GNU_SOURCE
+#include "nf_dnnl.h"
+#include "nf_dnnl_internal.h"
+
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum op_kind { OP_UNARY, OP_BINARY, OP_BATCHNORM };
+
+struct nf_dnnl_op {
+    enum op_kind kind;
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t prim;
+    dnnl_memory_desc_t src_md, dst_md;
+    dnnl_memory_t mean, variance, scale, shift;   // BatchNorm only
+    float *stats;                                  // their storage: 4 x channels
+};
+
+int64_t nf_blocked_count(int64_t n, int64_t c, int64_t h, int64_t w) { return n * ((c + 15) / 16 * 16) * h * w; }
+
+int nf_eltwise_alg(int32_t activation, dnnl_alg_kind_t *alg, float *alpha) {
+    *alpha = 0;
+    switch (activation) {
+    case NF_ACT_RELU: *alg = dnnl_eltwise_relu; return 1;
+    case NF_ACT_GELU: *alg = dnnl_eltwise_gelu_erf; return 1;
+    case NF_ACT_SILU: *alg = dnnl_eltwise_swish; *alpha = 1; return 1;
+    case NF_ACT_SIGMOID: *alg = dnnl_eltwise_logistic; return 1;
+    case NF_ACT_TANH: *alg = dnnl_eltwise_tanh; return 1;
+    default: return 0;
+    }
+}
+
+void nf_dnnl_op_destroy(nf_dnnl_op *op) {
+    if (!op) return;
+    if (op->prim) dnnl_primitive_destroy(op->prim);
+    if (op->pd) dnnl_primitive_desc_destroy(op->pd);
+    if (op->mean) dnnl_memory_destroy(op->mean);
+    if (op->variance) dnnl_memory_destroy(op->variance);
+    if (op->scale) dnnl_memory_destroy(op->scale);
+    if (op->shift) dnnl_memory_destroy(op->shift);
+    free(op->stats);
+    free(op);
+}
+
+static nf_dnnl_op *new_op(enum op_kind kind, char *err, size_t err_len) {
+    nf_dnnl_op *op = calloc(1, sizeof(nf_dnnl_op));
+    if (!op) snprintf(err, err_len, "out of memory");
+    else if (!nf_engine()) {
+        snprintf(err, err_len, "oneDNN CPU engine could not be created");
+        free(op);
+        return NULL;
+    } else op->kind = kind;
+    return op;
+}
+
+// Makes the primitive from an operation descriptor with a user scratchpad (and post-ops).
+static int finish(nf_dnnl_op *op, const void *desc, dnnl_post_ops_t post_ops, char *err, size_t err_len) {
+    int rc = -1;
+    dnnl_primitive_attr_t attr = nf_user_scratchpad_attr(post_ops);
+    if (!attr) {
+        snprintf(err, err_len, "oneDNN attribute creation failed");
+        return -1;
+    }
+    CHECK(dnnl_primitive_desc_create(&op->pd, desc, attr, nf_engine(), NULL), "primitive descriptor");
+    CHECK(dnnl_primitive_create(&op->prim, op->pd), "primitive");
+    op->src_md = *dnnl_primitive_desc_query_md(op->pd, dnnl_query_src_md, 0);
+    op->dst_md = *dnnl_primitive_desc_query_md(op->pd, dnnl_query_dst_md, 0);
+    rc = 0;
+fail:
+    dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+nf_dnnl_op *nf_dnnl_reorder_create(int64_t n, int64_t c, int64_t h, int64_t w, int32_t to_blocked,
+                                   char *err, size_t err_len) {
+    nf_dnnl_op *op = new_op(OP_UNARY, err, err_len);
+    if (!op) return NULL;
+    dnnl_dims_t dims = {n, c, h, w};
+    dnnl_memory_desc_t plain, blocked;
+    CHECK(dnnl_memory_desc_init_by_tag(&plain, 4, dims, dnnl_f32, dnnl_nchw), "plain descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&blocked, 4, dims, dnnl_f32, dnnl_nChw16c), "blocked descriptor");
+    op->src_md = to_blocked ? plain : blocked;
+    op->dst_md = to_blocked ? blocked : plain;
+    CHECK(dnnl_reorder_primitive_desc_create(&op->pd, &op->src_md, nf_engine(), &op->dst_md, nf_engine(),
+                                             nf_reorder_attr()), "reorder descriptor");
+    CHECK(dnnl_primitive_create(&op->prim, op->pd), "reorder primitive");
+    return op;
+fail:
+    nf_dnnl_op_destroy(op);
+    return NULL;
+}
+
+nf_dnnl_op *nf_dnnl_pool_create(int64_t n, int64_t c, int64_t ih, int64_t iw, int64_t kernel, int64_t stride,
+                                int64_t pad_top, int64_t pad_left, int64_t pad_bottom, int64_t pad_right,
+                                int32_t average, char *err, size_t err_len) {
+    nf_dnnl_op *op = new_op(OP_UNARY, err, err_len);
+    if (!op) return NULL;
+    const int64_t oh = (ih + pad_top + pad_bottom - kernel) / stride + 1;
+    const int64_t ow = (iw + pad_left + pad_right - kernel) / stride + 1;
+    dnnl_dims_t src_dims = {n, c, ih, iw}, dst_dims = {n, c, oh, ow};
+    dnnl_dims_t strides = {stride, stride}, kernels = {kernel, kernel};
+    dnnl_dims_t pad_l = {pad_top, pad_left}, pad_r = {pad_bottom, pad_right};
+    dnnl_memory_desc_t src, dst;
+    dnnl_pooling_desc_t desc;
+    CHECK(dnnl_memory_desc_init_by_tag(&src, 4, src_dims, dnnl_f32, dnnl_nChw16c), "source descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&dst, 4, dst_dims, dnnl_f32, dnnl_nChw16c), "destination descriptor");
+    CHECK(dnnl_pooling_forward_desc_init(&desc, dnnl_forward_inference,
+                                         average ? dnnl_pooling_avg_exclude_padding : dnnl_pooling_max,
+                                         &src, &dst, strides, kernels, pad_l, pad_r), "pooling descriptor");
+    if (finish(op, &desc, NULL, err, err_len)) goto fail;
+    return op;
+fail:
+    nf_dnnl_op_destroy(op);
+    return NULL;
+}
+
+nf_dnnl_op *nf_dnnl_eltwise_create(int64_t n, int64_t c, int64_t h, int64_t w, int32_t activation,
+                                   char *err, size_t err_len) {
+    nf_dnnl_op *op = new_op(OP_UNARY, err, err_len);
+    if (!op) return NULL;
+    dnnl_alg_kind_t alg;
+    float alpha;
+    if (!nf_eltwise_alg(activation, &alg, &alpha)) {
+        snprintf(err, err_len, "unknown activation %d", (int)activation);
+        goto fail;
+    }
+    dnnl_dims_t dims = {n, c, h, w};
+    dnnl_memory_desc_t md;
+    dnnl_eltwise_desc_t desc;
+    CHECK(dnnl_memory_desc_init_by_tag(&md, 4, dims, dnnl_f32, dnnl_nChw16c), "descriptor");
+    CHECK(dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_inference, alg, &md, alpha, 0.0f), "eltwise descriptor");
+    if (finish(op, &desc, NULL, err, err_len)) goto fail;
+    return op;
+fail:
+    nf_dnnl_op_destroy(op);
+    return NULL;
+}
+
+nf_dnnl_op *nf_dnnl_batchnorm_create(int64_t n, int64_t c, int64_t h, int64_t w, const float *mean,
+                                     const float *variance, const float *scale, const float *shift, float eps,
+                                     int32_t relu, char *err, size_t err_len) {
+    nf_dnnl_op *op = new_op(OP_BATCHNORM, err, err_len);
+    if (!op) return NULL;
+    dnnl_dims_t dims = {n, c, h, w}, cdims = {c};
+    dnnl_memory_desc_t md, cmd;
+    dnnl_batch_normalization_desc_t desc;
+    CHECK(dnnl_memory_desc_init_by_tag(&md, 4, dims, dnnl_f32, dnnl_nChw16c), "descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&cmd, 1, cdims, dnnl_f32, dnnl_x), "channel descriptor");
+    unsigned flags = dnnl_use_global_stats | dnnl_use_scale | dnnl_use_shift | (relu ? dnnl_fuse_norm_relu : 0);
+    CHECK(dnnl_batch_normalization_forward_desc_init(&desc, dnnl_forward_inference, &md, eps, flags),
+          "batchnorm descriptor");
+    if (finish(op, &desc, NULL, err, err_len)) goto fail;
+    op->stats = malloc(sizeof(float) * 4 * (size_t)c);
+    if (!op->stats) {
+        snprintf(err, err_len, "out of memory");
+        goto fail;
+    }
+    memcpy(op->stats, mean, sizeof(float) * (size_t)c);
+    memcpy(op->stats + c, variance, sizeof(float) * (size_t)c);
+    memcpy(op->stats + 2 * c, scale, sizeof(float) * (size_t)c);
+    memcpy(op->stats + 3 * c, shift, sizeof(float) * (size_t)c);
+    CHECK(dnnl_memory_create(&op->mean, &cmd, nf_engine(), op->stats), "mean memory");
+    CHECK(dnnl_memory_create(&op->variance, &cmd, nf_engine(), op->stats + c), "variance memory");
+    CHECK(dnnl_memory_create(&op->scale, &cmd, nf_engine(), op->stats + 2 * c), "scale memory");
+    CHECK(dnnl_memory_create(&op->shift, &cmd, nf_engine(), op->stats + 3 * c), "shift memory");
+    return op;
+fail:
+    nf_dnnl_op_destroy(op);
+    return NULL;
+}
+
+nf_dnnl_op *nf_dnnl_add_create(int64_t n, int64_t c, int64_t h, int64_t w, int32_t relu, char *err, size_t err_len) {
+    dnnl_post_ops_t post_ops = NULL;
+    nf_dnnl_op *op = new_op(OP_BINARY, err, err_len);
+    if (!op) return NULL;
+    dnnl_dims_t dims = {n, c, h, w};
+    dnnl_memory_desc_t md;
+    dnnl_binary_desc_t desc;
+    CHECK(dnnl_memory_desc_init_by_tag(&md, 4, dims, dnnl_f32, dnnl_nChw16c), "descriptor");
+    CHECK(dnnl_binary_desc_init(&desc, dnnl_binary_add, &md, &md, &md), "binary descriptor");
+    if (relu) {
+        CHECK(dnnl_post_ops_create(&post_ops), "post-ops");
+        CHECK(dnnl_post_ops_append_eltwise(post_ops, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f), "relu post-op");
+    }
+    if (finish(op, &desc, post_ops, err, err_len)) goto fail;
+    if (post_ops) dnnl_post_ops_destroy(post_ops);
+    return op;
+fail:
+    if (post_ops) dnnl_post_ops_destroy(post_ops);
+    nf_dnnl_op_destroy(op);
+    return NULL;
+}
+
+int nf_dnnl_op_execute(const nf_dnnl_op *op, const float *src0, const float *src1, float *dst,
+                       char *err, size_t err_len) {
+    dnnl_memory_t a = NULL, b = NULL, d = NULL;
+    dnnl_exec_arg_t args[8];
+    int nargs = 0, rc = -1;
+    CHECK(dnnl_memory_create(&a, &op->src_md, nf_engine(), (void *)src0), "source memory");
+    CHECK(dnnl_memory_create(&d, &op->dst_md, nf_engine(), dst), "destination memory");
+    switch (op->kind) {
+    case OP_UNARY:
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, a};
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_DST, d};
+        break;
+    case OP_BINARY:
+        if (!src1) {
+            snprintf(err, err_len, "an add needs two sources");
+            goto fail;
+        }
+        CHECK(dnnl_memory_create(&b, &op->src_md, nf_engine(), (void *)src1), "second source memory");
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SRC_0, a};
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SRC_1, b};
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_DST, d};
+        break;
+    case OP_BATCHNORM:
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, a};
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_DST, d};
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_MEAN, op->mean};
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_VARIANCE, op->variance};
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCALE, op->scale};
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SHIFT, op->shift};
+        break;
+    }
+    rc = nf_execute(op->prim, op->pd, args, nargs, err, err_len);
+fail:
+    if (a) dnnl_memory_destroy(a);
+    if (b) dnnl_memory_destroy(b);
+    if (d) dnnl_memory_destroy(d);
+    return rc;
+}
+
+void nf_blocked_gate(float *x, const float *gate, const float *add, int64_t n, int64_t c, int64_t h, int64_t w) {
+    const int64_t blocks = (c + 15) / 16, plane = h * w;
+    for (int64_t b = 0; b < n; b++) {
+        for (int64_t cb = 0; cb < blocks; cb++) {
+            float g[16];
+            for (int k = 0; k < 16; k++) g[k] = cb * 16 + k < c ? gate[b * c + cb * 16 + k] : 0.0f;
+            float *p = x + ((b * blocks + cb) * plane) * 16;
+            const float *q = add ? add + ((b * blocks + cb) * plane) * 16 : NULL;
+            for (int64_t i = 0; i < plane; i++) {
+                if (q)
+                    for (int k = 0; k < 16; k++) p[i * 16 + k] = p[i * 16 + k] * g[k] + q[i * 16 + k];
+                else
+                    for (int k = 0; k < 16; k++) p[i * 16 + k] *= g[k];
+            }
+        }
+    }
+}
+
+// libgomp comes in with libdnnl (Debian builds oneDNN with OpenMP) and its thread-count ICV is
+// per thread. Found at run time: only the runtime library is installed, not its link-time name.
+typedef void (*set_threads_fn)(int);
+typedef int (*num_procs_fn)(void);
+
+void nf_set_threads(int32_t threads) {
+    static set_threads_fn set = NULL;
+    static num_procs_fn procs = NULL;
+    if (!set) set = (set_threads_fn)dlsym(RTLD_DEFAULT, "omp_set_num_threads");
+    if (!procs) procs = (num_procs_fn)dlsym(RTLD_DEFAULT, "omp_get_num_procs");
+    if (set) set(threads > 0 ? threads : (procs ? procs() : 1));
+}
+
+int32_t nf_max_threads(void) {
+    num_procs_fn procs = (num_procs_fn)dlsym(RTLD_DEFAULT, "omp_get_num_procs");
+    return procs ? procs() : 1;
+}

@@ -1,0 +1,114 @@
+import NFLayers
+import NFTensors
+
+/// A convolution and the normalization after it, as a plan runs them: one convolution with the
+/// BatchNorm folded in and ReLU (or the residual add and ReLU) fused, unless its input is
+/// observed; then the convolution, the observation, and the BatchNorm as a step of its own.
+/// GroupNorm (XBNBlock) has no oneDNN primitive here: it runs on the plain layout, in between.
+struct ConvNormStep: Sendable {
+    let conv: Conv2d
+    let norm: Normalization2d
+    /// The convolution with the BatchNorm folded in; nil for GroupNorm.
+    let folded: Convolution?
+    let batchNorm: BlockedBatchNorm?
+
+    init(conv: Conv2d, norm: Normalization2d) {
+        self.conv = conv
+        self.norm = norm
+        if case let .batch(bn) = norm {
+            folded = foldedConvolution(conv.convolution, multiplier: bn.multiplier, addend: bn.addend)
+            batchNorm = BlockedBatchNorm(mean: bn.runningMean, variance: bn.runningVar, scale: bn.weight,
+                                         shift: bn.bias, eps: bn.eps)
+        } else {
+            folded = nil
+            batchNorm = nil
+        }
+    }
+
+    enum Source {
+        case plain(Tensor)
+        case blocked(BlockedTensor)
+    }
+
+    /// `relu(norm(conv(x)) [+ residual])`; with a residual the sum is written into it. Observed
+    /// passes add the residual apart (`residual` must then be nil), so that the inputs are
+    /// observed in the order the layers reach them.
+    func callAsFunction(_ x: Source, relu: Bool, residual: BlockedTensor? = nil, _ observer: PlanObserver) throws -> BlockedTensor {
+        func run(_ conv: Convolution, activation: Activation, sum: BlockedTensor?, relu: Bool) throws -> BlockedTensor {
+            switch x {
+            case let .plain(t): return try conv.blocked(plain: t, activation: activation, relu: relu)
+            case let .blocked(b): return try conv.blocked(b, activation: activation, accumulatingInto: sum, relu: relu)
+            }
+        }
+        if let folded, !observer.normalizationInputs {
+            return try run(folded, activation: residual == nil && relu ? .relu : .identity, sum: residual,
+                           relu: residual != nil && relu)
+        }
+        precondition(residual == nil || !observer.normalizationInputs, "an observed pass adds the residual apart")
+        let y = try run(conv.convolution, activation: .identity, sum: nil, relu: false)
+        try observer.normalizationInput(norm.name, y)
+        var normalized: BlockedTensor
+        if let batchNorm {
+            normalized = try batchNorm(y, relu: relu && residual == nil)
+        } else {
+            // GroupNorm on the plain layout (the layer's own code), with the observation done above.
+            let plain = try norm(try y.plain(), ForwardContext(), relu: relu && residual == nil)
+            normalized = try BlockedTensor(plain)
+        }
+        if let residual { normalized = try BlockedOperations.add(normalized, residual, relu: relu) }
+        return normalized
+    }
+}
+
+/// timm's ResNet (and the XBNBlock variants) as an execution plan (`ExecutionPlan`).
+struct ResNetPlan: ExecutionPlan {
+    struct Block: Sendable {
+        let steps: [ConvNormStep]
+        let poolStride: Int?
+        let downsample: ConvNormStep?
+    }
+
+    let stem: [ConvNormStep]
+    let blocks: [Block]
+    let fc: Linear
+
+    init(_ model: ResNet) {
+        stem = zip(model.stemConvs, model.stemNorms).map { ConvNormStep(conv: $0, norm: $1) }
+        blocks = model.blocks.map { block in
+            Block(steps: zip(block.convs, block.norms).map { ConvNormStep(conv: $0, norm: $1) },
+                  poolStride: block.downsample?.poolStride,
+                  downsample: block.downsample.map { ConvNormStep(conv: $0.conv, norm: $0.norm) })
+        }
+        fc = model.fc
+    }
+
+    func logits(_ input: Tensor, observer: (any ForwardObserver)?) throws -> Tensor {
+        let observer = PlanObserver(observer: observer)
+        var x = try stem[0](.plain(input), relu: true, observer)
+        for step in stem.dropFirst() { x = try step(.blocked(x), relu: true, observer) }
+        x = try BlockedOperations.pool(x, kernel: 3, stride: 2, padding: 1, ceilMode: false, average: false)
+        for block in blocks { x = try run(block, x, observer) }
+        return try fc.layer(BlockedOperations.globalAveragePool(x))
+    }
+
+    private func run(_ block: Block, _ x: BlockedTensor, _ observer: PlanObserver) throws -> BlockedTensor {
+        var y = x
+        for step in block.steps.dropLast() { y = try step(.blocked(y), relu: true, observer) }
+        func shortcut() throws -> BlockedTensor {
+            guard let downsample = block.downsample else { return x }
+            var s = x
+            if let stride = block.poolStride {
+                s = try BlockedOperations.pool(x, kernel: 2, stride: stride, padding: 0, ceilMode: true, average: true)
+            }
+            return try downsample(.blocked(s), relu: false, observer)
+        }
+        let last = block.steps[block.steps.count - 1]
+        if observer.normalizationInputs {
+            let branch = try last(.blocked(y), relu: false, observer)
+            return try BlockedOperations.add(branch, try shortcut(), relu: true)
+        }
+        // The sum is written into the shortcut: the block's input when there is no projection,
+        // which nothing reads after this block.
+        return try last(.blocked(y), relu: true, residual: try shortcut(), observer)
+    }
+}

@@ -1,0 +1,81 @@
+import CNFDNNL
+
+/// An activation inside an execution plan, in oneDNN's blocked nChw16c layout (channels in
+/// blocks of 16, the last block zero-padded), where its JIT kernels run with no reorder between
+/// steps. The shim decides the layout (`nf_dnnl.h`); Swift only moves whole buffers between
+/// steps and converts at the plan's ends (`init(_:)`, `plain()`).
+///
+/// A reference type that owns its buffer: a plan's steps write into buffers they were given
+/// (in place where the layer allows), so a value must not be shared once a step may write it.
+public final class BlockedTensor: @unchecked Sendable {
+    public let n: Int, c: Int, h: Int, w: Int
+    let pointer: UnsafeMutablePointer<Float>
+    let count: Int
+
+    /// An uninitialized buffer of this shape (every step writes all of its output).
+    public init(n: Int, c: Int, h: Int, w: Int) {
+        self.n = n; self.c = c; self.h = h; self.w = w
+        count = Int(nf_blocked_count(Int64(n), Int64(c), Int64(h), Int64(w)))
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
+        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+    }
+
+    deinit { pointer.deallocate() }
+
+    public var shape: [Int] { [n, c, h, w] }
+
+    /// A plain NCHW tensor in the blocked layout.
+    public convenience init(_ tensor: Tensor) throws {
+        let (n, c, h, w) = tensor.nchw
+        self.init(n: n, c: c, h: h, w: w)
+        let op = try BlockedReorders.shared.operation(n: n, c: c, h: h, w: w, toBlocked: true)
+        try tensor.storage.withUnsafeBufferPointer { src in try op.execute(src.baseAddress!, nil, pointer) }
+    }
+
+    /// The same values as a plain NCHW tensor.
+    public func plain() throws -> Tensor {
+        let op = try BlockedReorders.shared.operation(n: n, c: c, h: h, w: w, toBlocked: false)
+        return try Tensor(shape: shape) { dst in try op.execute(pointer, nil, dst.baseAddress!) }
+    }
+}
+
+/// The reorders at a plan's ends, one per shape and direction, shared by every plan.
+final class BlockedReorders: Sendable {
+    static let shared = BlockedReorders()
+    private struct Key: Hashable, Sendable { var n: Int, c: Int, h: Int, w: Int, toBlocked: Bool }
+    private let cache = PrimitiveCache<Key, DNNLOperation>(capacity: 256)
+
+    func operation(n: Int, c: Int, h: Int, w: Int, toBlocked: Bool) throws -> DNNLOperation {
+        try cache.value(for: Key(n: n, c: c, h: h, w: w, toBlocked: toBlocked)) {
+            try DNNLOperation("reorder \([n, c, h, w])") { err, len in
+                nf_dnnl_reorder_create(Int64(n), Int64(c), Int64(h), Int64(w), toBlocked ? 1 : 0, err, len)
+            }
+        }
+    }
+}
+
+/// One oneDNN operation of a plan other than a convolution (pooling, activation, BatchNorm, add,
+/// reorder) for one shape. Immutable; executing it is thread-safe.
+final class DNNLOperation: @unchecked Sendable {
+    private let handle: OpaquePointer
+    private let what: String
+
+    init(_ what: String, make: (UnsafeMutablePointer<CChar>, Int) -> OpaquePointer?) throws {
+        let (made, message) = withDNNLErrorBuffer(make)
+        guard let made else { throw TensorError("\(what): \(message)") }
+        handle = made
+        self.what = what
+    }
+
+    deinit { nf_dnnl_op_destroy(handle) }
+
+    func execute(_ src0: UnsafePointer<Float>, _ src1: UnsafePointer<Float>?, _ dst: UnsafeMutablePointer<Float>) throws {
+        let (rc, message) = withDNNLErrorBuffer { err, len in nf_dnnl_op_execute(handle, src0, src1, dst, err, len) }
+        if rc != 0 { throw TensorError("\(what): \(message)") }
+    }
+}
+
+/// The OpenMP threads oneDNN uses for work started on the calling thread; 0 means every core.
+public func setComputeThreads(_ threads: Int) { nf_set_threads(Int32(threads)) }
+/// The cores OpenMP uses by default.
+public var availableComputeThreads: Int { Int(nf_max_threads()) }

@@ -1,0 +1,66 @@
+import Foundation
+import NFLayers
+import NFModels
+import NFTensors
+import Synchronization
+import Testing
+
+/// Keeps every normalization input it is shown, in order (what the estimation shift reads).
+final class NormalizationInputs: ForwardObserver {
+    let seen = Mutex<[(String, Tensor)]>([])
+    var observedSites: ObservedSites { .normalizationInputs }
+    func observe(_ site: ObservationSite, _ activation: Tensor) {
+        if case let .normalizationInput(name) = site { seen.withLock { $0.append((name, activation)) } }
+    }
+}
+
+/// The execution plans (fused, blocked layout) against timm and against the layers they are
+/// compiled from, on every parity fixture (tools/reference/make_parity_fixtures.py: PyTorch
+/// 2.15 + timm 1.0.31, seeded per case): the plan's logits are timm's within the parity
+/// tolerance; a plan observed at its normalization inputs (BatchNorm left unfolded there) gives
+/// the unobserved plan's logits, and shows the observer what the layers show it, in their order.
+@Suite struct ExecutionPlanTests {
+    static let cases = ParityFixtures.cases(families: ["resnet", "xbn", "nfnet"])
+
+    @Test(arguments: cases)
+    func planMatchesTimmAndTheLayers(_ c: ParityCase) throws {
+        let model = try CheckpointFolder.load(c.directory.path)
+        let (input, expected) = try ParityFixtures.io(c)
+        let plan = try #require(model.classifier.executionPlan(), "every family has a plan")
+        let fused = try plan.logits(input, observer: nil)
+        let scale = max(1, expected.maxAbs)
+        #expect(fused.maxAbsDifference(expected) <= 1e-3 * scale, "\(c.name): plan vs timm \(fused.maxAbsDifference(expected))")
+
+        let planView = NormalizationInputs(), layerView = NormalizationInputs()
+        let observed = try plan.logits(input, observer: planView)
+        let layers = try model.classifier.forward(input, context: ForwardContext(observer: layerView))
+        #expect(observed.maxAbsDifference(fused) <= 1e-4 * scale, "\(c.name): observed vs unobserved plan")
+        #expect(layers.maxAbsDifference(fused) <= 1e-4 * scale, "\(c.name): plan vs layers")
+        let fromPlan = planView.seen.withLock { $0 }, fromLayers = layerView.seen.withLock { $0 }
+        #expect(fromPlan.map(\.0) == fromLayers.map(\.0), "\(c.name): the same layers observed, in the same order")
+        #expect(fromPlan.count == model.classifier.normalizationLayers.count)
+        for ((name, a), (_, b)) in zip(fromPlan, fromLayers) {
+            let tolerance = 1e-4 * max(1, b.maxAbs)
+            #expect(a.shape == b.shape && a.maxAbsDifference(b) <= tolerance, "\(c.name): \(name) observed differently")
+        }
+    }
+
+    /// Batch sizes share one reordered copy of each convolution's weights, and every size gives
+    /// each image the logits it gets alone.
+    @Test func batchesGiveEachImageItsOwnLogits() throws {
+        let c = try #require(Self.cases.first { $0.name == "resnet18" })
+        let model = try CheckpointFolder.load(c.directory.path)
+        let plan = try #require(model.classifier.executionPlan())
+        let (input, _) = try ParityFixtures.io(c)
+        let one = Tensor(shape: [1] + input.shape.dropFirst(), storage: Array(input.storage[0..<(input.count / input.shape[0])]))
+        let alone = try plan.logits(one, observer: nil)
+        for n in [2, 3, 8] {
+            let batch = Tensor(shape: [n] + input.shape.dropFirst(), storage: Array((0..<n).map { _ in one.storage }.joined()))
+            let logits = try plan.logits(batch, observer: nil)
+            for i in 0..<n {
+                let row = Tensor(shape: [1, logits.shape[1]], storage: Array(logits.storage[(i * logits.shape[1])..<((i + 1) * logits.shape[1])]))
+                #expect(row.maxAbsDifference(alone) <= 1e-4 * max(1, alone.maxAbs), "batch \(n), image \(i)")
+            }
+        }
+    }
+}
