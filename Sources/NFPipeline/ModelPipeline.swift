@@ -116,9 +116,10 @@ public struct ModelPipeline: Sendable {
 
     /// The OpenMP threads for a forward pass over `images` images at the configured size: one
     /// for small work, every core (0) otherwise.
-    public func computeThreads(images: Int) -> Int {
-        flops * images < Self.singleThreadFlops ? 1 : 0
-    }
+    public func computeThreads(images: Int) -> Int { Self.computeThreads(flops: flops * images) }
+
+    /// The OpenMP threads for a forward pass of `flops` operations (0: every core).
+    public static func computeThreads(flops: Int) -> Int { flops < singleThreadFlops ? 1 : 0 }
 }
 
 /// The identity of one version of a pipeline (compared with `===`).

@@ -4,6 +4,7 @@ import NFLayers
 import NFModels
 import NFCheckpoint
 import NFDiagnostics
+import NFPipeline
 import NFTensors
 
 /// `nfserve bench`: times the forward pass on random input and prints one line of JSON.
@@ -22,6 +23,10 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Input height and width (default: the model's pretrained_cfg size, else 224).") var size: Int?
     @Flag(help: "Time each forward pass with the live estimation shift's recorder attached, as a served prediction has it (the merge, after the answer, timed apart).")
     var liveEsm = false
+    @Flag(help: "Time the layers instead of the execution plan (the unfused path diagnostics that observe block outputs take).")
+    var layers = false
+    @Option(help: "OpenMP threads (default: one for work under \(ModelPipeline.singleThreadFlops / 1_000_000) MFLOP, else every core, as the server chooses).")
+    var threads: Int?
 
     func run() async throws {
         guard batch > 0, iterations > 0, warmup >= 0 else { throw ValidationError("batch and iterations must be positive") }
@@ -35,10 +40,17 @@ struct BenchCommand: AsyncParsableCommand {
         let flops = try classifier.flops(height: side, width: side) * batch
         let live = LiveEstimationShift()
         var mergeTimes: [Double] = []
+        let plan = layers ? nil : classifier.executionPlan()
+        let threadCount = threads ?? ModelPipeline.computeThreads(flops: flops)
+        setComputeThreads(threadCount)
+        func run(_ observer: (any ForwardObserver)?) throws {
+            if let plan { _ = try plan.logits(input, observer: observer) }
+            else { _ = try classifier.forward(input, context: ForwardContext(observer: observer)) }
+        }
         func forward() throws {
-            guard liveEsm else { _ = try classifier(input); return }
+            guard liveEsm else { try run(nil); return }
             let recorder = NormalizationRecorder(deferringUpTo: LiveEstimationShift.deferredBytes)
-            _ = try classifier.forward(input, context: ForwardContext(observer: recorder))
+            try run(recorder)
             let start = ContinuousClock.now
             live.record(recorder.moments, images: batch)
             mergeTimes.append(seconds(ContinuousClock.now - start))
@@ -59,9 +71,8 @@ struct BenchCommand: AsyncParsableCommand {
             "median_ms": round3(median * 1000), "min_ms": round3(times[0] * 1000),
             "images_per_s": round3(Double(batch) / median),
             "gflop": round3(Double(flops) / 1e9), "gflops": round3(Double(flops) / median / 1e9),
-            // oneDNN runs on OpenMP: OMP_NUM_THREADS when set, else one thread per core.
-            "threads": ProcessInfo.processInfo.environment["OMP_NUM_THREADS"].flatMap { Int($0) }
-                ?? ProcessInfo.processInfo.activeProcessorCount,
+            "threads": threadCount == 0 ? availableComputeThreads : threadCount,
+            "path": plan == nil ? "layers" : "plan",
             "onednn": oneDNNVersion,
         ]
         if liveEsm {

@@ -11,8 +11,10 @@ struct NFServeCommand: AsyncParsableCommand {
         subcommands: [ServeCommand.self, PredictCommand.self, EvalCommand.self, BenchCommand.self, SppCommand.self, EsmCommand.self]
     )
 
+    // OpenMP waiting: libgomp's default (spin up to 300,000 times at a barrier, then sleep) is
+    // kept. It measured fastest both idle and beside a busy neighbour (README, "Threads"):
+    // passive waiting pays a futex wake-up between every two steps of a plan.
     static func main() async {
-        OpenMPEnvironment.preferPassiveWaiting()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
