@@ -67,7 +67,8 @@ func buildRouter(_ configuration: ServerConfiguration, store: ModelStore, pool: 
     }
 
     let live = LiveMonitors(enabled: configuration.liveEstimationShift)
-    let inference = Inference(pool: pool, metrics: metrics, maxPixels: configuration.maxPixels, live: live)
+    let inference = Inference(pool: pool, metrics: metrics, maxPixels: configuration.maxPixels, live: live,
+                              batching: configuration.batching)
     PredictionRoutes(store: store, inference: inference, maxBodyBytes: configuration.maxBodyBytes)
         .add(to: router, routes: routes)
     ModelRoutes(store: store).add(to: router, routes: routes)

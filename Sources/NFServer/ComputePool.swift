@@ -32,6 +32,23 @@ final class ComputePool: Sendable {
         return try await enqueue(work)
     }
 
+    /// Counts one request against the bound before it waits for a batch; throws `overloaded`
+    /// when `maxQueued` requests already wait. Each admission is ended by `release()`.
+    func admit() throws {
+        let accepted = admitted.withLock { count in
+            guard count <= maxQueued else { return false }
+            count += 1
+            return true
+        }
+        guard accepted else { throw overloaded }
+    }
+
+    func release() { admitted.withLock { $0 -= 1 } }
+
+    /// Runs `work` on the pool, in order with everything else submitted (a batch's drain; its
+    /// requests were admitted one by one).
+    func submit(_ work: @escaping @Sendable () -> Void) { queue.async(execute: work) }
+
     private func enqueue<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             queue.async {

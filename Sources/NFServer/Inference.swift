@@ -1,21 +1,38 @@
+import Dispatch
 import NFImage
 import NFPipeline
 import NFLayers
 import NFRequestFormats
 import NFTensors
 
-/// Runs models on the compute pool and records how long each batch took.
+/// Runs models on the compute pool and records how long each batch took. Images are decoded
+/// and preprocessed on the request's side, several at once (`decoding`); the forward passes run
+/// on the one compute pool, requests for the same model batched together (`DynamicBatcher`).
 struct Inference: Sendable {
     let pool: ComputePool
     let metrics: ServerMetrics
     let maxPixels: Int
     /// Every image classified also feeds its model's live BatchNorm input moments.
     let live: LiveMonitors
+    let batchers: DynamicBatchers
+
+    init(pool: ComputePool, metrics: ServerMetrics, maxPixels: Int, live: LiveMonitors,
+         batching: BatchingConfiguration = BatchingConfiguration()) {
+        self.pool = pool
+        self.metrics = metrics
+        self.maxPixels = maxPixels
+        self.live = live
+        batchers = DynamicBatchers(configuration: batching, pool: pool, metrics: metrics, live: live)
+    }
+
+    /// Where images are decoded and preprocessed: concurrent, off the event loops and off the
+    /// compute pool.
+    private static let decoding = DispatchQueue(label: "nfserve.decode", qos: .userInitiated, attributes: .concurrent)
 
     /// Images one request may carry. The body limit bounds the bytes, not the count: tiny
     /// encoded images each become a full-size tensor, and a forward pass's memory grows with
     /// the batch, so without this a 20 MiB body of 70-byte PNGs could ask for 100+ GB.
-    static let maxImagesPerRequest = 64
+    static let maxImagesPerRequest = BatchingPolicy.largestBatch
 
     private func checkBatch(_ n: Int) throws {
         if n > Self.maxImagesPerRequest {
@@ -23,17 +40,22 @@ struct Inference: Sendable {
         }
     }
 
-    /// Decodes, preprocesses and classifies `images` as one batch: `[N, K]` logits.
+    /// Decodes, preprocesses and classifies `images`: `[N, K]` logits.
     func logits(_ model: ModelPipeline, images: [UploadedImage]) async throws -> Tensor {
         try checkBatch(images.count)
-        return try await timed(model, images: images.count) { [maxPixels] context in
-            try model.logits(encodedImages: images, maxPixels: maxPixels, context: context)
+        let input = try await withCheckedThrowingContinuation { [maxPixels] continuation in
+            Self.decoding.async {
+                continuation.resume(with: Result { try model.input(encodedImages: images, maxPixels: maxPixels) })
+            }
         }
+        return try await logits(model, input: input)
     }
 
-    /// Classifies an already preprocessed `[N, C, H, W]` batch: `[N, K]` logits.
+    /// Classifies an already preprocessed `[N, C, H, W]` batch: `[N, K]` logits, computed in a
+    /// batch with other requests for the model unless its policy turns batching off.
     func logits(_ model: ModelPipeline, input: Tensor) async throws -> Tensor {
         try checkBatch(input.shape[0])
+        if batchers.policy(for: model).maxBatchSize > 1 { return try await batchers.batcher(for: model).logits(input) }
         return try await timed(model, images: input.shape[0]) { try model.logits(input: input, context: $0) }
     }
 

@@ -29,12 +29,15 @@ public struct ServerConfiguration: Sendable {
     public var liveEstimationShift: Bool
     /// The dashboard's folder (`Public/`), served at `/`; nil serves no page.
     public var publicDirectory: String?
+    /// Dynamic batching, for the server and per model.
+    public var batching: BatchingConfiguration
 
     public init(host: String = "127.0.0.1", port: Int = 8080, checkpoints: String = "./checkpoints",
                 datasets: String = "./datasets", maxBodyBytes: Int = 20 << 20, maxPixels: Int = 40_000_000,
                 adminToken: String? = nil, maxQueuedInferences: Int = 64,
                 connectionLimits: ConnectionLimits = ConnectionLimits(), shutdownGrace: Duration = .seconds(25),
-                shutdownDelay: Duration = .zero, liveEstimationShift: Bool = true, publicDirectory: String? = nil) {
+                shutdownDelay: Duration = .zero, liveEstimationShift: Bool = true, publicDirectory: String? = nil,
+                batching: BatchingConfiguration = BatchingConfiguration()) {
         self.host = host
         self.port = port
         self.checkpoints = checkpoints
@@ -48,5 +51,6 @@ public struct ServerConfiguration: Sendable {
         self.shutdownDelay = shutdownDelay
         self.liveEstimationShift = liveEstimationShift
         self.publicDirectory = publicDirectory
+        self.batching = batching
     }
 }

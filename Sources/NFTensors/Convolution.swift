@@ -14,9 +14,10 @@ public final class Convolution: Sendable {
         var activation = Activation.identity
         var activationScale: Float = 1
     }
-    /// Room for the plain layer path and a plan's variants at each of the batch sizes dynamic
-    /// batching runs (powers of two up to 64).
-    private let primitives = PrimitiveCache<Key, DNNLConvolution>(capacity: 32)
+    /// Room for a plan's two variants (fused; observed) at every batch size dynamic batching
+    /// may run (1...64), and the layer path. The primitives of one layer share one reordered copy
+    /// of its weights, so a new batch size costs its JIT code, not the weights again.
+    private let primitives = PrimitiveCache<Key, DNNLConvolution>(capacity: 160)
 
     public init(geometry: ConvolutionGeometry, weight: Tensor, bias: Tensor?) {
         precondition(weight.shape == geometry.weightShape,

@@ -29,6 +29,11 @@ struct ServeCommand: AsyncParsableCommand {
     var publicDirectory: String?
     @Flag(inversion: .prefixedNo, help: "Feed every classified image's BatchNorm inputs to the model's live estimation shift (GET /diagnostics/esm?source=live, /metrics).")
     var liveEsm = true
+    @Option(help: "Dynamic batching: most images in one forward pass (1 turns batching off).") var maxBatchSize = 32
+    @Option(help: "Dynamic batching: milliseconds a request finding the compute pool idle waits for others to join it.")
+    var maxBatchDelayMs = 0.0
+    @Option(help: "Batching for one model: NAME=SIZE or NAME=SIZE:DELAY_MS (repeatable; overrides the two above).")
+    var modelBatching: [String] = []
 
     /// --port, else NFSERVE_PORT (the Docker image's HEALTHCHECK reads the same variable), else 8080.
     private func resolvedPort() throws -> Int {
@@ -53,6 +58,29 @@ struct ServeCommand: AsyncParsableCommand {
         guard maxBodyMb > 0, maxBodyMb <= 1 << 20 else { throw ValidationError("--max-body-mb must be between 1 and 1048576") }
         guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \"\(logLevel)\"") }
+        _ = try batching()
+    }
+
+    /// --max-batch-size, --max-batch-delay-ms and each --model-batching NAME=SIZE[:DELAY_MS].
+    private func batching() throws -> BatchingConfiguration {
+        func policy(_ size: Int, _ delayMs: Double, _ flag: String) throws -> BatchingPolicy {
+            guard (1...BatchingPolicy.largestBatch).contains(size) else {
+                throw ValidationError("\(flag): the batch size must be between 1 and \(BatchingPolicy.largestBatch)")
+            }
+            guard delayMs >= 0, delayMs <= 1000 else { throw ValidationError("\(flag): the delay must be between 0 and 1000 ms") }
+            return BatchingPolicy(maxBatchSize: size, maxDelay: .microseconds(Int64((delayMs * 1000).rounded())))
+        }
+        var configuration = BatchingConfiguration(defaultPolicy: try policy(maxBatchSize, maxBatchDelayMs, "--max-batch-size"))
+        for entry in modelBatching {
+            let parts = entry.split(separator: "=", maxSplits: 1)
+            let values = parts.count == 2 ? parts[1].split(separator: ":") : []
+            guard parts.count == 2, !parts[0].isEmpty, (1...2).contains(values.count), let size = Int(values[0]),
+                  let delay = values.count == 2 ? Double(values[1]) : maxBatchDelayMs else {
+                throw ValidationError("--model-batching expects NAME=SIZE or NAME=SIZE:DELAY_MS, got \"\(entry)\"")
+            }
+            configuration.perModel[String(parts[0])] = try policy(size, delay, "--model-batching \(parts[0])")
+        }
+        return configuration
     }
 
     func run() async throws {
@@ -65,7 +93,8 @@ struct ServeCommand: AsyncParsableCommand {
             host: resolvedHost, port: try resolvedPort(), checkpoints: checkpoints, datasets: datasets,
             maxBodyBytes: maxBodyMb << 20, maxPixels: maxPixels, adminToken: try adminToken(),
             connectionLimits: limits, shutdownGrace: .seconds(shutdownGrace), shutdownDelay: .seconds(shutdownDelay),
-            liveEstimationShift: liveEsm, publicDirectory: try PublicFolder.resolve(publicDirectory))
+            liveEstimationShift: liveEsm, publicDirectory: try PublicFolder.resolve(publicDirectory),
+            batching: try batching())
         try await NFServer.serve(configuration, logger: logger)
     }
 

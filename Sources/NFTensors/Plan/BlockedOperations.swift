@@ -8,7 +8,7 @@ public enum BlockedOperations {
     private struct Key: Hashable, Sendable {
         var kind: Int, n: Int, c: Int, h: Int, w: Int, a: Int, b: Int, cc: Int, d: Int, e: Int
     }
-    private static let cache = PrimitiveCache<Key, DNNLOperation>(capacity: 512)
+    private static let cache = PrimitiveCache<Key, DNNLOperation>(capacity: 4096)
 
     /// `maxPool2d` (padding -inf) or `avgPool2d` without counting padding (ceil mode by the
     /// extra right/bottom padding, which average pooling then excludes, as ATen does).

@@ -43,7 +43,7 @@ public final class BlockedTensor: @unchecked Sendable {
 final class BlockedReorders: Sendable {
     static let shared = BlockedReorders()
     private struct Key: Hashable, Sendable { var n: Int, c: Int, h: Int, w: Int, toBlocked: Bool }
-    private let cache = PrimitiveCache<Key, DNNLOperation>(capacity: 256)
+    private let cache = PrimitiveCache<Key, DNNLOperation>(capacity: 1024)
 
     func operation(n: Int, c: Int, h: Int, w: Int, toBlocked: Bool) throws -> DNNLOperation {
         try cache.value(for: Key(n: n, c: c, h: h, w: w, toBlocked: toBlocked)) {

@@ -1,0 +1,227 @@
+import Dispatch
+import NFLayers
+import NFPipeline
+import NFTensors
+import Synchronization
+
+/// How requests for one model are batched (TorchServe's `batchSize` / `maxBatchDelay`,
+/// Triton's `max_batch_size` / `max_queue_delay_microseconds`): at most `maxBatchSize` images
+/// per forward pass; a request that finds the compute pool idle waits up to `maxDelay` for
+/// others to join it. Under load batches form without any delay: requests gather while the
+/// previous batch computes. `maxBatchSize` 1 turns batching off.
+public struct BatchingPolicy: Sendable, Equatable {
+    /// The largest batch size a policy may set: the most images one request may carry.
+    public static let largestBatch = 64
+    public var maxBatchSize: Int
+    public var maxDelay: Duration
+
+    public init(maxBatchSize: Int = 32, maxDelay: Duration = .zero) {
+        self.maxBatchSize = maxBatchSize
+        self.maxDelay = maxDelay
+    }
+}
+
+/// The server's batching: a default and per-model overrides (`--max-batch-size`,
+/// `--max-batch-delay-ms`, `--model-batching NAME=SIZE[:DELAY_MS]`).
+public struct BatchingConfiguration: Sendable, Equatable {
+    public var defaultPolicy: BatchingPolicy
+    public var perModel: [String: BatchingPolicy]
+
+    public init(defaultPolicy: BatchingPolicy = BatchingPolicy(), perModel: [String: BatchingPolicy] = [:]) {
+        self.defaultPolicy = defaultPolicy
+        self.perModel = perModel
+    }
+
+    public func policy(for model: String) -> BatchingPolicy { perModel[model] ?? defaultPolicy }
+}
+
+/// Gathers concurrent requests for one version of one model into batches and runs them on the
+/// compute pool, one forward pass per batch, then hands each request its rows of the logits.
+///
+/// Only requests whose input has the same `[C, H, W]` share a pass. A request counts against
+/// the compute pool's bound from the moment it is queued (503 when full); a cancelled request
+/// leaves the queue at once. Live estimation shift: one recorder per batch, merged after the
+/// answers, and only when every image of the batch gave finite logits.
+final class DynamicBatcher: Sendable {
+    private struct Pending {
+        let id: UInt64
+        let input: Tensor
+        let continuation: CheckedContinuation<Tensor, any Error>
+        var images: Int { input.shape[0] }
+        var itemShape: ArraySlice<Int> { input.shape.dropFirst() }
+    }
+
+    private struct State {
+        var pending: [Pending] = []
+        var nextID: UInt64 = 0
+        /// A drain is on the compute queue (and will take what is pending when it runs).
+        var drainQueued = false
+        /// A delay timer is running; `timer` tells a stale one from the current one.
+        var timerArmed = false
+        var timer = 0
+    }
+
+    let model: ModelPipeline
+    let policy: BatchingPolicy
+    private let pool: ComputePool
+    private let metrics: ServerMetrics
+    private let live: LiveMonitors
+    private let state = Mutex(State())
+
+    init(model: ModelPipeline, policy: BatchingPolicy, pool: ComputePool, metrics: ServerMetrics, live: LiveMonitors) {
+        self.model = model
+        self.policy = policy
+        self.pool = pool
+        self.metrics = metrics
+        self.live = live
+    }
+
+    /// The logits of `input` (`[N, C, H, W]`), computed in a batch with other requests.
+    func logits(_ input: Tensor) async throws -> Tensor {
+        try pool.admit()
+        let id = state.withLock { state in
+            state.nextID += 1
+            return state.nextID
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                enqueue(Pending(id: id, input: input, continuation: continuation))
+            }
+        } onCancel: {
+            cancel(id)
+        }
+    }
+
+    private func enqueue(_ request: Pending) {
+        enum Next { case nothing, drain, arm(Int) }
+        let next: Next = state.withLock { state in
+            state.pending.append(request)
+            if state.drainQueued { return .nothing }
+            let waiting = state.pending.reduce(0) { $0 + $1.images }
+            if policy.maxDelay == .zero || waiting >= policy.maxBatchSize {
+                state.drainQueued = true
+                state.timerArmed = false
+                return .drain
+            }
+            if state.timerArmed { return .nothing }
+            state.timerArmed = true
+            state.timer += 1
+            return .arm(state.timer)
+        }
+        switch next {
+        case .nothing: break
+        case .drain: pool.submit { self.drain() }
+        case let .arm(timer):
+            let nanoseconds = policy.maxDelay.components.seconds * 1_000_000_000 + policy.maxDelay.components.attoseconds / 1_000_000_000
+            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds))) { self.fire(timer) }
+        }
+    }
+
+    private func fire(_ timer: Int) {
+        let go = state.withLock { state in
+            guard state.timerArmed, state.timer == timer, !state.drainQueued, !state.pending.isEmpty else { return false }
+            state.timerArmed = false
+            state.drainQueued = true
+            return true
+        }
+        if go { pool.submit { self.drain() } }
+    }
+
+    private func cancel(_ id: UInt64) {
+        let removed: Pending? = state.withLock { state in
+            guard let index = state.pending.firstIndex(where: { $0.id == id }) else { return nil }
+            return state.pending.remove(at: index)
+        }
+        if let removed {
+            pool.release()
+            removed.continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    /// On the compute queue: takes the oldest request and every later one of the same shape, up
+    /// to `maxBatchSize` images, runs them as one pass and answers them.
+    private func drain() {
+        let (batch, again): ([Pending], Bool) = state.withLock { state in
+            guard let first = state.pending.first else {
+                state.drainQueued = false
+                return ([], false)
+            }
+            var taken = [first], images = first.images, rest: [Pending] = []
+            for request in state.pending.dropFirst() {
+                if request.itemShape == first.itemShape && images + request.images <= policy.maxBatchSize {
+                    taken.append(request)
+                    images += request.images
+                } else {
+                    rest.append(request)
+                }
+            }
+            state.pending = rest
+            // What is left has waited through this pass already: it goes next.
+            state.drainQueued = !rest.isEmpty
+            return (taken, !rest.isEmpty)
+        }
+        if again { pool.submit { self.drain() } }
+        if !batch.isEmpty { run(batch) }
+    }
+
+    private func run(_ batch: [Pending]) {
+        defer { for _ in batch { pool.release() } }
+        let images = batch.reduce(0) { $0 + $1.images }
+        let input: Tensor
+        if batch.count == 1 {
+            input = batch[0].input
+        } else {
+            var storage: [Float] = []
+            storage.reserveCapacity(batch.reduce(0) { $0 + $1.input.count })
+            for request in batch { storage += request.input.storage }
+            input = Tensor(shape: [images] + batch[0].itemShape, storage: storage)
+        }
+        let recorder = live.recorder(for: model)
+        let start = ContinuousClock.now
+        let logits: Tensor
+        do {
+            logits = try model.logits(input: input, context: ForwardContext(observer: recorder))
+        } catch {
+            for request in batch { request.continuation.resume(throwing: error) }
+            return
+        }
+        metrics.recordInference(model: model.name, images: images, duration: ContinuousClock.now - start)
+        let classes = logits.shape[1]
+        var row = 0
+        for request in batch {
+            let rows = Array(logits.storage[(row * classes)..<((row + request.images) * classes)])
+            request.continuation.resume(returning: Tensor(shape: [request.images, classes], storage: rows))
+            row += request.images
+        }
+        if let recorder, logits.storage.allSatisfy(\.isFinite) { live.record(recorder, model: model, images: images) }
+    }
+}
+
+/// The batchers of the served models, one per model version (a reloaded model gets a new one;
+/// the old one finishes what it holds).
+final class DynamicBatchers: Sendable {
+    private let batchers = Mutex<[String: DynamicBatcher]>([:])
+    private let configuration: BatchingConfiguration
+    private let pool: ComputePool
+    private let metrics: ServerMetrics
+    private let live: LiveMonitors
+
+    init(configuration: BatchingConfiguration, pool: ComputePool, metrics: ServerMetrics, live: LiveMonitors) {
+        self.configuration = configuration
+        self.pool = pool
+        self.metrics = metrics
+        self.live = live
+    }
+
+    func policy(for model: ModelPipeline) -> BatchingPolicy { configuration.policy(for: model.name) }
+
+    func batcher(for model: ModelPipeline) -> DynamicBatcher {
+        batchers.withLock { batchers in
+            if let existing = batchers[model.name], existing.model.version === model.version { return existing }
+            let made = DynamicBatcher(model: model, policy: configuration.policy(for: model.name), pool: pool,
+                                      metrics: metrics, live: live)
+            batchers[model.name] = made
+            return made
+        }
+    }
+}
