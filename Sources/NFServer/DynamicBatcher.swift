@@ -67,6 +67,9 @@ final class DynamicBatcher: Sendable {
     private let metrics: ServerMetrics
     private let live: LiveMonitors
     private let state = Mutex(State())
+    /// Forward passes run so far (each serving one batch).
+    private let passCount = Mutex(0)
+    var passes: Int { passCount.withLock { $0 } }
 
     init(model: ModelPipeline, policy: BatchingPolicy, pool: ComputePool, metrics: ServerMetrics, live: LiveMonitors) {
         self.model = model
@@ -177,6 +180,7 @@ final class DynamicBatcher: Sendable {
             input = Tensor(shape: [images] + batch[0].itemShape, storage: storage)
         }
         let recorder = live.recorder(for: model)
+        passCount.withLock { $0 += 1 }
         let start = ContinuousClock.now
         let logits: Tensor
         do {

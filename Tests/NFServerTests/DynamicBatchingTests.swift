@@ -1,0 +1,96 @@
+import Dispatch
+import Foundation
+import NFPipeline
+import NFTensors
+import Testing
+@testable import NFServer
+
+/// Dynamic batching (`DynamicBatcher`) on the tiny test model: requests queued while the compute
+/// pool is busy share one forward pass and each gets the logits it gets alone; inputs of another
+/// size are not mixed in; the queue's bound holds; a cancelled request leaves the queue.
+@Suite struct DynamicBatchingTests {
+    static func input(_ seed: Int, size: Int = 32, images: Int = 1) -> Tensor {
+        var state = UInt64(seed) &* 0x9E37_79B9_7F4A_7C15 &+ 1
+        return Tensor(shape: [images, 1, size, size], storage: (0..<(images * size * size)).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Double(state >> 40) / Double(1 << 24)) * 2 - 1
+        })
+    }
+
+    static func inference(pool: ComputePool, policy: BatchingPolicy = BatchingPolicy()) -> Inference {
+        Inference(pool: pool, metrics: ServerMetrics(), maxPixels: 1_000_000, live: LiveMonitors(enabled: true),
+                  batching: BatchingConfiguration(defaultPolicy: policy))
+    }
+
+    /// Blocks the pool until the returned semaphore is signalled.
+    static func block(_ pool: ComputePool) async throws -> (DispatchSemaphore, Task<Void, any Error>) {
+        let gate = DispatchSemaphore(value: 0), started = CallCount()
+        let blocker = Task { try await pool.run { started.increment(); gate.wait() } }
+        while started.value == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        return (gate, blocker)
+    }
+
+    @Test func queuedRequestsShareAPassAndKeepTheirOwnLogits() async throws {
+        let pool = ComputePool(maxQueued: 64)
+        let inference = Self.inference(pool: pool)
+        let model = TestCheckpoints.tiny
+        // Six single images, one request of three, and one image of another size.
+        let inputs = (0..<6).map { Self.input($0) } + [Self.input(6, images: 3), Self.input(7, size: 40)]
+        let (gate, blocker) = try await Self.block(pool)
+        let tasks = inputs.map { input in Task { try await inference.logits(model, input: input) } }
+        try await Task.sleep(for: .milliseconds(200))  // all queued behind the blocker
+        gate.signal()
+        try await blocker.value
+        for (input, task) in zip(inputs, tasks) {
+            let batched = try await task.value
+            let alone = try model.logits(input: input)
+            #expect(batched.shape == alone.shape)
+            #expect(batched.maxAbsDifference(alone) <= 1e-5 * max(1, alone.maxAbs))
+        }
+        // Two passes: the 9 images of 32 px together, the 40 px image apart.
+        #expect(inference.batchers.batcher(for: model).passes == 2)
+    }
+
+    @Test func aBatchIsCutAtTheMaximumSize() async throws {
+        let pool = ComputePool(maxQueued: 64)
+        let inference = Self.inference(pool: pool, policy: BatchingPolicy(maxBatchSize: 4))
+        let model = TestCheckpoints.tiny
+        let (gate, blocker) = try await Self.block(pool)
+        let tasks = (0..<10).map { seed in Task { try await inference.logits(model, input: Self.input(seed)) } }
+        try await Task.sleep(for: .milliseconds(200))
+        gate.signal()
+        try await blocker.value
+        for task in tasks { _ = try await task.value }
+        #expect(inference.batchers.batcher(for: model).passes == 3)  // 4 + 4 + 2
+    }
+
+    @Test func aDelayLetsARequestWaitForCompany() async throws {
+        let pool = ComputePool(maxQueued: 64)
+        let inference = Self.inference(pool: pool, policy: BatchingPolicy(maxBatchSize: 8, maxDelay: .milliseconds(300)))
+        let model = TestCheckpoints.tiny
+        let first = Task { try await inference.logits(model, input: Self.input(0)) }
+        try await Task.sleep(for: .milliseconds(50))
+        let second = Task { try await inference.logits(model, input: Self.input(1)) }
+        _ = try await (first.value, second.value)
+        #expect(inference.batchers.batcher(for: model).passes == 1)
+    }
+
+    @Test func aCancelledRequestLeavesTheQueue() async throws {
+        let pool = ComputePool(maxQueued: 1)  // the running job and one waiting request
+        let inference = Self.inference(pool: pool)
+        let model = TestCheckpoints.tiny
+        let (gate, blocker) = try await Self.block(pool)
+        let waiting = Task { try await inference.logits(model, input: Self.input(0)) }
+        try await Task.sleep(for: .milliseconds(100))
+        await #expect(throws: APIError.self) { try await inference.logits(model, input: Self.input(1)) }
+        waiting.cancel()
+        await #expect(throws: CancellationError.self) { try await waiting.value }
+        let admitted = Task { try await inference.logits(model, input: Self.input(2)) }  // its place is free again
+        try await Task.sleep(for: .milliseconds(100))
+        gate.signal()
+        try await blocker.value
+        let logits = try await admitted.value
+        #expect(logits.maxAbsDifference(try model.logits(input: Self.input(2))) <= 1e-5)
+        #expect(inference.batchers.batcher(for: model).passes == 1)
+    }
+}
