@@ -105,9 +105,16 @@ public struct ModelPipeline: Sendable {
     public func logits(input: Tensor, context: ForwardContext = ForwardContext()) throws -> Tensor {
         setComputeThreads(computeThreads(images: input.shape[0]))
         defer { setComputeThreads(0) }
-        if let plan, context.allowsExecutionPlan { return try plan.logits(input, observer: context.observer) }
+        if let plan, context.allowsExecutionPlan, input.maxAbs <= Self.planInputBound {
+            return try plan.logits(input, observer: context.observer)
+        }
         return try classifier.forward(input, context: context)
     }
+
+    /// Inputs with a larger magnitude (never a preprocessed image; only an FP32 request can
+    /// send one) run on the layers: an overflow inside the network must come out as non-finite
+    /// logits, as in PyTorch, and oneDNN's fused kernels may turn its NaN into a finite number.
+    public static let planInputBound: Float = 1e4
 
     /// Work below this many floating-point operations runs on one thread: waking the other
     /// OpenMP threads for each of a small network's layers costs more than they save (measured

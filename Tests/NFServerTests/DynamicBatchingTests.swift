@@ -66,7 +66,7 @@ import Testing
 
     @Test func aDelayLetsARequestWaitForCompany() async throws {
         let pool = ComputePool(maxQueued: 64)
-        let inference = Self.inference(pool: pool, policy: BatchingPolicy(maxBatchSize: 8, maxDelay: .milliseconds(300)))
+        let inference = Self.inference(pool: pool, policy: BatchingPolicy(maxBatchSize: 8, maxDelay: .seconds(2)))
         let model = TestCheckpoints.tiny
         let first = Task { try await inference.logits(model, input: Self.input(0)) }
         try await Task.sleep(for: .milliseconds(50))

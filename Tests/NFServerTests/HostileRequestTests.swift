@@ -62,7 +62,10 @@ import Testing
             #expect(response.status == .ok)
             let output = try #require((try response.json["outputs"] as? [[String: Any]])?.first)
             #expect(output["shape"] as? [Int] == [2, 3])
-            #expect(OpenInferenceTests.floats(output["data"]) == expected.storage)
+            // The server's pass is observed for the live estimation shift (BatchNorm unfolded),
+            // this one is not: equal up to float rounding.
+            let served = Tensor(shape: [2, 3], storage: OpenInferenceTests.floats(output["data"]))
+            #expect(served.maxAbsDifference(expected) <= 1e-5)
         }
     }
 
