@@ -23,35 +23,41 @@ dnnl_engine_t nf_engine(void) {
 }
 
 
-// Runs `prim` with `args` on a stream of its own and a scratchpad allocated for this call, so
-// that several threads may execute the same primitive at once.
+// Each thread keeps its own stream and scratchpad (grown as needed, never shared), so several
+// threads may execute the same primitive at once without a per-call allocation.
+static _Thread_local dnnl_stream_t tl_stream = NULL;
+static _Thread_local void *tl_scratch = NULL;
+static _Thread_local size_t tl_scratch_size = 0;
+
 int nf_execute(dnnl_primitive_t prim, const_dnnl_primitive_desc_t pd, dnnl_exec_arg_t *args,
                    int nargs, char *err, size_t err_len) {
-    dnnl_stream_t stream = NULL;
     dnnl_memory_t scratch = NULL;
-    void *scratch_buf = NULL;
     int rc = -1;
     const dnnl_memory_desc_t *scratch_md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     size_t scratch_size = scratch_md ? dnnl_memory_desc_get_size(scratch_md) : 0;
     if (scratch_size > 0) {
-        scratch_buf = aligned_alloc(64, (scratch_size + 63) / 64 * 64);
-        if (!scratch_buf) {
-            snprintf(err, err_len, "out of memory for a %zu-byte oneDNN scratchpad", scratch_size);
-            return -1;
+        if (scratch_size > tl_scratch_size) {
+            size_t size = (scratch_size + 4095) / 4096 * 4096;
+            void *grown = aligned_alloc(4096, size);
+            if (!grown) {
+                snprintf(err, err_len, "out of memory for a %zu-byte oneDNN scratchpad", scratch_size);
+                return -1;
+            }
+            free(tl_scratch);
+            tl_scratch = grown;
+            tl_scratch_size = size;
         }
-        CHECK(dnnl_memory_create(&scratch, scratch_md, nf_engine(), scratch_buf), "scratchpad memory");
+        CHECK(dnnl_memory_create(&scratch, scratch_md, nf_engine(), tl_scratch), "scratchpad memory");
         args[nargs].arg = DNNL_ARG_SCRATCHPAD;
         args[nargs].memory = scratch;
         nargs += 1;
     }
-    CHECK(dnnl_stream_create(&stream, nf_engine(), dnnl_stream_default_flags), "stream creation");
-    CHECK(dnnl_primitive_execute(prim, stream, nargs, args), "execution");
-    CHECK(dnnl_stream_wait(stream), "stream wait");
+    if (!tl_stream) CHECK(dnnl_stream_create(&tl_stream, nf_engine(), dnnl_stream_default_flags), "stream creation");
+    CHECK(dnnl_primitive_execute(prim, tl_stream, nargs, args), "execution");
+    CHECK(dnnl_stream_wait(tl_stream), "stream wait");
     rc = 0;
 fail:
-    if (stream) dnnl_stream_destroy(stream);
     if (scratch) dnnl_memory_destroy(scratch);
-    free(scratch_buf);
     return rc;
 }
 
@@ -187,8 +193,8 @@ nf_dnnl_conv *nf_dnnl_conv_create(const nf_conv_params *p, const float *weights_
     // padded 1x1 convolutions.
     const int padded_1x1 = p->kh == 1 && p->kw == 1 && (p->pad_top || p->pad_left || p->pad_bottom || p->pad_right);
     dnnl_format_tag_t src_tag = padded_1x1 ? dnnl_nchw : dnnl_format_tag_any, dst_tag = src_tag;
-    if (p->layout == NF_PLAIN_TO_BLOCKED) { src_tag = dnnl_nchw; dst_tag = dnnl_nChw16c; }
-    if (p->layout == NF_BLOCKED) { src_tag = dnnl_nChw16c; dst_tag = dnnl_nChw16c; }
+    if (p->layout == NF_PLAIN_TO_BLOCKED) { src_tag = dnnl_nchw; dst_tag = NF_PLAN_TAG; }
+    if (p->layout == NF_BLOCKED) { src_tag = NF_PLAN_TAG; dst_tag = NF_PLAN_TAG; }
     if (p->layout != NF_PLAIN && padded_1x1) {
         snprintf(err, err_len, "a padded 1x1 convolution cannot run in the blocked layout");
         goto fail;

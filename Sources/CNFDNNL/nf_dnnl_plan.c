@@ -82,7 +82,7 @@ nf_dnnl_op *nf_dnnl_reorder_create(int64_t n, int64_t c, int64_t h, int64_t w, i
     dnnl_dims_t dims = {n, c, h, w};
     dnnl_memory_desc_t plain, blocked;
     CHECK(dnnl_memory_desc_init_by_tag(&plain, 4, dims, dnnl_f32, dnnl_nchw), "plain descriptor");
-    CHECK(dnnl_memory_desc_init_by_tag(&blocked, 4, dims, dnnl_f32, dnnl_nChw16c), "blocked descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&blocked, 4, dims, dnnl_f32, NF_PLAN_TAG), "blocked descriptor");
     op->src_md = to_blocked ? plain : blocked;
     op->dst_md = to_blocked ? blocked : plain;
     CHECK(dnnl_reorder_primitive_desc_create(&op->pd, &op->src_md, nf_engine(), &op->dst_md, nf_engine(),
@@ -106,8 +106,8 @@ nf_dnnl_op *nf_dnnl_pool_create(int64_t n, int64_t c, int64_t ih, int64_t iw, in
     dnnl_dims_t pad_l = {pad_top, pad_left}, pad_r = {pad_bottom, pad_right};
     dnnl_memory_desc_t src, dst;
     dnnl_pooling_desc_t desc;
-    CHECK(dnnl_memory_desc_init_by_tag(&src, 4, src_dims, dnnl_f32, dnnl_nChw16c), "source descriptor");
-    CHECK(dnnl_memory_desc_init_by_tag(&dst, 4, dst_dims, dnnl_f32, dnnl_nChw16c), "destination descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&src, 4, src_dims, dnnl_f32, NF_PLAN_TAG), "source descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&dst, 4, dst_dims, dnnl_f32, NF_PLAN_TAG), "destination descriptor");
     CHECK(dnnl_pooling_forward_desc_init(&desc, dnnl_forward_inference,
                                          average ? dnnl_pooling_avg_exclude_padding : dnnl_pooling_max,
                                          &src, &dst, strides, kernels, pad_l, pad_r), "pooling descriptor");
@@ -131,7 +131,7 @@ nf_dnnl_op *nf_dnnl_eltwise_create(int64_t n, int64_t c, int64_t h, int64_t w, i
     dnnl_dims_t dims = {n, c, h, w};
     dnnl_memory_desc_t md;
     dnnl_eltwise_desc_t desc;
-    CHECK(dnnl_memory_desc_init_by_tag(&md, 4, dims, dnnl_f32, dnnl_nChw16c), "descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&md, 4, dims, dnnl_f32, NF_PLAN_TAG), "descriptor");
     CHECK(dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_inference, alg, &md, alpha, 0.0f), "eltwise descriptor");
     if (finish(op, &desc, NULL, err, err_len)) goto fail;
     return op;
@@ -148,7 +148,7 @@ nf_dnnl_op *nf_dnnl_batchnorm_create(int64_t n, int64_t c, int64_t h, int64_t w,
     dnnl_dims_t dims = {n, c, h, w}, cdims = {c};
     dnnl_memory_desc_t md, cmd;
     dnnl_batch_normalization_desc_t desc;
-    CHECK(dnnl_memory_desc_init_by_tag(&md, 4, dims, dnnl_f32, dnnl_nChw16c), "descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&md, 4, dims, dnnl_f32, NF_PLAN_TAG), "descriptor");
     CHECK(dnnl_memory_desc_init_by_tag(&cmd, 1, cdims, dnnl_f32, dnnl_x), "channel descriptor");
     unsigned flags = dnnl_use_global_stats | dnnl_use_scale | dnnl_use_shift | (relu ? dnnl_fuse_norm_relu : 0);
     CHECK(dnnl_batch_normalization_forward_desc_init(&desc, dnnl_forward_inference, &md, eps, flags),
@@ -180,7 +180,7 @@ nf_dnnl_op *nf_dnnl_add_create(int64_t n, int64_t c, int64_t h, int64_t w, int32
     dnnl_dims_t dims = {n, c, h, w};
     dnnl_memory_desc_t md;
     dnnl_binary_desc_t desc;
-    CHECK(dnnl_memory_desc_init_by_tag(&md, 4, dims, dnnl_f32, dnnl_nChw16c), "descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&md, 4, dims, dnnl_f32, NF_PLAN_TAG), "descriptor");
     CHECK(dnnl_binary_desc_init(&desc, dnnl_binary_add, &md, &md, &md), "binary descriptor");
     if (relu) {
         CHECK(dnnl_post_ops_create(&post_ops), "post-ops");

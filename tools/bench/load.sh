@@ -136,7 +136,7 @@ else
   for p in 8092 8093 8094; do port_busy "$p" && die "port $p is already in use (tools/bench/torchserve/stop.sh?)"; done
   url=http://127.0.0.1:8092
   started=torchserve
-  startup_s=$(tools/bench/torchserve/start.sh | sed -n 's/^startup_s=//p')
+  startup_s=$(TS_MODEL="$model" TS_IMAGE="$image" tools/bench/torchserve/start.sh | sed -n 's/^startup_s=//p')
   [ -n "$startup_s" ] || die "tools/bench/torchserve/start.sh failed"
   server_args="TS_WORKERS=${TS_WORKERS:-default} OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset} TS_BATCH_SIZE=${TS_BATCH_SIZE:-1}"
 fi

@@ -1,21 +1,28 @@
 #!/usr/bin/env python3
-"""Time nfserve's peers on this machine: PyTorch eager and ONNX Runtime (CPU) running a timm model.
+"""Time nfserve beside its peers on this machine: PyTorch eager and ONNX Runtime (CPU) running a timm
+model, nfserve running the same weights, side by side in one run.
 
     python tools/bench/peers.py --model resnet50 --size 224 --batch 1 --threads 2 \
-        [--iterations 5] [--warmup 2] [--runtime torch|onnxruntime|both] [--model-args '{"json": ...}']
+        [--iterations 10] [--warmup 2] [--rounds 3] [--runtime all|both|torch|onnxruntime|nfserve] \
+        [--nfserve .build/release/nfserve] [--model-args '{"json": ...}'] [--save-checkpoint DIR]
 
 Method (docs: ../shared/reference/performance.md): timm.create_model(name, **model_args).eval() with
 random weights (fixed seed), input N(0,1) [batch, in_chans, size, size];
   torch:        torch.set_num_threads(threads), forward under torch.inference_mode();
   onnxruntime:  torch.onnx.export(..., opset_version=17) to a temp dir (dynamo exporter, falling back to
                 dynamo=False if it fails), CPUExecutionProvider, intra_op_num_threads=threads,
-                inter_op_num_threads=1, ORT_ENABLE_ALL graph optimizations.
-`warmup` untimed runs, then `iterations` timed runs; median and min reported.
-With --runtime both each runtime runs in its own child process (one compute pool at a time: an idle
-pool of the other runtime spinning on the same 2 cores would distort the numbers).
+                inter_op_num_threads=1, ORT_ENABLE_ALL graph optimizations;
+  nfserve:      the same timm weights saved as a checkpoint folder (config.json + model.safetensors, F32)
+                in a temp dir, timed by `nfserve bench --model DIR --threads threads` (its execution plan).
+`warmup` untimed runs, then `iterations` timed runs; median and min reported. Each runtime runs in its
+own child process (one compute pool at a time: an idle pool of another runtime spinning on the same
+2 cores would distort the numbers). With --rounds R the runtimes take turns R times (nfserve, torch,
+onnxruntime, nfserve, ...), so a noisy neighbour hits them alike; the summary takes, per runtime, the
+median over the rounds of each round's median, and prints the ratios to nfserve.
 
-Prints one JSON line per runtime:
+Prints one JSON line per runtime and round:
   {"runtime", "model", "size", "batch", "threads", "median_ms", "min_ms", "images_per_s", "gflops", ...}
+then, with --runtime all, a summary table and one JSON line {"summary": ...} with the ratios.
 gflops = model FLOPs / median seconds, model FLOPs = 2 * MACs of every nn.Conv2d (subclasses included:
 ScaledStdConv2d...) and nn.Linear at this input size and batch, counted with forward hooks (pools,
 norms, activations and the weight standardization are not counted). Extra fields: "gflop" (the model
@@ -45,7 +52,11 @@ def parse_args(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--iterations", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--runtime", choices=("torch", "onnxruntime", "both"), default="both")
+    ap.add_argument("--runtime", choices=("torch", "onnxruntime", "both", "nfserve", "all"), default="both")
+    ap.add_argument("--rounds", type=int, default=1, help="turns each runtime takes (alternating)")
+    ap.add_argument("--nfserve", default=".build/release/nfserve", help="the nfserve binary (runtime nfserve/all)")
+    ap.add_argument("--save-checkpoint", metavar="DIR",
+                    help="only write the model as a checkpoint folder DIR (to serve it: tools/bench/load.sh)")
     ap.add_argument("--model-args", default="{}", help="JSON object passed to timm.create_model")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
@@ -188,20 +199,83 @@ def run_one(a):
     print(json.dumps(result), flush=True)
 
 
-def main():
-    a = parse_args()
-    if a.runtime != "both":
-        run_one(a)
-        return
-    rc = 0
-    for rt in ("torch", "onnxruntime"):
+def export_checkpoint(a, folder):
+    """The timm model of `build(a)` as an nfserve checkpoint folder (timm / HF Hub layout, F32)."""
+    from safetensors.torch import save_file
+    model, _ = build(a)
+    sd = {k: v.detach().contiguous() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    cfg = model.pretrained_cfg or {}
+    in_chans = a.model_args_obj.get("in_chans", 3)
+    config = {
+        "architecture": a.model,
+        "num_classes": model.num_classes,
+        "model_args": a.model_args_obj,
+        "pretrained_cfg": {
+            "input_size": [in_chans, a.size, a.size],
+            "interpolation": cfg.get("interpolation", "bilinear"),
+            "crop_pct": 1.0,
+            "crop_mode": "center",
+            "mean": list(cfg.get("mean", (0.485, 0.456, 0.406)))[:in_chans],
+            "std": list(cfg.get("std", (0.229, 0.224, 0.225)))[:in_chans],
+        },
+    }
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    save_file(sd, os.path.join(folder, "model.safetensors"), metadata={"format": "pt"})
+
+
+def run_child(a, runtime, checkpoint):
+    """One runtime's timing in a process of its own; returns its JSON line (also printed)."""
+    if runtime == "nfserve":
+        cmd = [a.nfserve, "bench", "--model", checkpoint, "--size", str(a.size), "--batch", str(a.batch),
+               "--threads", str(a.threads), "--iterations", str(a.iterations), "--warmup", str(a.warmup)]
+    else:
         cmd = [sys.executable, os.path.abspath(__file__), "--model", a.model, "--size", str(a.size),
                "--batch", str(a.batch), "--threads", str(a.threads), "--iterations", str(a.iterations),
-               "--warmup", str(a.warmup), "--runtime", rt, "--model-args", a.model_args,
+               "--warmup", str(a.warmup), "--runtime", runtime, "--model-args", a.model_args,
                "--seed", str(a.seed)]
-        r = subprocess.run(cmd)
-        rc = rc or r.returncode
-    sys.exit(rc)
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"{runtime} failed ({r.returncode}): {' '.join(cmd)}")
+    line = [x for x in r.stdout.splitlines() if x.startswith("{")][-1]
+    result = json.loads(line)
+    result["runtime"] = runtime
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def main():
+    a = parse_args()
+    if a.save_checkpoint:
+        export_checkpoint(a, a.save_checkpoint)
+        return
+    if a.runtime in ("torch", "onnxruntime"):
+        run_one(a)
+        return
+    runtimes = {"both": ["torch", "onnxruntime"], "nfserve": ["nfserve"],
+                "all": ["nfserve", "torch", "onnxruntime"]}[a.runtime]
+    with tempfile.TemporaryDirectory(prefix="peers-checkpoint-") as tmp:
+        checkpoint = os.path.join(tmp, a.model)
+        if "nfserve" in runtimes:
+            export_checkpoint(a, checkpoint)
+        results = {rt: [] for rt in runtimes}
+        for round_ in range(a.rounds):
+            for rt in runtimes:
+                log(f"[peers] round {round_ + 1}/{a.rounds}: {rt}")
+                results[rt].append(run_child(a, rt, checkpoint))
+    if len(runtimes) < 2:
+        return
+    medians = {rt: statistics.median(r["median_ms"] for r in rs) for rt, rs in results.items()}
+    base = medians.get("nfserve")
+    log(f"{a.model} @{a.size}, batch {a.batch}, {a.threads} threads, median of {a.rounds} alternating rounds:")
+    for rt in runtimes:
+        ratio = f"  ({medians[rt] / base:.2f}x nfserve's time)" if base else ""
+        log(f"  {rt:12s} {medians[rt]:9.1f} ms  {a.batch / medians[rt] * 1000:8.1f} images/s{ratio}")
+    print(json.dumps({"summary": {"model": a.model, "size": a.size, "batch": a.batch, "threads": a.threads,
+                                  "rounds": a.rounds, "median_ms": medians,
+                                  "ratio_to_nfserve": {rt: round(m / base, 3) for rt, m in medians.items()} if base else None}}),
+          flush=True)
 
 
 if __name__ == "__main__":

@@ -205,8 +205,22 @@ def main():
     ap.add_argument("--images", type=int, default=2000, help="first N test images (default 2000)")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--out", type=Path, default=OUT_PATH)
+    ap.add_argument("--time", metavar="MODEL_DIR",
+                    help="time one estimation-shift pass instead (tools/bench/esm_timing.sh): the model loaded, the "
+                         "first --images test images read and preprocessed, every norm input's moments taken, with "
+                         "--threads threads; prints {\"seconds\": ...} and writes no fixture")
+    ap.add_argument("--threads", type=int, default=1)
     opts = ap.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(opts.threads)
+    if opts.time:
+        t0 = time.perf_counter()
+        model, cfg = load_model_dir(REPO / opts.time)
+        imgs, labs = fmnist_test(opts.images)
+        x = eval_input(cfg["pretrained_cfg"], imgs)
+        measure(model, x, torch.from_numpy(labs), opts.batch)
+        print(json.dumps({"model": opts.time, "images": opts.images, "threads": opts.threads,
+                          "seconds": round(time.perf_counter() - t0, 3)}))
+        return
     t_start = time.time()
     imgs, labs = fmnist_test(opts.images)
     labels = torch.from_numpy(labs)

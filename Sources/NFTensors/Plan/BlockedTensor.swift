@@ -1,4 +1,5 @@
 import CNFDNNL
+import Synchronization
 
 /// An activation inside an execution plan, in oneDNN's blocked nChw16c layout (channels in
 /// blocks of 16, the last block zero-padded), where its JIT kernels run with no reorder between
@@ -16,11 +17,10 @@ public final class BlockedTensor: @unchecked Sendable {
     public init(n: Int, c: Int, h: Int, w: Int) {
         self.n = n; self.c = c; self.h = h; self.w = w
         count = Int(nf_blocked_count(Int64(n), Int64(c), Int64(h), Int64(w)))
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
-        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        pointer = BufferPool.shared.take(max(count, 1))
     }
 
-    deinit { pointer.deallocate() }
+    deinit { BufferPool.shared.give(pointer, count: max(count, 1)) }
 
     public var shape: [Int] { [n, c, h, w] }
 
@@ -79,3 +79,42 @@ final class DNNLOperation: @unchecked Sendable {
 public func setComputeThreads(_ threads: Int) { nf_set_threads(Int32(threads)) }
 /// The cores OpenMP uses by default.
 public var availableComputeThreads: Int { Int(nf_max_threads()) }
+
+/// Activation buffers handed back by finished steps, kept for the next step or pass of the same
+/// size: a plan then reuses memory that is already mapped instead of faulting fresh pages in for
+/// every step (they showed as a few percent of a forward pass in the kernel). Bounded: beyond
+/// `maxBytes` cached, buffers are freed.
+final class BufferPool: Sendable {
+    static let shared = BufferPool(maxBytes: 256 << 20)
+
+    private struct Buffer: @unchecked Sendable { let pointer: UnsafeMutablePointer<Float> }
+    private struct State {
+        var free: [Int: [Buffer]] = [:]
+        var bytes = 0
+    }
+    private let state = Mutex(State())
+    private let maxBytes: Int
+
+    init(maxBytes: Int) { self.maxBytes = maxBytes }
+
+    func take(_ count: Int) -> UnsafeMutablePointer<Float> {
+        if let reused = state.withLock({ state -> Buffer? in
+            guard let buffer = state.free[count]?.popLast() else { return nil }
+            state.bytes -= count * MemoryLayout<Float>.stride
+            return buffer
+        }) { return reused.pointer }
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
+        return raw.bindMemory(to: Float.self, capacity: count)
+    }
+
+    func give(_ pointer: UnsafeMutablePointer<Float>, count: Int) {
+        let bytes = count * MemoryLayout<Float>.stride
+        let kept = state.withLock { state in
+            guard state.bytes + bytes <= maxBytes else { return false }
+            state.free[count, default: []].append(Buffer(pointer: pointer))
+            state.bytes += bytes
+            return true
+        }
+        if !kept { pointer.deallocate() }
+    }
+}

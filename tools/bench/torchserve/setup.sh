@@ -17,18 +17,20 @@
 #      sys.path (the venv's own packages come first) instead of downloading torch again; otherwise
 #      the pins are installed from PyPI (PyPI's Linux torch wheel is the CUDA build with its nvidia-*
 #      dependencies, several GB; it runs on CPU).
-#   3. Packages checkpoints/fmnist-resnet-bn (config.json + model.safetensors) with
+#   3. Packages TS_MODEL_DIR (default checkpoints/fmnist-resnet-bn: config.json + model.safetensors) with
 #      torch-model-archiver and tools/bench/torchserve/timm_handler.py into
-#      ../.torchserve-work/model-store/fmnist-resnet-bn.mar (TS_WORK overrides the work folder).
-#   4. Runs the handler once outside TorchServe on Public/samples/sneaker.png and prints its top-5.
+#      ../.torchserve-work/model-store/NAME.mar, NAME the folder's name (TS_WORK overrides the work folder).
+#   4. Runs the handler once outside TorchServe on TS_IMAGE (default Public/samples/sneaker.png) and
+#      prints its top-5.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
 venv=${TS_VENV:-$(dirname "$repo")/.venv-torchserve}
 work=${TS_WORK:-$(dirname "$repo")/.torchserve-work}
 reuse=${TS_REUSE_VENV-$(dirname "$repo")/.venv-ref}
-model=fmnist-resnet-bn
-ckpt=$repo/checkpoints/$model
+ckpt=${TS_MODEL_DIR:-$repo/checkpoints/fmnist-resnet-bn}
+model=$(basename "$ckpt")
+image=${TS_IMAGE:-$repo/Public/samples/sneaker.png}
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -104,6 +106,6 @@ log "archiving $ckpt -> $work/model-store/$model.mar"
 ls -l "$work/model-store/$model.mar" >&2
 
 # ---------------------------------------------------------------------------------------- 4. check
-log "handler outside TorchServe on Public/samples/sneaker.png:"
-OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$vpy" "$here/timm_handler.py" "$ckpt" "$repo/Public/samples/sneaker.png"
+log "handler outside TorchServe on $image:"
+OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$vpy" "$here/timm_handler.py" "$ckpt" "$image"
 log "done. Start with tools/bench/torchserve/start.sh (or tools/bench/load.sh --target torchserve)."

@@ -19,6 +19,8 @@
 #   TS_BATCH_SIZE, TS_MAX_BATCH_DELAY_MS
 #                         server-side batching (TorchServe's batchSize / maxBatchDelay; default off:
 #                         batchSize 1)
+#   TS_MODEL, TS_IMAGE    the model served (a .mar setup.sh built; default fmnist-resnet-bn) and the
+#                         image of the first prediction (default Public/samples/sneaker.png)
 #   TS_START_TIMEOUT      seconds to wait for the model to answer (default 300)
 # Prints `startup_s=SECONDS` on stdout: launch until /ping is Healthy and a prediction of
 # Public/samples/sneaker.png returned 200. Progress goes to stderr.
@@ -27,8 +29,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
 venv=${TS_VENV:-$(dirname "$repo")/.venv-torchserve}
 work=${TS_WORK:-$(dirname "$repo")/.torchserve-work}
-model=fmnist-resnet-bn
-image=$repo/Public/samples/sneaker.png
+model=${TS_MODEL:-fmnist-resnet-bn}
+image=${TS_IMAGE:-$repo/Public/samples/sneaker.png}
 timeout=${TS_START_TIMEOUT:-300}
 
 log() { printf '[torchserve] %s\n' "$*" >&2; }
