@@ -116,10 +116,12 @@ public struct ModelPipeline: Sendable {
     /// logits, as in PyTorch, and oneDNN's fused kernels may turn its NaN into a finite number.
     public static let planInputBound: Float = 1e4
 
-    /// Work below this many floating-point operations runs on one thread: waking the other
-    /// OpenMP threads for each of a small network's layers costs more than they save (measured
-    /// with `nfserve bench --threads`, README "Performance").
-    public static let singleThreadFlops = 100_000_000
+    /// Work below this many floating-point operations runs on one thread, leaving the other
+    /// core to HTTP and decoding. Alone, two threads are faster even for fmnist-resnet-bn at
+    /// batch 1 (0.13 against 0.19 ms); served under load, one is: 4,725 against 3,597 requests/s
+    /// at 32 clients, 1,456 against 729 at one (`tools/bench/load.sh`, README "Performance").
+    /// A 1 GFLOP pass takes about 10 ms on one core; resnet50's 8 GFLOP per image take both.
+    public static let singleThreadFlops = 1_000_000_000
 
     /// The OpenMP threads for a forward pass over `images` images at the configured size: one
     /// for small work, every core (0) otherwise.
