@@ -23,17 +23,21 @@ final class ComputePool: Sendable {
     /// Runs `work` on the pool and returns its result; throws `overloaded` at once
     /// when `maxQueued` jobs are already waiting behind the running one.
     func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        let accepted = admitted.withLock { count in
-            guard count <= maxQueued else { return false }
-            count += 1
-            return true
-        }
-        guard accepted else { throw overloaded }
-        return try await enqueue(work)
+        try admit()
+        defer { release() }
+        return try await perform(work)
     }
 
-    /// Counts one request against the bound before it waits for a batch; throws `overloaded`
-    /// when `maxQueued` requests already wait. Each admission is ended by `release()`.
+    /// Runs `work` on the pool for a caller that was admitted already (`admit()`).
+    func perform<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
+    /// Counts one request against the bound (from before its images are decoded until its
+    /// logits are back); throws `overloaded` when `maxQueued` requests already wait. Each
+    /// admission is ended by `release()`.
     func admit() throws {
         let accepted = admitted.withLock { count in
             guard count <= maxQueued else { return false }
@@ -48,14 +52,4 @@ final class ComputePool: Sendable {
     /// Runs `work` on the pool, in order with everything else submitted (a batch's drain; its
     /// requests were admitted one by one).
     func submit(_ work: @escaping @Sendable () -> Void) { queue.async(execute: work) }
-
-    private func enqueue<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async {
-                let result = Result { try work() }
-                self.admitted.withLock { $0 -= 1 }
-                continuation.resume(with: result)
-            }
-        }
-    }
 }

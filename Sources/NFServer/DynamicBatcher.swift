@@ -38,9 +38,8 @@ public struct BatchingConfiguration: Sendable, Equatable {
 /// Gathers concurrent requests for one version of one model into batches and runs them on the
 /// compute pool, one forward pass per batch, then hands each request its rows of the logits.
 ///
-/// Only requests whose input has the same `[C, H, W]` share a pass. A request counts against
-/// the compute pool's bound from the moment it is queued (503 when full); a cancelled request
-/// leaves the queue at once. Live estimation shift: one recorder per batch, merged after the
+/// Only requests whose input has the same `[C, H, W]` share a pass. A cancelled request leaves
+/// the queue at once. Live estimation shift: one recorder per batch, merged after the
 /// answers, and only when every image of the batch gave finite logits.
 final class DynamicBatcher: Sendable {
     private struct Pending {
@@ -79,9 +78,9 @@ final class DynamicBatcher: Sendable {
         self.live = live
     }
 
-    /// The logits of `input` (`[N, C, H, W]`), computed in a batch with other requests.
+    /// The logits of `input` (`[N, C, H, W]`), computed in a batch with other requests; the
+    /// caller was admitted to the compute pool's bound already.
     func logits(_ input: Tensor) async throws -> Tensor {
-        try pool.admit()
         let id = state.withLock { state in
             state.nextID += 1
             return state.nextID
@@ -135,10 +134,7 @@ final class DynamicBatcher: Sendable {
             guard let index = state.pending.firstIndex(where: { $0.id == id }) else { return nil }
             return state.pending.remove(at: index)
         }
-        if let removed {
-            pool.release()
-            removed.continuation.resume(throwing: CancellationError())
-        }
+        removed?.continuation.resume(throwing: CancellationError())
     }
 
     /// On the compute queue: takes the oldest request and every later one of the same shape, up
@@ -168,7 +164,6 @@ final class DynamicBatcher: Sendable {
     }
 
     private func run(_ batch: [Pending]) {
-        defer { for _ in batch { pool.release() } }
         let images = batch.reduce(0) { $0 + $1.images }
         let input: Tensor
         if batch.count == 1 {

@@ -1,9 +1,11 @@
 import Dispatch
+import Foundation
 import NFImage
 import NFPipeline
 import NFLayers
 import NFRequestFormats
 import NFTensors
+import Synchronization
 
 /// Runs models on the compute pool and records how long each batch took. Images are decoded
 /// and preprocessed on the request's side, several at once (`decoding`); the forward passes run
@@ -25,9 +27,10 @@ struct Inference: Sendable {
         batchers = DynamicBatchers(configuration: batching, pool: pool, metrics: metrics, live: live)
     }
 
-    /// Where images are decoded and preprocessed: concurrent, off the event loops and off the
-    /// compute pool.
-    private static let decoding = DispatchQueue(label: "nfserve.decode", qos: .userInitiated, attributes: .concurrent)
+    /// Where images are decoded and preprocessed: off the event loops and off the compute pool,
+    /// on as many serial lanes as there are cores (so at most that many images are decoded at
+    /// once, whatever the number of requests).
+    private static let decoding = DecodeLanes(count: ProcessInfo.processInfo.activeProcessorCount)
 
     /// Images one request may carry. The body limit bounds the bytes, not the count: tiny
     /// encoded images each become a full-size tensor, and a forward pass's memory grows with
@@ -40,21 +43,27 @@ struct Inference: Sendable {
         }
     }
 
-    /// Decodes, preprocesses and classifies `images`: `[N, K]` logits.
+    /// Decodes, preprocesses and classifies `images`: `[N, K]` logits. The request counts
+    /// against the compute pool's bound from before decoding (503 when full).
     func logits(_ model: ModelPipeline, images: [UploadedImage]) async throws -> Tensor {
         try checkBatch(images.count)
-        let input = try await withCheckedThrowingContinuation { [maxPixels] continuation in
-            Self.decoding.async {
-                continuation.resume(with: Result { try model.input(encodedImages: images, maxPixels: maxPixels) })
-            }
-        }
-        return try await logits(model, input: input)
+        try pool.admit()
+        defer { pool.release() }
+        let input = try await Self.decoding.run { [maxPixels] in try model.input(encodedImages: images, maxPixels: maxPixels) }
+        return try await forward(model, input)
     }
 
-    /// Classifies an already preprocessed `[N, C, H, W]` batch: `[N, K]` logits, computed in a
-    /// batch with other requests for the model unless its policy turns batching off.
+    /// Classifies an already preprocessed `[N, C, H, W]` batch: `[N, K]` logits.
     func logits(_ model: ModelPipeline, input: Tensor) async throws -> Tensor {
         try checkBatch(input.shape[0])
+        try pool.admit()
+        defer { pool.release() }
+        return try await forward(model, input)
+    }
+
+    /// An admitted request's forward pass: in a batch with other requests for the model, unless
+    /// its policy turns batching off.
+    private func forward(_ model: ModelPipeline, _ input: Tensor) async throws -> Tensor {
         if batchers.policy(for: model).maxBatchSize > 1 { return try await batchers.batcher(for: model).logits(input) }
         return try await timed(model, images: input.shape[0]) { try model.logits(input: input, context: $0) }
     }
@@ -65,7 +74,7 @@ struct Inference: Sendable {
     private func timed(_ model: ModelPipeline, images: Int,
                        _ work: @escaping @Sendable (ForwardContext) throws -> Tensor) async throws -> Tensor {
         let recorder = live.recorder(for: model)
-        let logits = try await pool.run { [metrics] in
+        let logits = try await pool.perform { [metrics] in
             let start = ContinuousClock.now
             let logits = try work(ForwardContext(observer: recorder))
             metrics.recordInference(model: model.name, images: images, duration: ContinuousClock.now - start)
@@ -73,5 +82,23 @@ struct Inference: Sendable {
         }
         if let recorder, logits.storage.allSatisfy(\.isFinite) { live.record(recorder, model: model, images: images) }
         return logits
+    }
+}
+
+/// Serial queues taking turns: work runs on at most `count` threads at once, in arrival order
+/// per lane.
+final class DecodeLanes: Sendable {
+    private let lanes: [DispatchQueue]
+    private let next = Atomic<Int>(0)
+
+    init(count: Int) {
+        lanes = (0..<max(count, 1)).map { DispatchQueue(label: "nfserve.decode.\($0)", qos: .userInitiated) }
+    }
+
+    func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        let lane = lanes[next.add(1, ordering: .relaxed).oldValue % lanes.count]
+        return try await withCheckedThrowingContinuation { continuation in
+            lane.async { continuation.resume(with: Result { try work() }) }
+        }
     }
 }

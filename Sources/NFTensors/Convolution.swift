@@ -9,7 +9,7 @@ public final class Convolution: Sendable {
     public let bias: Tensor?
 
     private struct Key: Hashable, Sendable {
-        var n: Int, h: Int, w: Int, sumScale: Float, relu: Bool
+        var n: Int, h: Int, w: Int, sumScale: Float, after: Activation
         var layout = DNNLConvolution.Layout.plain
         var activation = Activation.identity
         var activationScale: Float = 1
@@ -39,10 +39,10 @@ public final class Convolution: Sendable {
         guard oh > 0, ow > 0 else {
             throw TensorError("input \(h)x\(w) is too small for a \(geometry.kernel.h)x\(geometry.kernel.w) convolution")
         }
-        let key = Key(n: n, h: h, w: w, sumScale: residual == nil ? 0 : 1, relu: relu)
+        let key = Key(n: n, h: h, w: w, sumScale: residual == nil ? 0 : 1, after: relu ? .relu : .identity)
         let primitive = try primitives.value(for: key) {
             try DNNLConvolution(input: (n, h, w), geometry: geometry, weight: weight.storage, bias: bias?.storage,
-                                fusedSumScale: key.sumScale, fusedReLU: relu)
+                                fusedSumScale: key.sumScale, postActivation: key.after)
         }
         let outShape = [n, geometry.outChannels, oh, ow]
         guard var output = residual else {
@@ -65,26 +65,25 @@ public final class Convolution: Sendable {
     /// The convolution inside an execution plan: blocked output, from a blocked input or (the
     /// first one) the plain network input. `activation(conv(x) + bias) * activationScale` is
     /// fused, then, with `accumulatingInto`, the sum with that tensor (written in place, and
-    /// returned), then ReLU when `relu`.
+    /// returned), then the activation `after`.
     public func blocked(_ input: BlockedTensor, activation: Activation = .identity, activationScale: Float = 1,
-                        accumulatingInto residual: BlockedTensor? = nil, relu: Bool = false) throws -> BlockedTensor {
+                        accumulatingInto residual: BlockedTensor? = nil, after: Activation = .identity) throws -> BlockedTensor {
         try blocked(n: input.n, c: input.c, h: input.h, w: input.w, source: input.pointer, layout: .blocked,
-                    activation: activation, activationScale: activationScale, residual: residual, relu: relu)
+                    activation: activation, activationScale: activationScale, residual: residual, after: after)
     }
 
     /// The first convolution of a plan, reading the plain `[N, C, H, W]` input.
-    public func blocked(plain input: Tensor, activation: Activation = .identity, activationScale: Float = 1,
-                        relu: Bool = false) throws -> BlockedTensor {
+    public func blocked(plain input: Tensor, activation: Activation = .identity, activationScale: Float = 1) throws -> BlockedTensor {
         let (n, c, h, w) = input.nchw
         return try input.storage.withUnsafeBufferPointer { src in
             try blocked(n: n, c: c, h: h, w: w, source: src.baseAddress!, layout: .plainToBlocked,
-                        activation: activation, activationScale: activationScale, residual: nil, relu: relu)
+                        activation: activation, activationScale: activationScale, residual: nil, after: .identity)
         }
     }
 
     private func blocked(n: Int, c: Int, h: Int, w: Int, source: UnsafePointer<Float>, layout: DNNLConvolution.Layout,
                          activation: Activation, activationScale: Float, residual: BlockedTensor?,
-                         relu: Bool) throws -> BlockedTensor {
+                         after: Activation) throws -> BlockedTensor {
         guard c == geometry.inChannels else {
             throw TensorError("convolution expects \(geometry.inChannels) channels, got \(c)")
         }
@@ -92,11 +91,11 @@ public final class Convolution: Sendable {
         guard oh > 0, ow > 0 else {
             throw TensorError("input \(h)x\(w) is too small for a \(geometry.kernel.h)x\(geometry.kernel.w) convolution")
         }
-        let key = Key(n: n, h: h, w: w, sumScale: residual == nil ? 0 : 1, relu: relu, layout: layout,
+        let key = Key(n: n, h: h, w: w, sumScale: residual == nil ? 0 : 1, after: after, layout: layout,
                       activation: activation, activationScale: activationScale)
         let primitive = try primitives.value(for: key) {
             let made = try DNNLConvolution(input: (n, h, w), geometry: geometry, weight: weight.storage,
-                                           bias: bias?.storage, fusedSumScale: key.sumScale, fusedReLU: relu,
+                                           bias: bias?.storage, fusedSumScale: key.sumScale, postActivation: after,
                                            layout: layout, activation: activation, activationScale: activationScale)
             made.shareWeights(with: primitives.values)
             return made

@@ -81,10 +81,13 @@ import Testing
             close(try conv.blocked(try BlockedTensor(x), activation: activation, activationScale: 1.7).plain(), expected,
                   "conv + \(activation) x 1.7")
         }
-        var summed = plainOut
-        summed.add(residual, relu: true)
-        close(try conv.blocked(try BlockedTensor(x), accumulatingInto: try BlockedTensor(residual), relu: true).plain(),
-              summed, "conv + residual, relu")
+        for after in [Activation.relu, .gelu, .identity] {
+            var summed = plainOut
+            summed.add(residual)
+            after.apply(&summed)
+            close(try conv.blocked(try BlockedTensor(x), accumulatingInto: try BlockedTensor(residual), after: after).plain(),
+                  summed, "conv + residual, then \(after)")
+        }
         // The first convolution of a plan reads the plain input (3 channels, not padded).
         let stem = ConvolutionGeometry(inChannels: 3, outChannels: 16, kernel: 7, stride: 2, padding: .symmetric(3, 3))
         let stemConv = Convolution(geometry: stem, weight: rng.tensor(stem.weightShape), bias: nil)

@@ -27,7 +27,7 @@ typedef struct {
     int64_t dilation_h, dilation_w;    // PyTorch's convention: 1 means no dilation
     int64_t pad_top, pad_left, pad_bottom, pad_right;
     float sum_scale;                   // != 0: dst = conv(src) + sum_scale * dst (a fused residual add)
-    int32_t relu;                      // != 0: ReLU after the (optional) sum
+    int32_t post_activation;           // an nf_activation after the (optional) sum
     int32_t layout;                    // an nf_layout_pair: where src and dst live
     int32_t activation;                // an nf_activation applied before the sum ...
     float activation_scale;            // ... and multiplied by this (0 is taken as 1)

@@ -59,11 +59,19 @@ struct NormFreeNetPlan: ExecutionPlan {
             x = try conv.blocked(x, activation: last ? .identity : activation, activationScale: last ? 1 : activationScale)
         }
         if stemPool { x = try BlockedOperations.pool(x, kernel: 3, stride: 2, padding: 1, ceilMode: false, average: false) }
-        for block in blocks { x = try run(block, x) }
+        // Where nothing reads a block's output unactivated (the next block projects its shortcut
+        // from the activation; or final_act follows), the activation is conv3's post-op after the sum.
+        var activated = false
+        for (i, block) in blocks.enumerated() {
+            let next = i + 1 < blocks.count ? blocks[i + 1] : nil
+            let fuse = block.attnLast == nil && (next.map { $0.downsample != nil } ?? (finalConv == nil))
+            x = try run(block, x, activated: activated, activateOutput: fuse)
+            activated = fuse
+        }
         // final_act (its scale applied after the average, which is linear)
         if let finalConv {
             x = try finalConv.blocked(x, activation: activation, activationScale: activationScale)
-        } else {
+        } else if !activated {
             x = try BlockedOperations.activation(activation, x, inPlace: true)
         }
         var pooled = try BlockedOperations.globalAveragePool(x)
@@ -71,9 +79,13 @@ struct NormFreeNetPlan: ExecutionPlan {
         return try fc.layer(pooled)
     }
 
-    private func run(_ b: Block, _ x: BlockedTensor) throws -> BlockedTensor {
+    /// One block; `activated`: `x` is already `act(x)` (only where the block projects its
+    /// shortcut from it); `activateOutput`: return `act(output)` instead of the output.
+    private func run(_ b: Block, _ x: BlockedTensor, activated: Bool, activateOutput: Bool) throws -> BlockedTensor {
         // out = act(x) * activationScale * beta: the scale lives in conv1 and the shortcut's conv.
-        let pre = try BlockedOperations.activation(activation, x)
+        // With a projected shortcut nothing reads x itself afterwards: activated in place.
+        precondition(!activated || b.downsample != nil, "the identity shortcut needs the block's input unactivated")
+        let pre = activated ? x : try BlockedOperations.activation(activation, x, inPlace: b.downsample != nil)
         var shortcut = x
         if let downsample = b.downsample {
             var pooled = pre
@@ -102,8 +114,9 @@ struct NormFreeNetPlan: ExecutionPlan {
         guard let attnLast = b.attnLast else {
             // out * alpha * skip_gain + shortcut: the scale in conv3's weights, the sum its post-op
             // (written into the shortcut, or into the block's input, which nothing reads after).
-            return try b.conv3.blocked(out, accumulatingInto: shortcut)
+            return try b.conv3.blocked(out, accumulatingInto: shortcut, after: activateOutput ? activation : .identity)
         }
+        precondition(!activateOutput, "attention's gate joins the residual add: no activation after it")
         out = try b.conv3.blocked(out)
         var gate = try attnLast.gate(pooled: BlockedOperations.globalAveragePool(out))
         gate.scale(by: b.attnLastScale)

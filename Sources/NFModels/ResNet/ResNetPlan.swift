@@ -34,18 +34,18 @@ struct ConvNormStep: Sendable {
     /// passes add the residual apart (`residual` must then be nil), so that the inputs are
     /// observed in the order the layers reach them.
     func callAsFunction(_ x: Source, relu: Bool, residual: BlockedTensor? = nil, _ observer: PlanObserver) throws -> BlockedTensor {
-        func run(_ conv: Convolution, activation: Activation, sum: BlockedTensor?, relu: Bool) throws -> BlockedTensor {
+        func run(_ conv: Convolution, activation: Activation, sum: BlockedTensor?, after: Activation) throws -> BlockedTensor {
             switch x {
-            case let .plain(t): return try conv.blocked(plain: t, activation: activation, relu: relu)
-            case let .blocked(b): return try conv.blocked(b, activation: activation, accumulatingInto: sum, relu: relu)
+            case let .plain(t): return try conv.blocked(plain: t, activation: activation)
+            case let .blocked(b): return try conv.blocked(b, activation: activation, accumulatingInto: sum, after: after)
             }
         }
         if let folded, !observer.normalizationInputs {
             return try run(folded, activation: residual == nil && relu ? .relu : .identity, sum: residual,
-                           relu: residual != nil && relu)
+                           after: residual != nil && relu ? .relu : .identity)
         }
         precondition(residual == nil || !observer.normalizationInputs, "an observed pass adds the residual apart")
-        let y = try run(conv.convolution, activation: .identity, sum: nil, relu: false)
+        let y = try run(conv.convolution, activation: .identity, sum: nil, after: .identity)
         try observer.normalizationInput(norm.name, y)
         var normalized: BlockedTensor
         if let batchNorm {

@@ -25,7 +25,7 @@ final class DNNLConvolution: @unchecked Sendable {
     }
 
     init(input: (n: Int, h: Int, w: Int), geometry g: ConvolutionGeometry, weight: [Float], bias: [Float]?,
-         fusedSumScale: Float, fusedReLU: Bool, layout: Layout = .plain, activation: Activation = .identity,
+         fusedSumScale: Float, postActivation: Activation, layout: Layout = .plain, activation: Activation = .identity,
          activationScale: Float = 1) throws {
         let p = g.resolvedPadding(height: input.h, width: input.w)
         var params = nf_conv_params(
@@ -34,7 +34,7 @@ final class DNNLConvolution: @unchecked Sendable {
             stride_h: Int64(g.stride.h), stride_w: Int64(g.stride.w),
             dilation_h: Int64(g.dilation.h), dilation_w: Int64(g.dilation.w),
             pad_top: Int64(p.top), pad_left: Int64(p.left), pad_bottom: Int64(p.bottom), pad_right: Int64(p.right),
-            sum_scale: fusedSumScale, relu: fusedReLU ? 1 : 0, layout: layout.rawValue,
+            sum_scale: fusedSumScale, post_activation: postActivation.dnnlCode, layout: layout.rawValue,
             activation: activation.dnnlCode, activation_scale: activationScale)
         let (made, message) = withDNNLErrorBuffer { err, len in
             weight.withUnsafeBufferPointer { w in
