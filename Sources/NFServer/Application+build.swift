@@ -66,7 +66,7 @@ func buildRouter(_ configuration: ServerConfiguration, store: ModelStore, pool: 
         router.add(middleware: PublicFiles(directory: directory))
     }
 
-    let live = LiveMonitors(enabled: configuration.liveEstimationShift)
+    let live = LiveMonitors(enabled: configuration.liveEstimationShift, budget: configuration.liveEstimationShiftBudget)
     let inference = Inference(pool: pool, metrics: metrics, maxPixels: configuration.maxPixels, live: live,
                               batching: configuration.batching)
     PredictionRoutes(store: store, inference: inference, maxBodyBytes: configuration.maxBodyBytes)

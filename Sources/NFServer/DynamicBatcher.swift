@@ -181,6 +181,7 @@ final class DynamicBatcher: Sendable {
         do {
             logits = try model.logits(input: input, context: ForwardContext(observer: recorder))
         } catch {
+            if let recorder { live.discard(recorder) }
             for request in batch { request.continuation.resume(throwing: error) }
             return
         }
@@ -192,7 +193,9 @@ final class DynamicBatcher: Sendable {
             request.continuation.resume(returning: Tensor(shape: [request.images, classes], storage: rows))
             row += request.images
         }
-        if let recorder, logits.storage.allSatisfy(\.isFinite) { live.record(recorder, model: model, images: images) }
+        if let recorder {
+            if logits.storage.allSatisfy(\.isFinite) { live.record(recorder, model: model, images: images) } else { live.discard(recorder) }
+        }
     }
 }
 

@@ -73,14 +73,21 @@ struct Inference: Sendable {
     /// whose logits are not finite: it is refused, and must not skew the live statistics).
     private func timed(_ model: ModelPipeline, images: Int,
                        _ work: @escaping @Sendable (ForwardContext) throws -> Tensor) async throws -> Tensor {
-        let recorder = live.recorder(for: model)
-        let logits = try await pool.perform { [metrics] in
+        let (logits, recorder) = try await pool.perform { [metrics, live] in
+            let recorder = live.recorder(for: model)
             let start = ContinuousClock.now
-            let logits = try work(ForwardContext(observer: recorder))
-            metrics.recordInference(model: model.name, images: images, duration: ContinuousClock.now - start)
-            return logits
+            do {
+                let logits = try work(ForwardContext(observer: recorder))
+                metrics.recordInference(model: model.name, images: images, duration: ContinuousClock.now - start)
+                return (logits, recorder)
+            } catch {
+                if let recorder { live.discard(recorder) }
+                throw error
+            }
         }
-        if let recorder, logits.storage.allSatisfy(\.isFinite) { live.record(recorder, model: model, images: images) }
+        if let recorder {
+            if logits.storage.allSatisfy(\.isFinite) { live.record(recorder, model: model, images: images) } else { live.discard(recorder) }
+        }
         return logits
     }
 }

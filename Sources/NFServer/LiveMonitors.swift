@@ -7,26 +7,65 @@ import Synchronization
 /// The live estimation shift of every served model: what the images it classified did to each
 /// BatchNorm's input. One `LiveEstimationShift` per version of a model, so a reload, a
 /// recalibration or a restore starts afresh (the statistics it compares with have changed).
+///
+/// Observing a pass costs its BatchNorm inputs kept unfused and copied, and their moments merged
+/// after the answer, which for a large model is a good part of the forward pass again. With a
+/// `budget` (the share of one core the merges may take; `--live-esm-budget`, 0.1 by default) the
+/// monitors sample: a pass is observed only when no merge is pending and the last merge, times
+/// 1/budget, has passed since it began; every other pass runs fully fused. Without one every
+/// pass is observed and the merges may queue up.
 final class LiveMonitors: Sendable {
     let enabled: Bool
+    let budget: Double?
     private let monitors = Mutex<[String: (version: PipelineVersion, live: LiveEstimationShift)]>([:])
+    private struct Sampling {
+        var pending = 0
+        var nextAllowed = ContinuousClock.now
+    }
+    private let sampling = Mutex(Sampling())
 
-    init(enabled: Bool) {
+    init(enabled: Bool, budget: Double? = nil) {
+        precondition(budget.map { $0 > 0 && $0 <= 1 } ?? true, "the live ESM budget is a share of one core in (0, 1]")
         self.enabled = enabled
+        self.budget = budget
     }
 
     /// The observer a forward pass of `model` should carry, nil when nothing is recorded (live
-    /// ESM off, or a model without BatchNorm).
+    /// ESM off, a model without BatchNorm, or, with a budget, not this pass). A recorder handed
+    /// out must be given back: `record` or `discard`.
     func recorder(for model: ModelPipeline) -> NormalizationRecorder? {
         // The kind, not the layer list: this runs for every request.
         let kind = model.classifier.normalizationKind
-        return enabled && (kind == .batchnorm || kind == .mixed) ? NormalizationRecorder(deferringUpTo: LiveEstimationShift.deferredBytes) : nil
+        guard enabled, kind == .batchnorm || kind == .mixed else { return nil }
+        let observe = sampling.withLock { state in
+            if budget != nil && (state.pending > 0 || ContinuousClock.now < state.nextAllowed) { return false }
+            state.pending += 1
+            return true
+        }
+        return observe ? NormalizationRecorder(deferringUpTo: LiveEstimationShift.deferredBytes) : nil
     }
 
-    /// Merges a request's moments into `model`'s live sums, off the response path.
+    /// Merges a pass's moments into `model`'s live sums, off the response path.
     func record(_ recorder: NormalizationRecorder, model: ModelPipeline, images: Int) {
         let live = monitor(for: model)
-        Task.detached(priority: .utility) { live.record(recorder.moments, images: images) }
+        Task.detached(priority: .utility) { [self] in
+            let start = ContinuousClock.now
+            live.record(recorder.moments, images: images)
+            finished(start: start)
+        }
+    }
+
+    /// A recorder whose pass is not recorded (it failed, or its logits were not finite).
+    func discard(_ recorder: NormalizationRecorder) { finished(start: nil) }
+
+    private func finished(start: ContinuousClock.Instant?) {
+        sampling.withLock { state in
+            state.pending -= 1
+            if let start, let budget {
+                let now = ContinuousClock.now
+                state.nextAllowed = start + (now - start) * (1 / budget)
+            }
+        }
     }
 
     /// The live sums of this version of `model` (new and empty for a version not seen yet).

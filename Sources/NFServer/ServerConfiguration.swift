@@ -27,6 +27,9 @@ public struct ServerConfiguration: Sendable {
     /// Whether every classified image also feeds its model's live BatchNorm estimation shift
     /// (`--no-live-esm` turns it off).
     public var liveEstimationShift: Bool
+    /// The share of one core the live estimation shift's merges may take (`--live-esm-budget`):
+    /// passes are sampled to keep within it. nil observes every pass.
+    public var liveEstimationShiftBudget: Double?
     /// The dashboard's folder (`Public/`), served at `/`; nil serves no page.
     public var publicDirectory: String?
     /// Dynamic batching, for the server and per model.
@@ -36,7 +39,7 @@ public struct ServerConfiguration: Sendable {
                 datasets: String = "./datasets", maxBodyBytes: Int = 20 << 20, maxPixels: Int = 40_000_000,
                 adminToken: String? = nil, maxQueuedInferences: Int = 64,
                 connectionLimits: ConnectionLimits = ConnectionLimits(), shutdownGrace: Duration = .seconds(25),
-                shutdownDelay: Duration = .zero, liveEstimationShift: Bool = true, publicDirectory: String? = nil,
+                shutdownDelay: Duration = .zero, liveEstimationShift: Bool = true, liveEstimationShiftBudget: Double? = nil, publicDirectory: String? = nil,
                 batching: BatchingConfiguration = BatchingConfiguration()) {
         self.host = host
         self.port = port
@@ -50,6 +53,7 @@ public struct ServerConfiguration: Sendable {
         self.shutdownGrace = shutdownGrace
         self.shutdownDelay = shutdownDelay
         self.liveEstimationShift = liveEstimationShift
+        self.liveEstimationShiftBudget = liveEstimationShiftBudget
         self.publicDirectory = publicDirectory
         self.batching = batching
     }

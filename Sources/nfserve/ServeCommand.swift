@@ -29,6 +29,8 @@ struct ServeCommand: AsyncParsableCommand {
     var publicDirectory: String?
     @Flag(inversion: .prefixedNo, help: "Feed every classified image's BatchNorm inputs to the model's live estimation shift (GET /diagnostics/esm?source=live, /metrics).")
     var liveEsm = true
+    @Option(help: "Share of one core the live estimation shift may spend merging (0-1]; predictions are sampled to keep within it. \"all\" observes every prediction.")
+    var liveEsmBudget = "0.1"
     @Option(help: "Dynamic batching: most images in one forward pass (1 turns batching off).") var maxBatchSize = 32
     @Option(help: "Dynamic batching: milliseconds a request finding the compute pool idle waits for others to join it.")
     var maxBatchDelayMs = 0.0
@@ -59,6 +61,16 @@ struct ServeCommand: AsyncParsableCommand {
         guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \"\(logLevel)\"") }
         _ = try batching()
+        _ = try liveBudget()
+    }
+
+    /// --live-esm-budget: a share in (0, 1], or "all" (nil: every prediction observed).
+    private func liveBudget() throws -> Double? {
+        if liveEsmBudget == "all" { return nil }
+        guard let share = Double(liveEsmBudget), share > 0, share <= 1 else {
+            throw ValidationError("--live-esm-budget must be a share of one core in (0, 1], or \"all\"")
+        }
+        return share
     }
 
     /// --max-batch-size, --max-batch-delay-ms and each --model-batching NAME=SIZE[:DELAY_MS].
@@ -93,7 +105,7 @@ struct ServeCommand: AsyncParsableCommand {
             host: resolvedHost, port: try resolvedPort(), checkpoints: checkpoints, datasets: datasets,
             maxBodyBytes: maxBodyMb << 20, maxPixels: maxPixels, adminToken: try adminToken(),
             connectionLimits: limits, shutdownGrace: .seconds(shutdownGrace), shutdownDelay: .seconds(shutdownDelay),
-            liveEstimationShift: liveEsm, publicDirectory: try PublicFolder.resolve(publicDirectory),
+            liveEstimationShift: liveEsm, liveEstimationShiftBudget: try liveBudget(), publicDirectory: try PublicFolder.resolve(publicDirectory),
             batching: try batching())
         try await NFServer.serve(configuration, logger: logger)
     }

@@ -80,12 +80,13 @@ public func setComputeThreads(_ threads: Int) { nf_set_threads(Int32(threads)) }
 /// The cores OpenMP uses by default.
 public var availableComputeThreads: Int { Int(nf_max_threads()) }
 
-/// Activation buffers handed back by finished steps, kept for the next step or pass of the same
-/// size: a plan then reuses memory that is already mapped instead of faulting fresh pages in for
-/// every step (they showed as a few percent of a forward pass in the kernel). Bounded: beyond
-/// `maxBytes` cached, buffers are freed.
+/// Activation buffers handed back by finished steps, kept for the next step or pass: a plan then
+/// reuses memory that is already mapped instead of faulting fresh pages in for every step (they
+/// showed as a few percent of a forward pass in the kernel). Sizes are rounded up to a power of
+/// two, so that passes of different batch sizes share buffers; beyond `maxBytes` cached, buffers
+/// are freed.
 final class BufferPool: Sendable {
-    static let shared = BufferPool(maxBytes: 256 << 20)
+    static let shared = BufferPool(maxBytes: 64 << 20)
 
     private struct Buffer: @unchecked Sendable { let pointer: UnsafeMutablePointer<Float> }
     private struct State {
@@ -97,7 +98,8 @@ final class BufferPool: Sendable {
 
     init(maxBytes: Int) { self.maxBytes = maxBytes }
 
-    func take(_ count: Int) -> UnsafeMutablePointer<Float> {
+    func take(_ requested: Int) -> UnsafeMutablePointer<Float> {
+        let count = Self.bucket(requested)
         if let reused = state.withLock({ state -> Buffer? in
             guard let buffer = state.free[count]?.popLast() else { return nil }
             state.bytes -= count * MemoryLayout<Float>.stride
@@ -107,7 +109,8 @@ final class BufferPool: Sendable {
         return raw.bindMemory(to: Float.self, capacity: count)
     }
 
-    func give(_ pointer: UnsafeMutablePointer<Float>, count: Int) {
+    func give(_ pointer: UnsafeMutablePointer<Float>, count requested: Int) {
+        let count = Self.bucket(requested)
         let bytes = count * MemoryLayout<Float>.stride
         let kept = state.withLock { state in
             guard state.bytes + bytes <= maxBytes else { return false }
@@ -117,4 +120,7 @@ final class BufferPool: Sendable {
         }
         if !kept { pointer.deallocate() }
     }
+
+    /// The power of two at or above `count` (at least 1024 floats).
+    static func bucket(_ count: Int) -> Int { max(1024, 1 << (Int.bitWidth - (count - 1).leadingZeroBitCount)) }
 }
