@@ -41,8 +41,10 @@ public final class Convolution: Sendable {
         }
         let key = Key(n: n, h: h, w: w, sumScale: residual == nil ? 0 : 1, after: relu ? .relu : .identity)
         let primitive = try primitives.value(for: key) {
-            try DNNLConvolution(input: (n, h, w), geometry: geometry, weight: weight.storage, bias: bias?.storage,
-                                fusedSumScale: key.sumScale, postActivation: key.after)
+            let made = try DNNLConvolution(input: (n, h, w), geometry: geometry, weight: weight.storage, bias: bias?.storage,
+                                           fusedSumScale: key.sumScale, postActivation: key.after)
+            made.shareWeights(with: primitives.values)
+            return made
         }
         let outShape = [n, geometry.outChannels, oh, ow]
         guard var output = residual else {
