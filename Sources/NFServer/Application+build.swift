@@ -11,9 +11,11 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
     try await buildApplication(configuration, logger: logger, lifecycle: ServerLifecycle())
 }
 
-func buildApplication(_ configuration: ServerConfiguration, logger: Logger, lifecycle: ServerLifecycle) async throws -> some ApplicationProtocol {
+/// `pool`: tests hold the compute pool to queue requests behind it.
+func buildApplication(_ configuration: ServerConfiguration, logger: Logger, lifecycle: ServerLifecycle,
+                      pool: ComputePool? = nil) async throws -> some ApplicationProtocol {
     let store = ModelStore(checkpoints: configuration.checkpoints, logger: logger)
-    let pool = ComputePool(maxQueued: configuration.maxQueuedInferences)
+    let pool = pool ?? ComputePool(maxQueued: configuration.maxQueuedInferences)
     let loader = ModelLoader()
     let router = buildRouter(configuration, store: store, pool: pool, loader: loader, lifecycle: lifecycle, logger: logger)
     let (maxBodyBytes, limits) = (configuration.maxBodyBytes, configuration.connectionLimits)

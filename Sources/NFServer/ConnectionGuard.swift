@@ -70,6 +70,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// waiting for may stop (`ConnectionWatch`). Hummingbird allows half-closure, so the channel
     /// itself stays active until the response is written.
     private(set) var inputClosed = false
+    /// Called once when the client closes its side or the connection goes (`whenClientLeaves`).
+    private var leaveCallbacks: [Int: @Sendable () -> Void] = [:]
+    private var nextLeaveCallback = 0
     static let quiesceHeadWait = TimeAmount.seconds(2)
     static let lingerIdle = TimeAmount.seconds(2)
     static let lingerTotal = TimeAmount.seconds(10)
@@ -90,11 +93,34 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         closed()
+        clientLeft()
         context.fireChannelInactive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         closed()
+        clientLeft()
+    }
+
+    /// Calls `callback` (on the event loop) when the client closes its side or the connection
+    /// goes, at once if it has; returns an id for `forget` while it has not.
+    func whenClientLeaves(_ callback: @escaping @Sendable () -> Void) -> Int? {
+        if inputClosed {
+            callback()
+            return nil
+        }
+        nextLeaveCallback += 1
+        leaveCallbacks[nextLeaveCallback] = callback
+        return nextLeaveCallback
+    }
+
+    /// The request finished: its callback is no longer wanted.
+    func forget(_ id: Int) { leaveCallbacks[id] = nil }
+
+    private func clientLeft() {
+        let callbacks = leaveCallbacks.values
+        leaveCallbacks = [:]
+        for callback in callbacks { callback() }
     }
 
     private func opened(_ context: ChannelHandlerContext) {
@@ -178,7 +204,10 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let event = event as? ChannelEvent, event == .inputClosed { inputClosed = true }
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            inputClosed = true
+            clientLeft()
+        }
         // Hummingbird's connection handler closes a connection with no request in progress at
         // once; for one whose first request has not arrived yet, that would drop a request
         // the client has already sent.

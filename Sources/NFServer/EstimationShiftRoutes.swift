@@ -254,6 +254,30 @@ struct ConnectionWatch {
     }
 }
 
+extension ConnectionWatch {
+    /// Runs `work`, cancelling it if the client leaves first (closes the connection or its
+    /// sending side): a prediction waiting for the compute pool then leaves the queue, and the
+    /// request ends as 499 in the metrics.
+    func cancellingIfClientLeaves<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) async throws -> T {
+        guard wasOpen else { return try await work() }
+        let task = Task { try await work() }
+        let channel = channel
+        let id = try? await channel.eventLoop.submit { () -> Int? in
+            try channel.pipeline.syncOperations.handler(type: ConnectionGuard.self).whenClientLeaves { task.cancel() }
+        }.get()
+        defer {
+            if let id = id ?? nil {
+                channel.eventLoop.execute { try? channel.pipeline.syncOperations.handler(type: ConnectionGuard.self).forget(id) }
+            }
+        }
+        do {
+            return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+        } catch is CancellationError {
+            throw APIError.clientClosed
+        }
+    }
+}
+
 extension Optional {
     func orThrow(_ error: @autoclosure () -> some Error) throws -> Wrapped {
         guard let self else { throw error() }

@@ -47,7 +47,9 @@ struct OpenInferenceRoutes: Sendable {
                 let model = try model(context)
                 let body = try await request.collectBody(limit: maxBodyBytes)
                 let inferenceRequest = try InferenceRequest.decode(Data(body.readableBytesView))
-                return try await infer(inferenceRequest, model: model)
+                return try await ConnectionWatch(context.channel).cancellingIfClientLeaves {
+                    try await infer(inferenceRequest, model: model)
+                }
             }
         }
     }

@@ -15,20 +15,22 @@ struct PredictionRoutes: Sendable {
         // Both forms take both methods.
         for method in [HTTPRequest.Method.post, .put] {
             router.on("/predictions/{model}", method: method, table: routes) { request, context in
-                try await predict(request, model: try context.parameters.require("model"))
+                try await predict(request, model: try context.parameters.require("model"), context: context)
             }
-            router.on("/predict", method: method, table: routes) { request, _ in
-                try await predict(request, model: request.uri.queryParameters.get("model") ?? defaultModel())
+            router.on("/predict", method: method, table: routes) { request, context in
+                try await predict(request, model: request.uri.queryParameters.get("model") ?? defaultModel(), context: context)
             }
         }
     }
 
-    private func predict(_ request: Request, model name: String) async throws -> PredictionResponse {
+    private func predict(_ request: Request, model name: String, context: ServerRequestContext) async throws -> PredictionResponse {
         try request.checkDeclaredLength(limit: maxBodyBytes)
         let model = try store.servedModel(named: name)
         let k = model.topK(try request.integerQuery("topk"))
         let images = try await request.uploadedImages(limit: maxBodyBytes)
-        let logits = try await inference.logits(model, images: images)
+        let logits = try await ConnectionWatch(context.channel).cancellingIfClientLeaves { [inference] in
+            try await inference.logits(model, images: images)
+        }
         return PredictionResponse(model: name, images: images, predictions: model.topPredictions(logits: logits, k: k))
     }
 
