@@ -257,6 +257,38 @@ void nf_blocked_gate(float *x, const float *gate, const float *add, int64_t n, i
 typedef void (*set_threads_fn)(int);
 typedef int (*num_procs_fn)(void);
 
+typedef void (*gomp_parallel_fn)(void (*)(void *), void *, unsigned, unsigned);
+typedef int (*omp_int_fn)(void);
+
+struct parallel_for {
+    int64_t count;
+    void (*body)(void *, int64_t);
+    void *context;
+    omp_int_fn thread_num, num_threads;
+};
+
+static void parallel_for_worker(void *data) {
+    const struct parallel_for *job = data;
+    const int64_t threads = job->num_threads(), me = job->thread_num();
+    for (int64_t i = me; i < job->count; i += threads) job->body(job->context, i);
+}
+
+void nf_parallel_for(int64_t count, void (*body)(void *, int64_t), void *context) {
+    static gomp_parallel_fn parallel = NULL;
+    static omp_int_fn thread_num = NULL, num_threads = NULL;
+    if (!parallel) {
+        thread_num = (omp_int_fn)dlsym(RTLD_DEFAULT, "omp_get_thread_num");
+        num_threads = (omp_int_fn)dlsym(RTLD_DEFAULT, "omp_get_num_threads");
+        if (thread_num && num_threads) parallel = (gomp_parallel_fn)dlsym(RTLD_DEFAULT, "GOMP_parallel");
+    }
+    if (!parallel || count < 2) {
+        for (int64_t i = 0; i < count; i++) body(context, i);
+        return;
+    }
+    struct parallel_for job = {count, body, context, thread_num, num_threads};
+    parallel(parallel_for_worker, &job, 0, 0);
+}
+
 void nf_set_threads(int32_t threads) {
     static set_threads_fn set = NULL;
     static num_procs_fn procs = NULL;

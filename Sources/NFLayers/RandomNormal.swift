@@ -29,7 +29,8 @@ public struct SplitMix64: Sendable {
     }
 }
 
-/// Large tensors of normal values for weights at initialization, made on every core.
+/// Large tensors of normal values for weights at initialization, made on every core (on the
+/// OpenMP threads oneDNN computes with).
 ///
 /// The values are split into chunks of `chunk` values; chunk j of stream s uses its own
 /// `SplitMix64` seeded from (seed, s, j) and Marsaglia's polar method in Float (two 32-bit
@@ -65,11 +66,9 @@ public enum RandomNormal {
                     i += 2
                 }
             }
-            if chunks > 1 {
-                DispatchQueue.concurrentPerform(iterations: chunks, execute: fill)
-            } else if chunks == 1 {
-                fill(0)
-            }
+            // On oneDNN's OpenMP threads: a second pool of threads here would compete with its
+            // workers, which spin for a while after each convolution of the same pass.
+            parallelFor(chunks, fill)
         }
     }
 
@@ -84,7 +83,7 @@ public enum RandomNormal {
     }
 }
 
-/// A buffer's base address carried into `concurrentPerform`'s closure, where each iteration
+/// A buffer's base address carried into `parallelFor`'s closure, where each iteration
 /// writes only its own disjoint range.
 private struct UnsafeSendablePointer: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<Float>?

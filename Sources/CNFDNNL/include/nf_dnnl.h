@@ -105,6 +105,12 @@ void nf_dnnl_op_destroy(nf_dnnl_op *op);
 /// that differs per image and channel); tested against `Tensor.multiplyChannels` and `add`.
 void nf_blocked_gate(float *x, const float *gate, const float *add, int64_t n, int64_t c, int64_t h, int64_t w);
 
+/// Runs body(context, i) for i in 0..<count on the OpenMP threads oneDNN uses (libgomp's
+/// GOMP_parallel; iterations split statically): other CPU-parallel work then takes turns with
+/// oneDNN on the same threads instead of competing with its spinning workers for the cores.
+/// Runs the loop on the calling thread when libgomp is not found.
+void nf_parallel_for(int64_t count, void (*body)(void *context, int64_t index), void *context);
+
 /// Sets the OpenMP threads oneDNN uses for calls made from this thread (0: every core).
 void nf_set_threads(int32_t threads);
 /// The cores OpenMP would use by default.
