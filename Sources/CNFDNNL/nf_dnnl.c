@@ -224,26 +224,13 @@ nf_dnnl_conv *nf_dnnl_conv_create(const nf_conv_params *p, const float *weights_
     if (p->sum_scale != 0 || p->post_activation != NF_ACT_NONE || p->activation != NF_ACT_NONE || act_scale != 1.0f) {
         CHECK(dnnl_post_ops_create(&post_ops), "post-ops");
         if (p->activation != NF_ACT_NONE) {
-            dnnl_alg_kind_t alg;
-            float alpha;
-            if (!nf_eltwise_alg(p->activation, &alg, &alpha)) {
-                snprintf(err, err_len, "unknown activation %d", (int)p->activation);
-                goto fail;
-            }
-            CHECK(dnnl_post_ops_append_eltwise(post_ops, act_scale, alg, alpha, 0.0f), "activation post-op");
+            if (nf_append_activation(post_ops, p->activation, act_scale, err, err_len)) goto fail;
         } else if (act_scale != 1.0f) {
             CHECK(dnnl_post_ops_append_eltwise(post_ops, 1.0f, dnnl_eltwise_linear, act_scale, 0.0f), "scale post-op");
         }
         if (p->sum_scale != 0) CHECK(dnnl_post_ops_append_sum(post_ops, p->sum_scale), "sum post-op");
-        if (p->post_activation != NF_ACT_NONE) {
-            dnnl_alg_kind_t alg;
-            float alpha;
-            if (!nf_eltwise_alg(p->post_activation, &alg, &alpha)) {
-                snprintf(err, err_len, "unknown activation %d", (int)p->post_activation);
-                goto fail;
-            }
-            CHECK(dnnl_post_ops_append_eltwise(post_ops, 1.0f, alg, alpha, 0.0f), "activation post-op after the sum");
-        }
+        if (p->post_activation != NF_ACT_NONE &&
+            nf_append_activation(post_ops, p->post_activation, 1.0f, err, err_len)) goto fail;
     }
     attr = nf_user_scratchpad_attr(post_ops);
     if (!attr) {

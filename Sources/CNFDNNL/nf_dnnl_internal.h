@@ -33,5 +33,7 @@ dnnl_primitive_attr_t nf_user_scratchpad_attr(dnnl_post_ops_t post_ops);
 const_dnnl_primitive_attr_t nf_reorder_attr(void);
 /// oneDNN's eltwise algorithm and alpha for an `nf_activation`; 0 when unknown.
 int nf_eltwise_alg(int32_t activation, dnnl_alg_kind_t *alg, float *alpha);
+/// Appends `activation(x) * scale` to `post_ops`; nonzero (with a message in err) on failure.
+int nf_append_activation(dnnl_post_ops_t post_ops, int32_t activation, float scale, char *err, size_t err_len);
 
 #endif

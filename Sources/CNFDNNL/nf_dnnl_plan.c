@@ -34,6 +34,19 @@ int nf_eltwise_alg(int32_t activation, dnnl_alg_kind_t *alg, float *alpha) {
     }
 }
 
+int nf_append_activation(dnnl_post_ops_t post_ops, int32_t activation, float scale, char *err, size_t err_len) {
+    dnnl_alg_kind_t alg;
+    float alpha;
+    if (!nf_eltwise_alg(activation, &alg, &alpha)) {
+        snprintf(err, err_len, "unknown activation %d", (int)activation);
+        return -1;
+    }
+    CHECK(dnnl_post_ops_append_eltwise(post_ops, scale, alg, alpha, 0.0f), "activation post-op");
+    return 0;
+fail:
+    return -1;
+}
+
 void nf_dnnl_op_destroy(nf_dnnl_op *op) {
     if (!op) return;
     if (op->prim) dnnl_primitive_destroy(op->prim);
@@ -184,7 +197,7 @@ nf_dnnl_op *nf_dnnl_add_create(int64_t n, int64_t c, int64_t h, int64_t w, int32
     CHECK(dnnl_binary_desc_init(&desc, dnnl_binary_add, &md, &md, &md), "binary descriptor");
     if (relu) {
         CHECK(dnnl_post_ops_create(&post_ops), "post-ops");
-        CHECK(dnnl_post_ops_append_eltwise(post_ops, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f), "relu post-op");
+        if (nf_append_activation(post_ops, NF_ACT_RELU, 1.0f, err, err_len)) goto fail;
     }
     if (finish(op, &desc, post_ops, err, err_len)) goto fail;
     if (post_ops) dnnl_post_ops_destroy(post_ops);
