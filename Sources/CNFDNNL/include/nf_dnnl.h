@@ -55,7 +55,7 @@ int nf_dnnl_conv_share_weights(nf_dnnl_conv *conv, const nf_dnnl_conv *donor);
 /// Output spatial size that the primitive writes (oh, ow).
 void nf_dnnl_conv_output_size(const nf_dnnl_conv *conv, int64_t *oh, int64_t *ow);
 /// Runs the convolution: src is [n, ic, ih, iw], dst [n, oc, oh, ow]. Thread-safe: the
-/// scratchpad is allocated per call. Returns 0 on success.
+/// scratchpad is the calling thread's own. Returns 0 on success.
 int nf_dnnl_conv_execute(const nf_dnnl_conv *conv, const float *src, float *dst,
                          char *err, size_t err_len);
 void nf_dnnl_conv_destroy(nf_dnnl_conv *conv);

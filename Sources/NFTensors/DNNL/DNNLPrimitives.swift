@@ -10,7 +10,7 @@ func withDNNLErrorBuffer<R>(_ body: (UnsafeMutablePointer<CChar>, Int) -> R) -> 
 
 /// One oneDNN convolution primitive for one input shape, with its weights already reordered
 /// into the blocked layout oneDNN chose. Immutable once made; executing it is thread-safe
-/// (the shim allocates a scratchpad per call).
+/// (each thread executes with its own stream and scratchpad).
 final class DNNLConvolution: @unchecked Sendable {
     private let handle: OpaquePointer
     let outputHeight: Int
