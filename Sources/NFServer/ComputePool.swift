@@ -9,14 +9,20 @@ import Synchronization
 /// beyond `maxQueued` waiting jobs a request is refused with 503 rather than left to time out.
 final class ComputePool: Sendable {
     private let queue = DispatchQueue(label: "nfserve.compute", qos: .userInitiated)
-    /// Jobs admitted and not yet finished (the running one included).
-    private let admitted = Mutex(0)
+    /// Jobs admitted and not yet finished (the running one included), and the bytes of
+    /// preprocessed input they hold or will hold.
+    private let admitted = Mutex((count: 0, bytes: 0))
     let maxQueued: Int
+    /// The most bytes of preprocessed input admitted requests may hold at once: decoded images
+    /// wait for their batch as tensors, and 64 requests of 64 tiny PNGs would otherwise hold
+    /// gigabytes. One request is always admitted when nothing else is.
+    let maxQueuedBytes: Int
     /// What a job refused for a full queue is answered with.
     let overloaded: APIError
 
-    init(maxQueued: Int, overloaded: APIError = .overloaded) {
+    init(maxQueued: Int, maxQueuedBytes: Int = 512 << 20, overloaded: APIError = .overloaded) {
         self.maxQueued = maxQueued
+        self.maxQueuedBytes = maxQueuedBytes
         self.overloaded = overloaded
     }
 
@@ -35,19 +41,26 @@ final class ComputePool: Sendable {
         }
     }
 
-    /// Counts one request against the bound (from before its images are decoded until its
-    /// logits are back); throws `overloaded` when `maxQueued` requests already wait. Each
-    /// admission is ended by `release()`.
-    func admit() throws {
-        let accepted = admitted.withLock { count in
-            guard count <= maxQueued else { return false }
-            count += 1
+    /// Counts one request, and the bytes of preprocessed input it will hold, against the bounds
+    /// (from before its images are decoded until its logits are back); throws `overloaded` when
+    /// `maxQueued` requests already wait or the bytes would pass `maxQueuedBytes`. Each
+    /// admission is ended by `release(bytes:)` with the same bytes.
+    func admit(bytes: Int = 0) throws {
+        let accepted = admitted.withLock { state in
+            guard state.count <= maxQueued, state.count == 0 || state.bytes + bytes <= maxQueuedBytes else { return false }
+            state.count += 1
+            state.bytes += bytes
             return true
         }
         guard accepted else { throw overloaded }
     }
 
-    func release() { admitted.withLock { $0 -= 1 } }
+    func release(bytes: Int = 0) {
+        admitted.withLock { state in
+            state.count -= 1
+            state.bytes -= bytes
+        }
+    }
 
     /// Runs `work` on the pool, in order with everything else submitted (a batch's drain; its
     /// requests were admitted one by one).

@@ -44,11 +44,14 @@ struct Inference: Sendable {
     }
 
     /// Decodes, preprocesses and classifies `images`: `[N, K]` logits. The request counts
-    /// against the compute pool's bound from before decoding (503 when full).
+    /// against the compute pool's bounds from before decoding (503 when full), with the bytes
+    /// its preprocessed images will take.
     func logits(_ model: ModelPipeline, images: [UploadedImage]) async throws -> Tensor {
         try checkBatch(images.count)
-        try pool.admit()
-        defer { pool.release() }
+        let p = model.preprocessing
+        let bytes = images.count * p.channels * p.height * p.width * MemoryLayout<Float>.stride
+        try pool.admit(bytes: bytes)
+        defer { pool.release(bytes: bytes) }
         let input = try await Self.decoding.run { [maxPixels] in try model.input(encodedImages: images, maxPixels: maxPixels) }
         return try await forward(model, input)
     }
@@ -56,8 +59,9 @@ struct Inference: Sendable {
     /// Classifies an already preprocessed `[N, C, H, W]` batch: `[N, K]` logits.
     func logits(_ model: ModelPipeline, input: Tensor) async throws -> Tensor {
         try checkBatch(input.shape[0])
-        try pool.admit()
-        defer { pool.release() }
+        let bytes = input.count * MemoryLayout<Float>.stride
+        try pool.admit(bytes: bytes)
+        defer { pool.release(bytes: bytes) }
         return try await forward(model, input)
     }
 

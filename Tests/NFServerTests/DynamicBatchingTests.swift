@@ -162,3 +162,19 @@ import Testing
         }
     }
 }
+
+/// The compute pool bounds the bytes of preprocessed input waiting, not only the requests.
+@Suite struct QueuedBytesTests {
+    @Test func bytesBeyondTheBoundAreRefusedButOneRequestAlwaysFits() throws {
+        let pool = ComputePool(maxQueued: 64, maxQueuedBytes: 1000)
+        try pool.admit(bytes: 5000)  // alone: admitted whatever its size
+        #expect(throws: APIError.self) { try pool.admit(bytes: 1) }
+        pool.release(bytes: 5000)
+        try pool.admit(bytes: 600)
+        #expect(throws: APIError.self) { try pool.admit(bytes: 600) }
+        try pool.admit(bytes: 400)
+        pool.release(bytes: 600)
+        pool.release(bytes: 400)
+        try pool.admit(bytes: 1000)
+    }
+}
