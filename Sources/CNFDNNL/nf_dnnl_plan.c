@@ -265,6 +265,46 @@ void nf_blocked_gate(float *x, const float *gate, const float *add, int64_t n, i
     }
 }
 
+struct blocked_moments {
+    const float *x;
+    int64_t n, c, blocks, plane;
+    double *mean, *m2;
+};
+
+// One channel block: 16 lanes of doubles, the sum first, then the squared deviations from the
+// mean. Compiled for AVX2 as well where the CPU has it (the rest of the shim leaves vector code
+// to oneDNN's JIT); the baseline clone gives the same sums, lane by lane in the same order.
+__attribute__((target_clones("avx2", "default")))
+static void blocked_moments_block(void *data, int64_t cb) {
+    const struct blocked_moments *job = data;
+    const int64_t plane = job->plane;
+    double sum[16] = {0}, squares[16] = {0}, mean[16];
+    for (int64_t b = 0; b < job->n; b++) {
+        const float *p = job->x + ((b * job->blocks + cb) * plane) * 16;
+        for (int64_t i = 0; i < plane; i++)
+            for (int k = 0; k < 16; k++) sum[k] += (double)p[i * 16 + k];
+    }
+    const double count = (double)(job->n * plane);
+    for (int k = 0; k < 16; k++) mean[k] = sum[k] / count;
+    for (int64_t b = 0; b < job->n; b++) {
+        const float *p = job->x + ((b * job->blocks + cb) * plane) * 16;
+        for (int64_t i = 0; i < plane; i++)
+            for (int k = 0; k < 16; k++) {
+                const double d = (double)p[i * 16 + k] - mean[k];
+                squares[k] += d * d;
+            }
+    }
+    for (int k = 0; k < 16 && cb * 16 + k < job->c; k++) {
+        job->mean[cb * 16 + k] = mean[k];
+        job->m2[cb * 16 + k] = squares[k];
+    }
+}
+
+void nf_blocked_moments(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, double *mean, double *m2) {
+    struct blocked_moments job = {x, n, c, (c + 15) / 16, h * w, mean, m2};
+    nf_parallel_for(job.blocks, blocked_moments_block, &job);
+}
+
 // libgomp comes in with libdnnl (Debian builds oneDNN with OpenMP) and its thread-count ICV is
 // per thread. Found at run time: only the runtime library is installed, not its link-time name.
 typedef void (*set_threads_fn)(int);

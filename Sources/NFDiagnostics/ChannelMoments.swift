@@ -50,6 +50,20 @@ public struct ChannelMoments: Sendable, Equatable {
         count += total
     }
 
+    /// Adds every value of an activation an execution plan holds in its blocked layout, reduced
+    /// where it lies (`BlockedTensor.channelMoments`, the same two passes in Double, over the
+    /// OpenMP threads) and merged as `add(_:)` merges a plain batch.
+    public mutating func add(_ activation: BlockedTensor) {
+        precondition(activation.c == channels, "activation has \(activation.c) channels, the moments \(channels)")
+        let batch = activation.channelMoments()
+        guard batch.count > 0 else { return }
+        for channel in 0..<channels {
+            mergeChannel(channel, currentCount: count, otherCount: batch.count, otherMean: batch.mean[channel],
+                         otherM2: batch.m2[channel])
+        }
+        count += batch.count
+    }
+
     /// The sum of `count` values, in Double.
     @inline(__always)
     static func sum(_ values: UnsafePointer<Float>, count: Int) -> Double {

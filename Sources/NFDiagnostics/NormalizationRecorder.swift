@@ -45,6 +45,18 @@ public final class NormalizationRecorder: ForwardObserver {
         }
     }
 
+    /// A plan's blocked activation is reduced at once, where it lies (never deferred: the plan
+    /// reuses its buffer, and the reduction is one read of it on every core).
+    public func observe(_ site: ObservationSite, blocked activation: BlockedTensor) {
+        guard case let .normalizationInput(name) = site, only?.contains(name) ?? true else { return }
+        state.withLock { state in
+            if state.moments[name] == nil && !state.order.contains(name) { state.order.append(name) }
+            var layer = state.moments.removeValue(forKey: name) ?? ChannelMoments(channels: activation.c)
+            layer.add(activation)
+            state.moments[name] = layer
+        }
+    }
+
     private static func accumulate(_ moments: inout [String: ChannelMoments], _ name: String, _ activation: Tensor) {
         var layer = moments.removeValue(forKey: name) ?? ChannelMoments(channels: activation.nchw.c)
         layer.add(activation)

@@ -23,29 +23,39 @@ public final class SignalPropagationRecorder: ForwardObserver {
 
     public init() {}
 
+    public var observedSites: ObservedSites { .blocks }
+
     public func observe(_ site: ObservationSite, _ activation: Tensor) {
+        accumulate(site, channels: activation.nchw.c) { $0.add(activation) }
+    }
+
+    /// A plan's blocked activation, reduced where it lies.
+    public func observe(_ site: ObservationSite, blocked activation: BlockedTensor) {
+        accumulate(site, channels: activation.c) { $0.add(activation) }
+    }
+
+    private func accumulate(_ site: ObservationSite, channels: Int, _ add: (inout ChannelMoments) -> Void) {
+        func update(_ moments: inout ChannelMoments?) {
+            var current = moments ?? ChannelMoments(channels: channels)
+            add(&current)
+            moments = current
+        }
         state.withLock { state in
             switch site {
             case .stemOutput:
-                Self.accumulate(&state.stem, activation)
+                update(&state.stem)
             case let .blockOutput(position):
                 var block = state.blocks[position.index] ?? Block(position: position)
-                Self.accumulate(&block.output, activation)
+                update(&block.output)
                 state.blocks[position.index] = block
             case let .residualBranch(position):
                 var block = state.blocks[position.index] ?? Block(position: position)
-                Self.accumulate(&block.branch, activation)
+                update(&block.branch)
                 state.blocks[position.index] = block
             case .normalizationInput:
                 break
             }
         }
-    }
-
-    private static func accumulate(_ moments: inout ChannelMoments?, _ activation: Tensor) {
-        var current = moments ?? ChannelMoments(channels: activation.nchw.c)
-        current.add(activation)
-        moments = current
     }
 
     /// The points in network order: the stem (point 0), then every block whose output was seen.

@@ -41,10 +41,19 @@ public protocol ForwardObserver: AnyObject, Sendable {
     /// The kinds of site this observer reads (all, unless it says otherwise): an execution plan
     /// keeps exactly those unfused and fuses the rest.
     var observedSites: ObservedSites { get }
+    /// The same, for an activation an execution plan holds in its blocked layout. The plan
+    /// reuses the buffer once this returns (it may normalize it in place): keep what is needed
+    /// from it, never the tensor. By default it is copied out to plain NCHW for `observe(_:_:)`;
+    /// an observer that only reduces it (`ChannelMoments.add`) reads it where it lies.
+    func observe(_ site: ObservationSite, blocked activation: BlockedTensor) throws
 }
 
 extension ForwardObserver {
     public var observedSites: ObservedSites { .all }
+
+    public func observe(_ site: ObservationSite, blocked activation: BlockedTensor) throws {
+        observe(site, try activation.plain())
+    }
 }
 
 /// Kinds of observation site, as an observer declares what it reads.

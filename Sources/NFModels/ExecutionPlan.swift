@@ -7,32 +7,48 @@ import NFTensors
 /// as oneDNN post-ops, activations kept in the blocked layout between steps (`BlockedTensor`,
 /// reordered only at the ends), one primitive per layer and input shape, reused.
 ///
-/// An observer that reads normalization inputs (the estimation shift, live on every served
-/// prediction) gets them from the same plan: exactly those convolutions are left unfolded and
-/// their BatchNorm runs as a step of its own. Anything a plan cannot honour (observers of
-/// block outputs, BatchNorm on batch statistics, stopping at a layer) runs on the layers.
+/// An observer gets what it reads from the same plan: where it reads normalization inputs (the
+/// estimation shift, live on served predictions) exactly those convolutions are left unfolded
+/// and their BatchNorm runs as a step of its own; where it reads block outputs and residual
+/// branches (the signal-propagation plot), each block's sum, and the activation after it, run
+/// as steps of their own. Observations are made on the blocked buffers
+/// (`ForwardObserver.observe(_:blocked:)`), in the order the layers make them. BatchNorm on
+/// batch statistics and stopping at a layer run on the layers.
 public protocol ExecutionPlan: Sendable {
     /// `[N, C, H, W] -> [N, numClasses]` logits; the observer, when given, sees the sites it
-    /// declares in `observedSites`, which must lie within `.normalizationInputs`.
+    /// declares in `observedSites`.
     func logits(_ input: Tensor, observer: (any ForwardObserver)?) throws -> Tensor
 }
 
 extension ForwardContext {
     /// Whether an execution plan can run a pass with this context (else the layers do).
-    public var allowsExecutionPlan: Bool {
-        batchStatistics == nil && stopAtNormalization == nil
-            && (observer.map { ObservedSites.normalizationInputs.isSuperset(of: $0.observedSites) } ?? true)
-    }
+    public var allowsExecutionPlan: Bool { batchStatistics == nil && stopAtNormalization == nil }
 }
 
-/// One observer's view inside a plan: whether it reads normalization inputs.
+/// One observer's view inside a plan: which kinds of site it reads.
 struct PlanObserver {
     let observer: (any ForwardObserver)?
-    var normalizationInputs: Bool { observer.map { $0.observedSites.contains(.normalizationInputs) } ?? false }
+    /// It reads normalization inputs: BatchNorm stays unfolded.
+    let normalizationInputs: Bool
+    /// It reads the stem's and the blocks' outputs and the residual branches: sums stay unfused.
+    let blocks: Bool
+
+    init(observer: (any ForwardObserver)?) {
+        self.observer = observer
+        let sites = observer?.observedSites ?? []
+        normalizationInputs = sites.contains(.normalizationInputs)
+        blocks = sites.contains(.blocks)
+    }
 
     func normalizationInput(_ name: String, _ x: BlockedTensor) throws {
-        guard let observer else { return }
-        observer.observe(.normalizationInput(name: name), try x.plain())
+        guard normalizationInputs, let observer else { return }
+        try observer.observe(.normalizationInput(name: name), blocked: x)
+    }
+
+    /// Shows `x` at a stem, block-output or residual-branch site.
+    func block(_ site: @autoclosure () -> ObservationSite, _ x: BlockedTensor) throws {
+        guard blocks, let observer else { return }
+        try observer.observe(site(), blocked: x)
     }
 }
 

@@ -8,12 +8,12 @@ import Synchronization
 /// BatchNorm's input. One `LiveEstimationShift` per version of a model, so a reload, a
 /// recalibration or a restore starts afresh (the statistics it compares with have changed).
 ///
-/// Observing a pass costs its BatchNorm inputs kept unfused and copied, and their moments merged
-/// after the answer, which for a large model is a good part of the forward pass again. With a
-/// `budget` (the share of one core the merges may take; `--live-esm-budget`, 0.1 by default) the
-/// monitors sample: a pass is observed only when no merge is pending and the last merge, times
-/// 1/budget, has passed since it began; every other pass runs fully fused. Without one every
-/// pass is observed and the merges may queue up.
+/// Observing a pass costs its BatchNorm left unfolded and every input reduced (a quarter more
+/// time for resnet50), and the moments merged after the answer. With a `budget` (the share of
+/// time observed passes and their merges may take; `--live-esm-budget`, 0.1 by default) the
+/// monitors sample: a pass is observed only when no merge is pending and the last observed pass,
+/// from its start to the end of its merge, times 1/budget, has passed since it began; every
+/// other pass runs fully fused. Without one every pass is observed and the merges may queue up.
 final class LiveMonitors: Sendable {
     let enabled: Bool
     let budget: Double?
@@ -21,6 +21,8 @@ final class LiveMonitors: Sendable {
     private struct Sampling {
         var pending = 0
         var nextAllowed = ContinuousClock.now
+        /// When the observed pass now pending began (with a budget, one at a time).
+        var observedSince = ContinuousClock.now
     }
     private let sampling = Mutex(Sampling())
 
@@ -38,8 +40,10 @@ final class LiveMonitors: Sendable {
         let kind = model.classifier.normalizationKind
         guard enabled, kind == .batchnorm || kind == .mixed else { return nil }
         let observe = sampling.withLock { state in
-            if budget != nil && (state.pending > 0 || ContinuousClock.now < state.nextAllowed) { return false }
+            let now = ContinuousClock.now
+            if budget != nil && (state.pending > 0 || now < state.nextAllowed) { return false }
             state.pending += 1
+            state.observedSince = now
             return true
         }
         return observe ? NormalizationRecorder(deferringUpTo: LiveEstimationShift.deferredBytes) : nil
@@ -49,21 +53,20 @@ final class LiveMonitors: Sendable {
     func record(_ recorder: NormalizationRecorder, model: ModelPipeline, images: Int) {
         let live = monitor(for: model)
         Task.detached(priority: .utility) { [self] in
-            let start = ContinuousClock.now
             live.record(recorder.moments, images: images)
-            finished(start: start)
+            finished()
         }
     }
 
     /// A recorder whose pass is not recorded (it failed, or its logits were not finite).
-    func discard(_ recorder: NormalizationRecorder) { finished(start: nil) }
+    func discard(_ recorder: NormalizationRecorder) { finished() }
 
-    private func finished(start: ContinuousClock.Instant?) {
+    private func finished() {
         sampling.withLock { state in
             state.pending -= 1
-            if let start, let budget {
-                let now = ContinuousClock.now
-                state.nextAllowed = start + (now - start) * (1 / budget)
+            if let budget {
+                let start = state.observedSince
+                state.nextAllowed = start + (ContinuousClock.now - start) * (1 / budget)
             }
         }
     }

@@ -47,6 +47,26 @@ import Testing
         #expect(abs(moments.averageVariance - variance.reduce(0, +) / 4) <= 1e-9)
     }
 
+    /// The blocked-layout reduction (`nf_blocked_moments`, reading a plan's nChw16c buffer where
+    /// it lies) against the same reference: 20 channels, so the second block of 16 is part
+    /// padding; several batches merged, as a recorder merges a plan's passes.
+    @Test func blockedMomentsEqualTheTwoPassReference() throws {
+        let offset = (0..<20).map { Double($0 % 5) * 250 - 400 }
+        let batches = [
+            Self.batch(n: 3, c: 20, h: 9, w: 11, seed: 11, offset: offset, spread: 0.05),
+            Self.batch(n: 1, c: 20, h: 1, w: 1, seed: 12, offset: offset, spread: 3),
+            Self.batch(n: 2, c: 20, h: 4, w: 4, seed: 13, offset: offset, spread: 1),
+        ]
+        var blocked = ChannelMoments(channels: 20)
+        for batch in batches { blocked.add(try BlockedTensor(batch)) }
+        let (mean, variance) = Self.reference(batches)
+        #expect(blocked.count == 3 * 99 + 1 + 2 * 16)
+        for channel in 0..<20 {
+            #expect(abs(blocked.mean[channel] - mean[channel]) <= 1e-12 * max(1, abs(mean[channel])), "mean \(channel)")
+            #expect(abs(blocked.variance[channel] - variance[channel]) <= 1e-9 * max(1e-12, variance[channel]), "variance \(channel)")
+        }
+    }
+
     @Test func mergingEqualsAddingInOneAccumulator() {
         let offset = [5.0, -1.0]
         let a = Self.batch(n: 2, c: 2, h: 3, w: 3, seed: 7, offset: offset, spread: 1)

@@ -14,6 +14,19 @@ final class NormalizationInputs: ForwardObserver {
     }
 }
 
+/// Keeps every activation shown at the kinds of site it declares, in order (copied out of the
+/// plan's blocked layout by `observe(_:blocked:)`'s default).
+final class Observations: ForwardObserver {
+    let sites: ObservedSites
+    let seen = Mutex<[(ObservationSite, Tensor)]>([])
+    init(_ sites: ObservedSites) { self.sites = sites }
+    var observedSites: ObservedSites { sites }
+    func observe(_ site: ObservationSite, _ activation: Tensor) {
+        let kind: ObservedSites = if case .normalizationInput = site { .normalizationInputs } else { .blocks }
+        if sites.contains(kind) { seen.withLock { $0.append((site, activation)) } }
+    }
+}
+
 /// The execution plans (fused, blocked layout) against timm and against the layers they are
 /// compiled from, on every parity fixture (tools/reference/make_parity_fixtures.py: PyTorch
 /// 2.15 + timm 1.0.31, seeded per case): the plan's logits are timm's within the parity
@@ -42,6 +55,31 @@ final class NormalizationInputs: ForwardObserver {
         for ((name, a), (_, b)) in zip(fromPlan, fromLayers) {
             let tolerance = 1e-4 * max(1, b.maxAbs)
             #expect(a.shape == b.shape && a.maxAbsDifference(b) <= tolerance, "\(c.name): \(name) observed differently")
+        }
+    }
+
+    /// Observers of the blocks (the signal-propagation plot), and of every site at once, get
+    /// from the plan what the layers show them, in their order, and the plan's logits stay the
+    /// unobserved plan's.
+    @Test(arguments: cases)
+    func planShowsBlocksAsTheLayersDo(_ c: ParityCase) throws {
+        let model = try CheckpointFolder.load(c.directory.path)
+        let (input, expected) = try ParityFixtures.io(c)
+        let plan = try #require(model.classifier.executionPlan())
+        let fused = try plan.logits(input, observer: nil)
+        let scale = max(1, expected.maxAbs)
+        for sites in [ObservedSites.blocks, .all] {
+            let planView = Observations(sites), layerView = Observations(sites)
+            let observed = try plan.logits(input, observer: planView)
+            _ = try model.classifier.forward(input, context: ForwardContext(observer: layerView))
+            #expect(observed.maxAbsDifference(fused) <= 1e-4 * scale, "\(c.name) \(sites): observed vs unobserved plan")
+            let fromPlan = planView.seen.withLock { $0 }, fromLayers = layerView.seen.withLock { $0 }
+            #expect(fromPlan.map(\.0) == fromLayers.map(\.0), "\(c.name) \(sites): the same sites, in the same order")
+            #expect(fromPlan.count > 2, "\(c.name): sites were observed")
+            for ((site, a), (_, b)) in zip(fromPlan, fromLayers) {
+                let tolerance = 1e-4 * max(1, b.maxAbs)
+                #expect(a.shape == b.shape && a.maxAbsDifference(b) <= tolerance, "\(c.name): \(site) observed differently")
+            }
         }
     }
 

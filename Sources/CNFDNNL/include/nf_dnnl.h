@@ -105,6 +105,12 @@ void nf_dnnl_op_destroy(nf_dnnl_op *op);
 /// that differs per image and channel); tested against `Tensor.multiplyChannels` and `add`.
 void nf_blocked_gate(float *x, const float *gate, const float *add, int64_t n, int64_t c, int64_t h, int64_t w);
 
+/// Per channel of an nChw16c buffer, over N, H and W: the mean and the sum of squared deviations
+/// from it (`mean`, `m2`: c doubles each), in double and in two passes, as `ChannelMoments.add`
+/// reduces a plain NCHW tensor (what it is tested against). Reads the plan's buffer where it
+/// lies, with no copy to the plain layout; channel blocks are split over the OpenMP threads.
+void nf_blocked_moments(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, double *mean, double *m2);
+
 /// Runs body(context, i) for i in 0..<count on the OpenMP threads oneDNN uses (libgomp's
 /// GOMP_parallel; iterations split statically): other CPU-parallel work then takes turns with
 /// oneDNN on the same threads instead of competing with its spinning workers for the cores.

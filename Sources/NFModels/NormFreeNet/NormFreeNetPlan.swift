@@ -1,14 +1,18 @@
 import NFLayers
 import NFTensors
+import Synchronization
 
 /// timm's NormFreeNet as an execution plan (`ExecutionPlan`). The weight-standardized
 /// convolutions were computed once at load; here every activation that follows a convolution is
 /// its post-op, each constant scale is folded into the weights of the convolution it feeds
 /// (beta and gamma into conv1 and the shortcut's conv; alpha and the skip gain into conv3),
 /// and the residual add is conv3's sum post-op, or joins channel attention's gate in one pass.
-/// A normalizer-free network has no normalization input to observe: every pass is fused.
+/// A normalizer-free network has no normalization input to observe; an observer of the blocks
+/// (the signal-propagation plot) gets each residual branch before its scale and each block's sum
+/// before any activation, from steps kept apart for it.
 struct NormFreeNetPlan: ExecutionPlan {
     struct Block: Sendable {
+        let position: BlockPosition
         let poolStride: Int?
         /// The shortcut's conv, with the pre-activation's scale folded in.
         let downsample: Convolution?
@@ -16,6 +20,10 @@ struct NormFreeNetPlan: ExecutionPlan {
         let attn: NormFreeAttention?, attnLast: NormFreeAttention?
         /// What multiplies attention's gate: attn_gain, and for attn_last also alpha and the skip gain.
         let attnScale: Float, attnLastScale: Float
+        /// alpha x the skip gain, which multiplies the residual branch before the add.
+        let residualScale: Float
+        /// conv3 without alpha and the skip gain, for observed passes (made at their first use).
+        let conv3Branch: FoldedOnDemand
     }
 
     let activation: Activation
@@ -34,23 +42,27 @@ struct NormFreeNetPlan: ExecutionPlan {
         blocks = model.blocks.map { b in
             let preScale = b.activationScale * b.beta
             let residualScale = (b.skipinitGain ?? 1) * b.alpha
+            let conv3 = b.conv3.convolution, conv3InputScale = b.attn != nil ? b.activationScale : 1
             return Block(
+                position: b.position,
                 poolStride: b.downsample?.poolStride,
                 downsample: b.downsample.map { foldedConvolution($0.conv.convolution, inputScale: preScale) },
                 conv1: foldedConvolution(b.conv1.convolution, inputScale: preScale),
                 conv2: b.conv2.convolution, conv2b: b.conv2b?.convolution,
                 // conv3's input is act(...) * activationScale; where attention sits before that
                 // activation, the scale cannot be a post-op and is folded into conv3 instead.
-                conv3: foldedConvolution(b.conv3.convolution, outputScale: b.attnLast == nil ? residualScale : 1,
-                                         inputScale: b.attn != nil ? b.activationScale : 1),
+                conv3: foldedConvolution(conv3, outputScale: b.attnLast == nil ? residualScale : 1, inputScale: conv3InputScale),
                 attn: b.attn, attnLast: b.attnLast,
-                attnScale: b.attnGain, attnLastScale: b.attnGain * residualScale)
+                attnScale: b.attnGain, attnLastScale: b.attnGain * residualScale,
+                residualScale: residualScale,
+                conv3Branch: FoldedOnDemand { foldedConvolution(conv3, inputScale: conv3InputScale) })
         }
         finalConv = model.finalConv?.convolution
         fc = model.fc
     }
 
     func logits(_ input: Tensor, observer: (any ForwardObserver)?) throws -> Tensor {
+        let observer = PlanObserver(observer: observer)
         // stem: conv, then (act * scale, conv) for each further conv
         var x = try stemConvs[0].blocked(plain: input, activation: stemConvs.count > 1 ? activation : .identity,
                                          activationScale: activationScale)
@@ -59,13 +71,14 @@ struct NormFreeNetPlan: ExecutionPlan {
             x = try conv.blocked(x, activation: last ? .identity : activation, activationScale: last ? 1 : activationScale)
         }
         if stemPool { x = try BlockedOperations.pool(x, kernel: 3, stride: 2, padding: 1, ceilMode: false, average: false) }
+        try observer.block(.stemOutput, x)
         // Where nothing reads a block's output unactivated (the next block projects its shortcut
         // from the activation; or final_act follows), the activation is conv3's post-op after the sum.
         var activated = false
         for (i, block) in blocks.enumerated() {
             let next = i + 1 < blocks.count ? blocks[i + 1] : nil
-            let fuse = block.attnLast == nil && (next.map { $0.downsample != nil } ?? (finalConv == nil))
-            x = try run(block, x, activated: activated, activateOutput: fuse)
+            let fuse = !observer.blocks && block.attnLast == nil && (next.map { $0.downsample != nil } ?? (finalConv == nil))
+            x = try run(block, x, activated: activated, activateOutput: fuse, observer)
             activated = fuse
         }
         // final_act (its scale applied after the average, which is linear)
@@ -81,7 +94,8 @@ struct NormFreeNetPlan: ExecutionPlan {
 
     /// One block; `activated`: `x` is already `act(x)` (only where the block projects its
     /// shortcut from it); `activateOutput`: return `act(output)` instead of the output.
-    private func run(_ b: Block, _ x: BlockedTensor, activated: Bool, activateOutput: Bool) throws -> BlockedTensor {
+    private func run(_ b: Block, _ x: BlockedTensor, activated: Bool, activateOutput: Bool,
+                     _ observer: PlanObserver) throws -> BlockedTensor {
         // out = act(x) * activationScale * beta: the scale lives in conv1 and the shortcut's conv.
         // With a projected shortcut nothing reads x itself afterwards: activated in place.
         precondition(!activated || b.downsample != nil, "the identity shortcut needs the block's input unactivated")
@@ -111,6 +125,21 @@ struct NormFreeNetPlan: ExecutionPlan {
             BlockedOperations.gate(out, by: gate, adding: nil)
             out = try BlockedOperations.activation(activation, out, inPlace: true)  // its scale is in conv3
         }
+        if observer.blocks {
+            // The branch as the layers show it (after attn_last x attn_gain, before alpha and the
+            // skip gain), then out = branch * alpha * skip_gain + shortcut, shown before any activation.
+            let branch = try (b.attnLast == nil ? b.conv3Branch.convolution : b.conv3).blocked(out)
+            if let attnLast = b.attnLast {
+                var gate = try attnLast.gate(pooled: BlockedOperations.globalAveragePool(branch))
+                gate.scale(by: b.attnScale)
+                BlockedOperations.gate(branch, by: gate, adding: nil)
+            }
+            try observer.block(.residualBranch(b.position), branch)
+            let scale = Tensor(shape: [branch.n, branch.c], storage: [Float](repeating: b.residualScale, count: branch.n * branch.c))
+            BlockedOperations.gate(branch, by: scale, adding: shortcut)  // the sum, written over the branch
+            try observer.block(.blockOutput(b.position), branch)
+            return branch
+        }
         guard let attnLast = b.attnLast else {
             // out * alpha * skip_gain + shortcut: the scale in conv3's weights, the sum its post-op
             // (written into the shortcut, or into the block's input, which nothing reads after).
@@ -122,5 +151,22 @@ struct NormFreeNetPlan: ExecutionPlan {
         gate.scale(by: b.attnLastScale)
         BlockedOperations.gate(out, by: gate, adding: shortcut)
         return out
+    }
+}
+
+/// A convolution folded at its first use (by observed passes only), then kept.
+final class FoldedOnDemand: Sendable {
+    private let make: @Sendable () -> Convolution
+    private let made = Mutex<Convolution?>(nil)
+
+    init(_ make: @escaping @Sendable () -> Convolution) { self.make = make }
+
+    var convolution: Convolution {
+        made.withLock { made in
+            if let made { return made }
+            let convolution = make()
+            made = convolution
+            return convolution
+        }
     }
 }

@@ -63,6 +63,7 @@ struct ConvNormStep: Sendable {
 /// timm's ResNet (and the XBNBlock variants) as an execution plan (`ExecutionPlan`).
 struct ResNetPlan: ExecutionPlan {
     struct Block: Sendable {
+        let position: BlockPosition
         let steps: [ConvNormStep]
         let poolStride: Int?
         let downsample: ConvNormStep?
@@ -75,7 +76,7 @@ struct ResNetPlan: ExecutionPlan {
     init(_ model: ResNet) {
         stem = zip(model.stemConvs, model.stemNorms).map { ConvNormStep(conv: $0, norm: $1) }
         blocks = model.blocks.map { block in
-            Block(steps: zip(block.convs, block.norms).map { ConvNormStep(conv: $0, norm: $1) },
+            Block(position: block.position, steps: zip(block.convs, block.norms).map { ConvNormStep(conv: $0, norm: $1) },
                   poolStride: block.downsample?.poolStride,
                   downsample: block.downsample.map { ConvNormStep(conv: $0.conv, norm: $0.norm) })
         }
@@ -87,6 +88,7 @@ struct ResNetPlan: ExecutionPlan {
         var x = try stem[0](.plain(input), relu: true, observer)
         for step in stem.dropFirst() { x = try step(.blocked(x), relu: true, observer) }
         x = try BlockedOperations.pool(x, kernel: 3, stride: 2, padding: 1, ceilMode: false, average: false)
+        try observer.block(.stemOutput, x)
         for block in blocks { x = try run(block, x, observer) }
         return try fc.layer(BlockedOperations.globalAveragePool(x))
     }
@@ -103,9 +105,14 @@ struct ResNetPlan: ExecutionPlan {
             return try downsample(.blocked(s), relu: false, observer)
         }
         let last = block.steps[block.steps.count - 1]
-        if observer.normalizationInputs {
+        if observer.normalizationInputs || observer.blocks {
+            // In the layers' order: the branch, the shortcut's BatchNorm input, the sum, then ReLU.
             let branch = try last(.blocked(y), relu: false, observer)
-            return try BlockedOperations.add(branch, try shortcut(), relu: true)
+            try observer.block(.residualBranch(block.position), branch)
+            guard observer.blocks else { return try BlockedOperations.add(branch, try shortcut(), relu: true) }
+            let sum = try BlockedOperations.add(branch, try shortcut(), relu: false)
+            try observer.block(.blockOutput(block.position), sum)
+            return try BlockedOperations.activation(.relu, sum, inPlace: true)
         }
         // The sum is written into the shortcut: the block's input when there is no projection,
         // which nothing reads after this block.

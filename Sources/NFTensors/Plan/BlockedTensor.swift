@@ -39,6 +39,22 @@ public final class BlockedTensor: @unchecked Sendable {
     }
 }
 
+extension BlockedTensor {
+    /// Per channel, over N, H and W: the values counted, their mean and the sum of squared
+    /// deviations from it, in Double, read in place (`nf_blocked_moments`). What a diagnostic's
+    /// moments accumulator merges (`ChannelMoments.add(_:)` for a plain tensor).
+    public func channelMoments() -> (count: Int, mean: [Double], m2: [Double]) {
+        var mean = [Double](repeating: 0, count: c), m2 = [Double](repeating: 0, count: c)
+        guard n * h * w > 0 else { return (0, mean, m2) }
+        mean.withUnsafeMutableBufferPointer { mean in
+            m2.withUnsafeMutableBufferPointer { m2 in
+                nf_blocked_moments(pointer, Int64(n), Int64(c), Int64(h), Int64(w), mean.baseAddress, m2.baseAddress)
+            }
+        }
+        return (n * h * w, mean, m2)
+    }
+}
+
 /// The reorders at a plan's ends, one per shape and direction, shared by every plan.
 final class BlockedReorders: Sendable {
     static let shared = BlockedReorders()
