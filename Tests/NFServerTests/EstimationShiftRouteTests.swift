@@ -190,7 +190,10 @@ import Testing
     }
 
     /// Requests keep coming while the statistics are swapped back and forth: every answer is the
-    /// checkpoint's logits or the recalibrated network's, bit for bit, never an error, never a mix.
+    /// checkpoint's logits or the recalibrated network's, never an error, never a mix. Up to
+    /// rounding only: requests that arrive together share a pass, and a batch of another size may
+    /// run other convolution kernels (Winograd F(2x2) or F(4x4)); the two networks' logits lie
+    /// far further apart than that.
     @Test func swapUnderLoadNeverMixesStatistics() async throws {
         let input = try Self.model.input(encodedImages: [UploadedImage(filename: nil, bytes: Self.samplePNGs[0].1)], maxPixels: 1_000_000)
         let body = """
@@ -224,10 +227,13 @@ import Testing
                 return try await group.reduce(into: []) { $0 += $1 }
             }
             let recalibrated = try await logits()
-            #expect(recalibrated != checkpoint)
+            func distance(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).map { abs($0 - $1) }.max() ?? .infinity }
+            let rounding = 1e-5 * max(1, checkpoint.map(abs).max() ?? 0)
+            #expect(distance(recalibrated, checkpoint) > 1000 * rounding)
             #expect(answers.count == 120)
-            #expect(answers.allSatisfy { $0 == checkpoint || $0 == recalibrated }, "a response from mixed statistics")
-            #expect(answers.contains(checkpoint))
+            #expect(answers.allSatisfy { distance($0, checkpoint) <= rounding || distance($0, recalibrated) <= rounding },
+                    "a response from mixed statistics")
+            #expect(answers.contains { distance($0, checkpoint) <= rounding })
         }
     }
 
