@@ -221,15 +221,19 @@ nf_dnnl_conv *nf_dnnl_conv_create(const nf_conv_params *p, const float *weights_
     dnnl_dims_t pad_l = {p->pad_top, p->pad_left};
     dnnl_dims_t pad_r = {p->pad_bottom, p->pad_right};
     dnnl_convolution_desc_t desc;
-    // Inside a plan, a 3x3 stride-1 convolution runs oneDNN's Winograd kernels where it has one
-    // (F(2x2,3x3) or F(4x4,3x3) on AVX-512; others fall back to direct): on resnet50 they take
-    // half the time of the direct kernels, which already run at this machine's peak, so the
-    // whole pass is 13% (batch 1) to 16% (batch 8) faster. Rounding differs from the direct
-    // kernels; the parity tests hold the plan to timm's logits with them. NFSERVE_WINOGRAD=0
-    // keeps every convolution direct (to compare).
+    // Inside a plan, a 3x3 stride-1 convolution with at least 64 input and output channels and
+    // an output of at least 7x7 runs oneDNN's Winograd kernels where it has one (F(2x2,3x3) or
+    // F(4x4,3x3) on AVX-512; others fall back to direct). On resnet50 they take half the time of
+    // the direct kernels, which already run at this machine's peak: the pass is 13% (batch 1) to
+    // 16% (batch 8) faster. Smaller ones lose (fmnist-resnet-bn's 16-128 channels on 7x7 to 1x1
+    // outputs: its pass 25-40% slower with Winograd everywhere; the transforms and the padding of
+    // 4x4 tiles outweigh the saved multiplications). Rounding differs from the direct kernels';
+    // the parity tests hold the plan to timm's logits with them. NFSERVE_WINOGRAD=0 keeps every
+    // convolution direct (to compare).
     dnnl_alg_kind_t alg = dnnl_convolution_direct;
     if (p->layout == NF_BLOCKED && g == 1 && p->kh == 3 && p->kw == 3 && p->stride_h == 1 && p->stride_w == 1 &&
-        p->dilation_h == 1 && p->dilation_w == 1 && nf_winograd_allowed())
+        p->dilation_h == 1 && p->dilation_w == 1 && p->ic >= 64 && p->oc >= 64 && c->oh >= 7 && c->ow >= 7 &&
+        nf_winograd_allowed())
         alg = dnnl_convolution_winograd;
     CHECK(dnnl_dilated_convolution_forward_desc_init(&desc, dnnl_forward_inference, alg,
                                                      &src_any, &w_any, bias ? &bias_md : NULL, &dst_any,

@@ -6,8 +6,9 @@ import Synchronization
 /// forward pass (a merge costs a few operations per channel), so the estimation shift of live
 /// traffic needs no labels and no second pass.
 public final class LiveEstimationShift: Sendable {
-    /// A served request's normalization inputs kept for the merge after its answer
-    /// (`NormalizationRecorder(deferringUpTo:)`); beyond this they are reduced during the pass.
+    /// A served request's normalization inputs kept for the merge after its answer when its pass
+    /// runs on the layers (`NormalizationRecorder(deferringUpTo:)`); beyond this, and always on
+    /// an execution plan, they are reduced during the pass.
     public static let deferredBytes = 16 << 20
 
     public let bucketImages: Int

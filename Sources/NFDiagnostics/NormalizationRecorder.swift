@@ -10,7 +10,8 @@ import Synchronization
 /// copied when the layer then normalizes in place) and their moments are computed when
 /// `moments` is first read, so that a served prediction answers before the sums are made (its
 /// live estimation shift merges later, off the response path); inputs beyond the budget are
-/// reduced at once.
+/// reduced at once. An execution plan's inputs (`observe(_:blocked:)`) are always reduced at
+/// once, where they lie: one read of each on every core, cheaper than a copy to keep.
 public final class NormalizationRecorder: ForwardObserver {
     private struct State {
         var order: [String] = []

@@ -27,7 +27,7 @@ final class LiveMonitors: Sendable {
     private let sampling = Mutex(Sampling())
 
     init(enabled: Bool, budget: Double? = nil) {
-        precondition(budget.map { $0 > 0 && $0 <= 1 } ?? true, "the live ESM budget is a share of one core in (0, 1]")
+        precondition(budget.map { $0 > 0 && $0 <= 1 } ?? true, "the live ESM budget is a share of the time in (0, 1]")
         self.enabled = enabled
         self.budget = budget
     }

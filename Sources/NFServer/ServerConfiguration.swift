@@ -27,8 +27,8 @@ public struct ServerConfiguration: Sendable {
     /// Whether every classified image also feeds its model's live BatchNorm estimation shift
     /// (`--no-live-esm` turns it off).
     public var liveEstimationShift: Bool
-    /// The share of one core the live estimation shift's merges may take (`--live-esm-budget`):
-    /// passes are sampled to keep within it. nil observes every pass.
+    /// The share of the time the live estimation shift's observed passes and their merges may
+    /// take (`--live-esm-budget`): passes are sampled to keep within it. nil observes every pass.
     public var liveEstimationShiftBudget: Double?
     /// The dashboard's folder (`Public/`), served at `/`; nil serves no page.
     public var publicDirectory: String?

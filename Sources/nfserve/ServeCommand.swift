@@ -29,7 +29,7 @@ struct ServeCommand: AsyncParsableCommand {
     var publicDirectory: String?
     @Flag(inversion: .prefixedNo, help: "Feed every classified image's BatchNorm inputs to the model's live estimation shift (GET /diagnostics/esm?source=live, /metrics).")
     var liveEsm = true
-    @Option(help: "Share of one core the live estimation shift may spend merging (0-1]; predictions are sampled to keep within it. \"all\" observes every prediction.")
+    @Option(help: "Share of the time observed passes (BatchNorm unfolded, inputs reduced) and their merges may take (0-1]; predictions are sampled to keep within it. \"all\" observes every prediction.")
     var liveEsmBudget = "0.1"
     @Option(help: "Dynamic batching: most images in one forward pass (1 turns batching off).") var maxBatchSize = 32
     @Option(help: "Dynamic batching: milliseconds a request finding the compute pool idle waits for others to join it.")
@@ -68,7 +68,7 @@ struct ServeCommand: AsyncParsableCommand {
     private func liveBudget() throws -> Double? {
         if liveEsmBudget == "all" { return nil }
         guard let share = Double(liveEsmBudget), share > 0, share <= 1 else {
-            throw ValidationError("--live-esm-budget must be a share of one core in (0, 1], or \"all\"")
+            throw ValidationError("--live-esm-budget must be a share of the time in (0, 1], or \"all\"")
         }
         return share
     }

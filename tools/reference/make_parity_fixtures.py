@@ -73,6 +73,10 @@ CASES = [
     case("resnet18_fmnist", "resnet", "resnet18",
          {"layers": [1, 1, 1, 1], "channels": [16, 32, 64, 128], "in_chans": 1},
          10, "F32", [1, 1, 28, 28], 1009, mean=[0.2860], std=[0.3530]),
+    # Wide enough for the execution plan's Winograd kernels (3x3 stride-1 convolutions with 64 or
+    # more channels on outputs of 7x7 or more: layer1 and layer2 here, at batch 2).
+    case("resnet18_winograd", "resnet", "resnet18", {"channels": [64, 64, 64, 64]},
+         10, "F16", [2, 3, 56, 60], 1010),
 
     # ---------------------------------------------------------------- XBNBlock ResNets (timm ResNet + norm swap)
     # gn_groups 64 = one channel per group (capped at the channel count): then the last stage must be
@@ -99,6 +103,9 @@ CASES = [
          10, "F32", [2, 3, 45, 38], 3001),
     case("nf_resnet50", "nfnet", "nf_resnet50", {"channels": [16, 32, 32, 64], "stem_chs": 16},
          10, "F16", [1, 3, 49, 51], 3002),
+    # conv2 with 64 channels (bottleneck ratio 0.25 of 256) on 14x14 and 7x7: Winograd in the plan.
+    case("nf_resnet26_winograd", "nfnet", "nf_resnet26", {"channels": [256, 256, 256, 256], "stem_chs": 16},
+         10, "F16", [1, 3, 56, 56], 3007),
     case("nf_resnet101", "nfnet", "nf_resnet101", {"channels": [16, 16, 32, 32], "stem_chs": 16},
          10, "BF16", [1, 3, 40, 36], 3003),
     case("nf_seresnet26", "nfnet", "nf_seresnet26", {"channels": [16, 32, 32, 64], "stem_chs": 16},
