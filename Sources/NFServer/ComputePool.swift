@@ -1,14 +1,14 @@
 import Dispatch
 import Synchronization
 
-/// The one place inference runs: a serial queue off the event loops.
+/// The one place inference runs: one thread of its own, off the event loops, taking jobs in order.
 ///
 /// oneDNN already spreads each convolution over every core with OpenMP, so a single forward
 /// pass uses the whole machine; running two at once would only make both slower (and thrash
 /// the caches). Requests therefore queue here, one job at a time, and the queue is bounded:
 /// beyond `maxQueued` waiting jobs a request is refused with 503 rather than left to time out.
 final class ComputePool: Sendable {
-    private let queue = DispatchQueue(label: "nfserve.compute", qos: .userInitiated)
+    private let queue = WorkerThread(name: "nfserve.compute")
     /// Jobs admitted and not yet finished (the running one included), and the bytes of
     /// preprocessed input they hold or will hold.
     private let admitted = Mutex((count: 0, bytes: 0))
@@ -66,3 +66,4 @@ final class ComputePool: Sendable {
     /// requests were admitted one by one).
     func submit(_ work: @escaping @Sendable () -> Void) { queue.async(execute: work) }
 }
+

@@ -41,6 +41,12 @@ public struct BatchingConfiguration: Sendable, Equatable {
 /// Only requests whose input has the same `[C, H, W]` share a pass. A cancelled request leaves
 /// the queue at once. Live estimation shift: one recorder per batch, merged after the
 /// answers, and only when every image of the batch gave finite logits.
+///
+/// Requests whose images are still being decoded are announced (`announce`): with no delay
+/// set, a request that would start a pass waits for them, up to a tenth of the model's last
+/// pass (none under 1 ms): a large model's clients that all sent at once then share one pass,
+/// decoded while the cores are free, instead of a first pass of one or two images whose
+/// decoding the others' then interrupt.
 final class DynamicBatcher: Sendable {
     private struct Pending {
         let id: UInt64
@@ -58,6 +64,10 @@ final class DynamicBatcher: Sendable {
         /// A delay timer is running; `timer` tells a stale one from the current one.
         var timerArmed = false
         var timer = 0
+        /// Requests announced whose images are still being decoded.
+        var incoming = 0
+        /// How long the last forward pass took (what a batch may wait for announced requests).
+        var lastPass = Duration.zero
     }
 
     let model: ModelPipeline
@@ -78,43 +88,78 @@ final class DynamicBatcher: Sendable {
         self.live = live
     }
 
+    /// The longest a request waits for announced ones to join it: a tenth of the last pass.
+    static let gatherShare = 0.1
+    /// Shorter waits are not worth a timer: the request goes at once.
+    static let minimumGather = Duration.milliseconds(1)
+
+    /// A request for this model is being decoded and will come (`logits(_:announced: true)`)
+    /// or be withdrawn (`withdraw`).
+    func announce() { state.withLock { $0.incoming += 1 } }
+
+    /// An announced request that will not come (its images did not decode, or it was cancelled).
+    func withdraw() {
+        let go = state.withLock { state in
+            state.incoming -= 1
+            return state.incoming == 0 && policy.maxDelay == .zero && startsNow(&state)
+        }
+        if go { pool.submit { self.drain() } }
+    }
+
+    /// Test hook: as if the last pass had taken `duration`.
+    func assumeLastPass(_ duration: Duration) { state.withLock { $0.lastPass = duration } }
+
+    /// Whether what is pending starts a pass now (marking the drain queued): unless one is
+    /// queued already, or nothing waits.
+    private func startsNow(_ state: inout State) -> Bool {
+        guard !state.drainQueued, !state.pending.isEmpty else { return false }
+        state.drainQueued = true
+        state.timerArmed = false
+        return true
+    }
+
     /// The logits of `input` (`[N, C, H, W]`), computed in a batch with other requests; the
-    /// caller was admitted to the compute pool's bound already.
-    func logits(_ input: Tensor) async throws -> Tensor {
+    /// caller was admitted to the compute pool's bound already, and announced itself when
+    /// `announced`.
+    func logits(_ input: Tensor, announced: Bool = false) async throws -> Tensor {
         let id = state.withLock { state in
             state.nextID += 1
             return state.nextID
         }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                enqueue(Pending(id: id, input: input, continuation: continuation))
+                enqueue(Pending(id: id, input: input, continuation: continuation), announced: announced)
             }
         } onCancel: {
             cancel(id)
         }
     }
 
-    private func enqueue(_ request: Pending) {
-        enum Next { case nothing, drain, arm(Int) }
+    private func enqueue(_ request: Pending, announced: Bool) {
+        enum Next { case nothing, drain, arm(Int, Duration) }
         let next: Next = state.withLock { state in
             state.pending.append(request)
+            if announced { state.incoming -= 1 }
             if state.drainQueued { return .nothing }
             let waiting = state.pending.reduce(0) { $0 + $1.images }
-            if policy.maxDelay == .zero || waiting >= policy.maxBatchSize {
-                state.drainQueued = true
-                state.timerArmed = false
-                return .drain
+            var delay = policy.maxDelay
+            if delay == .zero && state.incoming > 0 {
+                delay = state.lastPass * Self.gatherShare
+                if delay < Self.minimumGather { delay = .zero }
+            }
+            if delay == .zero || waiting >= policy.maxBatchSize {
+                return startsNow(&state) ? .drain : .nothing
             }
             if state.timerArmed { return .nothing }
             state.timerArmed = true
             state.timer += 1
-            return .arm(state.timer)
+            return .arm(state.timer, delay)
         }
         switch next {
         case .nothing: break
         case .drain: pool.submit { self.drain() }
-        case let .arm(timer):
-            let nanoseconds = policy.maxDelay.components.seconds * 1_000_000_000 + policy.maxDelay.components.attoseconds / 1_000_000_000
+        case let .arm(timer, delay):
+            let nanoseconds = delay.components.seconds * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000
             DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds))) { self.fire(timer) }
         }
     }
@@ -185,7 +230,9 @@ final class DynamicBatcher: Sendable {
             for request in batch { request.continuation.resume(throwing: error) }
             return
         }
-        metrics.recordInference(model: model.name, images: images, duration: ContinuousClock.now - start)
+        let duration = ContinuousClock.now - start
+        state.withLock { $0.lastPass = duration }
+        metrics.recordInference(model: model.name, images: images, duration: duration)
         let classes = logits.shape[1]
         var row = 0
         for request in batch {

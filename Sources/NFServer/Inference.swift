@@ -52,7 +52,17 @@ struct Inference: Sendable {
         let bytes = images.count * p.channels * p.height * p.width * MemoryLayout<Float>.stride
         try pool.admit(bytes: bytes)
         defer { pool.release(bytes: bytes) }
-        let input = try await Self.decoding.run { [maxPixels] in try model.input(encodedImages: images, maxPixels: maxPixels) }
+        // Its batch may wait for it while it decodes (`DynamicBatcher.announce`).
+        let batcher = batchers.policy(for: model).maxBatchSize > 1 ? batchers.batcher(for: model) : nil
+        batcher?.announce()
+        let input: Tensor
+        do {
+            input = try await Self.decoding.run { [maxPixels] in try model.input(encodedImages: images, maxPixels: maxPixels) }
+        } catch {
+            batcher?.withdraw()
+            throw error
+        }
+        if let batcher { return try await batcher.logits(input, announced: true) }
         return try await forward(model, input)
     }
 
@@ -96,14 +106,14 @@ struct Inference: Sendable {
     }
 }
 
-/// Serial queues taking turns: work runs on at most `count` threads at once, in arrival order
-/// per lane.
+/// Threads taking turns: work runs on at most `count` threads at once, in arrival order per
+/// lane, on cores the forward passes leave free (`WorkerThread`, background).
 final class DecodeLanes: Sendable {
-    private let lanes: [DispatchQueue]
+    private let lanes: [WorkerThread]
     private let next = Atomic<Int>(0)
 
     init(count: Int) {
-        lanes = (0..<max(count, 1)).map { DispatchQueue(label: "nfserve.decode.\($0)", qos: .userInitiated) }
+        lanes = (0..<max(count, 1)).map { WorkerThread(name: "nfserve.decode.\($0)", background: true) }
     }
 
     func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {

@@ -4,6 +4,7 @@ import NFLayers
 import NFModels
 import NFCheckpoint
 import NFDiagnostics
+import NFImage
 import NFPipeline
 import NFTensors
 
@@ -25,6 +26,8 @@ struct BenchCommand: AsyncParsableCommand {
     var liveEsm = false
     @Flag(help: "Time the layers instead of the execution plan (the unfused path diagnostics that observe block outputs take).")
     var layers = false
+    @Option(help: "Also time decoding and preprocessing this image file into the model's input, as a served request does (a checkpoint folder only; one image at a time, one core).")
+    var image: String?
     @Option(help: "OpenMP threads (default: one for work under \(ModelPipeline.singleThreadFlops / 1_000_000) MFLOP, else every core, as the server chooses).")
     var threads: Int?
 
@@ -75,6 +78,28 @@ struct BenchCommand: AsyncParsableCommand {
             "path": plan == nil ? "layers" : "plan",
             "onednn": oneDNNVersion,
         ]
+        if let image {
+            guard let dir = ModelResolution.folder(model, checkpoints: checkpoints) else {
+                throw ValidationError("--image needs a checkpoint folder (its preprocessing)")
+            }
+            let pipeline = try ModelPipeline.load(directory: dir)
+            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: image)))
+            var decodeTimes: [Double] = [], preprocessTimes: [Double] = []
+            for i in 0..<(warmup + iterations) {
+                let start = ContinuousClock.now
+                let decoded = try ImageDecoder.decode(bytes, maxPixels: Int.max)
+                let decodedAt = ContinuousClock.now
+                _ = pipeline.input(images: [decoded])
+                if i >= warmup {
+                    decodeTimes.append(seconds(decodedAt - start))
+                    preprocessTimes.append(seconds(ContinuousClock.now - decodedAt))
+                }
+            }
+            decodeTimes.sort()
+            preprocessTimes.sort()
+            result["decode_median_ms"] = round3(decodeTimes[decodeTimes.count / 2] * 1000)
+            result["preprocess_median_ms"] = round3(preprocessTimes[preprocessTimes.count / 2] * 1000)
+        }
         if liveEsm {
             mergeTimes.sort()
             result["live_esm_merge_median_ms"] = round3(mergeTimes[mergeTimes.count / 2] * 1000)

@@ -79,6 +79,43 @@ import Testing
         #expect(inference.batchers.batcher(for: model).passes == 1)
     }
 
+    /// A request whose pass would start waits for requests still being decoded (announced), up
+    /// to a tenth of the last pass; one that will not come (withdrawn) releases it at once.
+    @Test func aPassWaitsForImagesBeingDecoded() async throws {
+        let pool = ComputePool(maxQueued: 64)
+        let inference = Self.inference(pool: pool)
+        let model = TestCheckpoints.tiny
+        let batcher = inference.batchers.batcher(for: model)
+        batcher.assumeLastPass(.seconds(100))  // a wait of up to 10 s
+        batcher.announce()
+        batcher.announce()
+        let first = Task { try await batcher.logits(Self.input(0), announced: true) }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(batcher.passes == 0, "waits for the announced request")
+        let second = Task { try await batcher.logits(Self.input(1), announced: true) }
+        _ = try await (first.value, second.value)
+        #expect(batcher.passes == 1, "both in one pass")
+
+        batcher.assumeLastPass(.seconds(100))
+        batcher.announce()
+        batcher.announce()
+        let start = ContinuousClock.now
+        let third = Task { try await batcher.logits(Self.input(2), announced: true) }
+        try await Task.sleep(for: .milliseconds(100))
+        batcher.withdraw()  // its image did not decode
+        _ = try await third.value
+        #expect(ContinuousClock.now - start < .seconds(5), "released when the other was withdrawn")
+        #expect(batcher.passes == 2)
+
+        // A model whose passes are short does not wait at all.
+        batcher.assumeLastPass(.microseconds(500))
+        batcher.announce()
+        batcher.announce()
+        _ = try await batcher.logits(Self.input(3), announced: true)
+        batcher.withdraw()
+        #expect(batcher.passes == 3)
+    }
+
     @Test func aCancelledRequestLeavesTheQueue() async throws {
         let pool = ComputePool(maxQueued: 1)  // the running job and one waiting request
         let inference = Self.inference(pool: pool)
