@@ -166,10 +166,11 @@ final class DynamicBatcher: Sendable {
 
     private func fire(_ timer: Int) {
         let go = state.withLock { state in
-            guard state.timerArmed, state.timer == timer, !state.drainQueued, !state.pending.isEmpty else { return false }
+            guard state.timerArmed, state.timer == timer else { return false }
+            // Disarmed whatever follows: when every request it waited for was cancelled, a timer
+            // left armed kept any later request from arming one, and they waited forever.
             state.timerArmed = false
-            state.drainQueued = true
-            return true
+            return startsNow(&state)
         }
         if go { pool.submit { self.drain() } }
     }

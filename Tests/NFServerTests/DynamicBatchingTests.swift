@@ -116,6 +116,26 @@ import Testing
         #expect(batcher.passes == 3)
     }
 
+    /// A delay timer whose requests were all cancelled before it fired leaves the batcher able
+    /// to start the next pass (it once stayed armed, and every later request waited forever).
+    @Test func aTimerWhoseRequestsLeftDoesNotStallTheNext() async throws {
+        let pool = ComputePool(maxQueued: 64)
+        let inference = Self.inference(pool: pool, policy: BatchingPolicy(maxBatchSize: 8, maxDelay: .milliseconds(200)))
+        let model = TestCheckpoints.tiny
+        let batcher = inference.batchers.batcher(for: model)
+        let leaving = Task { try await batcher.logits(Self.input(0)) }
+        try await Task.sleep(for: .milliseconds(50))
+        leaving.cancel()
+        await #expect(throws: CancellationError.self) { try await leaving.value }
+        try await Task.sleep(for: .milliseconds(300))  // the timer fired on an empty queue
+        let next = Task { try await batcher.logits(Self.input(1)) }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while batcher.passes == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(batcher.passes == 1, "the next request was computed")
+        next.cancel()
+        _ = try? await next.value
+    }
+
     @Test func aCancelledRequestLeavesTheQueue() async throws {
         let pool = ComputePool(maxQueued: 1)  // the running job and one waiting request
         let inference = Self.inference(pool: pool)
