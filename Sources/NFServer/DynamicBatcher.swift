@@ -122,6 +122,11 @@ final class DynamicBatcher: Sendable {
     /// caller was admitted to the compute pool's bound already, and announced itself when
     /// `announced`.
     func logits(_ input: Tensor, announced: Bool = false) async throws -> Tensor {
+        // A request cancelled while its images decoded (its client left) joins no batch.
+        if Task.isCancelled {
+            if announced { withdraw() }
+            throw CancellationError()
+        }
         let id = state.withLock { state in
             state.nextID += 1
             return state.nextID

@@ -107,13 +107,25 @@ import Testing
         #expect(ContinuousClock.now - start < .seconds(5), "released when the other was withdrawn")
         #expect(batcher.passes == 2)
 
+        // One cancelled while it decoded joins no pass, and holds no other back.
+        batcher.assumeLastPass(.seconds(100))
+        batcher.announce()
+        let cancelled = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await batcher.logits(Self.input(4), announced: true)
+        }
+        await #expect(throws: CancellationError.self) { try await cancelled.value }
+        let alone = ContinuousClock.now
+        _ = try await batcher.logits(Self.input(5))
+        #expect(ContinuousClock.now - alone < .seconds(5) && batcher.passes == 3)
+
         // A model whose passes are short does not wait at all.
         batcher.assumeLastPass(.microseconds(500))
         batcher.announce()
         batcher.announce()
         _ = try await batcher.logits(Self.input(3), announced: true)
         batcher.withdraw()
-        #expect(batcher.passes == 3)
+        #expect(batcher.passes == 4)
     }
 
     /// A delay timer whose requests were all cancelled before it fired leaves the batcher able
