@@ -13,10 +13,12 @@ import Glibc
 /// scratchpad, of its own (cold caches, pages faulted in again): resnet50's passes took 12%
 /// longer served than alone, one client at a time.
 ///
-/// `background`: the thread runs only on a core nothing else wants (Linux `SCHED_IDLE`). The
-/// decode lanes are: OpenMP's threads spin on both cores during a forward pass, and an image
-/// decoded in the middle of one stalled both of them (one preempted, the other waiting for it at
-/// the next barrier); decoded between passes, it costs the pass nothing.
+/// `background`: the thread runs at the lowest priority (nice 19), mostly on cores nothing else
+/// wants. The decode lanes are: OpenMP's threads spin on both cores during a forward pass, and an
+/// image decoded in the middle of one stalled both of them (one preempted, the other waiting for
+/// it at the next barrier); decoded between passes, it costs the pass nothing. Not `SCHED_IDLE`,
+/// which measured the same end to end but lets decoding starve for as long as the cores stay
+/// busy (other processes, or an endless stream of passes): nice 19 still gets a share.
 final class WorkerThread: Sendable {
     /// What the thread and its owner share: the thread ends once the owner is gone and every
     /// job given to it has run.
@@ -52,7 +54,7 @@ final class WorkerThread: Sendable {
     init(name: String, background: Bool = false) {
         let mailbox = self.mailbox
         let thread = Thread {
-            if background { Self.runOnlyWhenIdle() }
+            if background { Self.lowestPriority() }
             while let job = mailbox.next() { job() }
         }
         thread.name = name
@@ -63,12 +65,10 @@ final class WorkerThread: Sendable {
 
     func async(execute work: @escaping @Sendable () -> Void) { mailbox.put(work) }
 
-    private static func runOnlyWhenIdle() {
+    private static func lowestPriority() {
         #if os(Linux)
-        let schedIdle: Int32 = 5  // SCHED_IDLE in <sched.h>, hidden from Swift behind _GNU_SOURCE
-        var parameters = sched_param()
-        parameters.sched_priority = 0
-        _ = sched_setscheduler(0, schedIdle, &parameters)
+        // who 0: the calling thread (on Linux the nice value is per thread).
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
         #endif
     }
 }
