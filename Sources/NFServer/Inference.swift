@@ -107,8 +107,7 @@ struct Inference: Sendable {
 }
 
 /// Threads taking turns: work runs on at most `count` threads at once, in arrival order per
-/// lane, at the lowest priority, mostly on cores the forward passes leave free (`WorkerThread`,
-/// background).
+/// lane, on cores the forward passes leave free (`WorkerThread`, background).
 final class DecodeLanes: Sendable {
     private let lanes: [WorkerThread]
     private let next = Atomic<Int>(0)

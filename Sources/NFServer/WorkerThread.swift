@@ -13,12 +13,10 @@ import Glibc
 /// scratchpad, of its own (cold caches, pages faulted in again): resnet50's passes took 12%
 /// longer served than alone, one client at a time.
 ///
-/// `background`: the thread runs at the lowest priority (nice 19), mostly on cores nothing else
-/// wants. The decode lanes are: OpenMP's threads spin on both cores during a forward pass, and an
-/// image decoded in the middle of one stalled both of them (one preempted, the other waiting for
-/// it at the next barrier); decoded between passes, it costs the pass nothing. Not `SCHED_IDLE`,
-/// which measured the same end to end but lets decoding starve for as long as the cores stay
-/// busy (other processes, or an endless stream of passes): nice 19 still gets a share.
+/// `background`: the thread runs only on a core nothing else wants (Linux `SCHED_IDLE`). The
+/// decode lanes are: OpenMP's threads spin on both cores during a forward pass, and an image
+/// decoded in the middle of one stalled both of them (one preempted, the other waiting for it at
+/// the next barrier); decoded between passes, it costs the pass nothing.
 final class WorkerThread: Sendable {
     /// What the thread and its owner share: the thread ends once the owner is gone and every
     /// job given to it has run.
@@ -54,7 +52,7 @@ final class WorkerThread: Sendable {
     init(name: String, background: Bool = false) {
         let mailbox = self.mailbox
         let thread = Thread {
-            if background { Self.lowestPriority() }
+            if background { Self.runOnlyWhenIdle() }
             while let job = mailbox.next() { job() }
         }
         thread.name = name
@@ -65,10 +63,12 @@ final class WorkerThread: Sendable {
 
     func async(execute work: @escaping @Sendable () -> Void) { mailbox.put(work) }
 
-    private static func lowestPriority() {
+    private static func runOnlyWhenIdle() {
         #if os(Linux)
-        // who 0: the calling thread (on Linux the nice value is per thread).
-        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
+        let schedIdle: Int32 = 5  // SCHED_IDLE in <sched.h>, hidden from Swift behind _GNU_SOURCE
+        var parameters = sched_param()
+        parameters.sched_priority = 0
+        _ = sched_setscheduler(0, schedIdle, &parameters)
         #endif
     }
 }
