@@ -42,11 +42,17 @@ public struct BatchingConfiguration: Sendable, Equatable {
 /// the queue at once. Live estimation shift: one recorder per batch, merged after the
 /// answers, and only when every image of the batch gave finite logits.
 ///
-/// Requests whose images are still being decoded are announced (`announce`): with no delay
-/// set, a request that would start a pass waits for them, up to a tenth of the model's last
-/// pass (none under 1 ms): a large model's clients that all sent at once then share one pass,
-/// decoded while the cores are free, instead of a first pass of one or two images whose
-/// decoding the others' then interrupt.
+/// With no delay set, a large model's requests gather for up to a tenth of its last pass (no
+/// gathering when that is under 1 ms, so small models never wait):
+/// - for requests whose images are still being decoded (announced, `announce`): clients that
+///   all sent at once share one pass, decoded while the cores are free, instead of a first pass
+///   of one or two images whose decoding the others' then interrupt;
+/// - after a pass, for as many images as that pass and the requests waiting at its end held
+///   (`expected`), counted from the pass's end: clients that send again when answered come back
+///   a few milliseconds apart, and the first back would otherwise start a pass of one while the
+///   rest queue behind it. Requests that come later than that go at once.
+/// A pass of this model never starts while another of it runs: the requests that arrive
+/// meanwhile are decided on at its end.
 final class DynamicBatcher: Sendable {
     private struct Pending {
         let id: UInt64
@@ -68,6 +74,12 @@ final class DynamicBatcher: Sendable {
         var incoming = 0
         /// How long the last forward pass took (what a batch may wait for announced requests).
         var lastPass = Duration.zero
+        /// A pass of this model is running (what arrives meanwhile is decided on at its end).
+        var running = false
+        /// Images the last pass and the requests at its end held, and until when to wait for
+        /// them (its end plus a tenth of it; nil when that is too short to wait for).
+        var expected = 0
+        var expectedUntil: ContinuousClock.Instant?
     }
 
     let model: ModelPipeline
@@ -99,20 +111,27 @@ final class DynamicBatcher: Sendable {
 
     /// An announced request that will not come (its images did not decode, or it was cancelled).
     func withdraw() {
-        let go = state.withLock { state in
+        let next = state.withLock { state in
             state.incoming -= 1
-            return state.incoming == 0 && policy.maxDelay == .zero && startsNow(&state)
+            return decide(&state)
         }
-        if go { pool.submit { self.drain() } }
+        perform(next)
     }
 
-    /// Test hook: as if the last pass had taken `duration`.
-    func assumeLastPass(_ duration: Duration) { state.withLock { $0.lastPass = duration } }
+    /// Test hook: as if the last pass, and every later one, had taken `duration`.
+    func assumePasses(take duration: Duration) {
+        passOverride.withLock { $0 = duration }
+        state.withLock { $0.lastPass = duration }
+    }
+    private let passOverride = Mutex<Duration?>(nil)
+
+    /// Test hook: as if the last pass had ended a tenth of it ago (its gathering window over).
+    func assumeWindowEnded() { state.withLock { $0.expectedUntil = ContinuousClock.now } }
 
     /// Whether what is pending starts a pass now (marking the drain queued): unless one is
     /// queued already, or nothing waits.
     private func startsNow(_ state: inout State) -> Bool {
-        guard !state.drainQueued, !state.pending.isEmpty else { return false }
+        guard !state.drainQueued, !state.running, !state.pending.isEmpty else { return false }
         state.drainQueued = true
         state.timerArmed = false
         return true
@@ -141,25 +160,41 @@ final class DynamicBatcher: Sendable {
     }
 
     private func enqueue(_ request: Pending, announced: Bool) {
-        enum Next { case nothing, drain, arm(Int, Duration) }
-        let next: Next = state.withLock { state in
+        let next = state.withLock { state in
             state.pending.append(request)
             if announced { state.incoming -= 1 }
-            if state.drainQueued { return .nothing }
-            let waiting = state.pending.reduce(0) { $0 + $1.images }
-            var delay = policy.maxDelay
-            if delay == .zero && state.incoming > 0 {
-                delay = state.lastPass * Self.gatherShare
-                if delay < Self.minimumGather { delay = .zero }
-            }
-            if delay == .zero || waiting >= policy.maxBatchSize {
-                return startsNow(&state) ? .drain : .nothing
-            }
-            if state.timerArmed { return .nothing }
-            state.timerArmed = true
-            state.timer += 1
-            return .arm(state.timer, delay)
+            return decide(&state)
         }
+        perform(next)
+    }
+
+    private enum Next { case nothing, drain, arm(Int, Duration) }
+
+    /// What the queue does now: start a pass, wait (arming a timer), or nothing (a pass of this
+    /// model runs or is queued, a timer is armed already, or nothing waits).
+    private func decide(_ state: inout State) -> Next {
+        guard !state.drainQueued, !state.running, !state.pending.isEmpty else { return .nothing }
+        let waiting = state.pending.reduce(0) { $0 + $1.images }
+        if waiting >= policy.maxBatchSize { return startsNow(&state) ? .drain : .nothing }
+        var delay = policy.maxDelay
+        if delay == .zero {
+            let now = ContinuousClock.now
+            let gather = state.lastPass * Self.gatherShare
+            if let until = state.expectedUntil, now < until, waiting < state.expected {
+                delay = until - now
+            }
+            if state.incoming > 0 && gather >= Self.minimumGather && delay < gather {
+                delay = gather
+            }
+        }
+        if delay == .zero { return startsNow(&state) ? .drain : .nothing }
+        if state.timerArmed { return .nothing }
+        state.timerArmed = true
+        state.timer += 1
+        return .arm(state.timer, delay)
+    }
+
+    private func perform(_ next: Next) {
         switch next {
         case .nothing: break
         case .drain: pool.submit { self.drain() }
@@ -208,10 +243,17 @@ final class DynamicBatcher: Sendable {
             state.pending = rest
             // What is left has waited through this pass already: it goes next.
             state.drainQueued = !rest.isEmpty
+            state.running = true
             return (taken, !rest.isEmpty)
         }
         if again { pool.submit { self.drain() } }
-        if !batch.isEmpty { run(batch) }
+        guard !batch.isEmpty else { return }
+        run(batch)
+        let next = state.withLock { state in
+            state.running = false
+            return decide(&state)
+        }
+        perform(next)
     }
 
     private func run(_ batch: [Pending]) {
@@ -236,8 +278,14 @@ final class DynamicBatcher: Sendable {
             for request in batch { request.continuation.resume(throwing: error) }
             return
         }
-        let duration = ContinuousClock.now - start
-        state.withLock { $0.lastPass = duration }
+        let end = ContinuousClock.now
+        let duration = passOverride.withLock { $0 } ?? end - start
+        state.withLock { state in
+            state.lastPass = duration
+            let gather = duration * Self.gatherShare
+            state.expected = min(policy.maxBatchSize, images + state.pending.reduce(0) { $0 + $1.images } + state.incoming)
+            state.expectedUntil = gather >= Self.minimumGather ? end + gather : nil
+        }
         metrics.recordInference(model: model.name, images: images, duration: duration)
         let classes = logits.shape[1]
         var row = 0
