@@ -13,9 +13,10 @@ import Synchronization
 ///   threads spin for some milliseconds before they sleep, and the lanes got only the other
 ///   core, so decoding the next batch took twice as long as on both; a small model's passes
 ///   run on one thread, and decoding on it would only take it from them), and by the
-///   watchdog when a job has waited `patience`: the compute thread runs at normal priority,
-///   so a decode waits at most about that, plus the passes queued before it, however busy
-///   other processes or an endless stream of already decoded inputs keep the cores.
+///   watchdog, which looks every `patience` while jobs are queued, when one has waited that
+///   long: the compute thread runs at normal priority, so a decode waits at most about twice
+///   `patience` plus the passes queued before it, however busy other processes or an endless
+///   stream of already decoded inputs keep the cores.
 final class DecodeLanes: Sendable {
     private struct Queue {
         var jobs = CircularBuffer<(job: @Sendable () -> Void, queued: ContinuousClock.Instant)>()

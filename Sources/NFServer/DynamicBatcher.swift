@@ -58,6 +58,8 @@ final class DynamicBatcher: Sendable {
         let id: UInt64
         let input: Tensor
         let continuation: CheckedContinuation<Tensor, any Error>
+        /// When it joined the queue (what `maxDelay` counts from).
+        let arrived = ContinuousClock.now
         var images: Int { input.shape[0] }
         var itemShape: ArraySlice<Int> { input.shape.dropFirst() }
     }
@@ -176,9 +178,14 @@ final class DynamicBatcher: Sendable {
         guard !state.drainQueued, !state.running, !state.pending.isEmpty else { return .nothing }
         let waiting = state.pending.reduce(0) { $0 + $1.images }
         if waiting >= policy.maxBatchSize { return startsNow(&state) ? .drain : .nothing }
-        var delay = policy.maxDelay
-        if delay == .zero {
-            let now = ContinuousClock.now
+        let now = ContinuousClock.now
+        var delay = Duration.zero
+        if policy.maxDelay > .zero {
+            // Counted from the oldest request's arrival: one that waited through a pass of this
+            // model may have used its delay up already.
+            let left = policy.maxDelay - (now - state.pending[0].arrived)
+            if left > .zero { delay = left }
+        } else {
             let gather = state.lastPass * Self.gatherShare
             if let until = state.expectedUntil, now < until, waiting < state.expected {
                 delay = until - now
@@ -286,7 +293,7 @@ final class DynamicBatcher: Sendable {
             state.expected = min(policy.maxBatchSize, images + state.pending.reduce(0) { $0 + $1.images } + state.incoming)
             state.expectedUntil = gather >= Self.minimumGather ? end + gather : nil
         }
-        metrics.recordInference(model: model.name, images: images, duration: duration)
+        metrics.recordInference(model: model.name, images: images, duration: end - start)
         let classes = logits.shape[1]
         var row = 0
         for request in batch {
