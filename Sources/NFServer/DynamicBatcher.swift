@@ -48,9 +48,12 @@ public struct BatchingConfiguration: Sendable, Equatable {
 ///   all sent at once share one pass, decoded while the cores are free, instead of a first pass
 ///   of one or two images whose decoding the others' then interrupt;
 /// - after a pass, for as many images as that pass and the requests waiting at its end held
-///   (`expected`), counted from the pass's end: clients that send again when answered come back
-///   a few milliseconds apart, and the first back would otherwise start a pass of one while the
-///   rest queue behind it. Requests that come later than that go at once.
+///   (`expected`), as long as requests keep coming (each within a fiftieth of the pass of the
+///   previous one, or of the pass's end), up to a tenth of the pass after its end: clients that
+///   send again when answered come back a few milliseconds apart, and the first one back would
+///   otherwise start a pass of its own while the rest queue behind it. Requests that arrive
+///   independently of the answers (open load) come further apart than that, and cost a pass at
+///   most a fiftieth of its time. Requests that come after the window go at once.
 /// A pass of this model never starts while another of it runs: the requests that arrive
 /// meanwhile are decided on at its end.
 final class DynamicBatcher: Sendable {
@@ -72,16 +75,20 @@ final class DynamicBatcher: Sendable {
         /// A delay timer is running; `timer` tells a stale one from the current one.
         var timerArmed = false
         var timer = 0
+        var timerDeadline = ContinuousClock.now
         /// Requests announced whose images are still being decoded.
         var incoming = 0
         /// How long the last forward pass took (what a batch may wait for announced requests).
         var lastPass = Duration.zero
         /// A pass of this model is running (what arrives meanwhile is decided on at its end).
         var running = false
-        /// Images the last pass and the requests at its end held, and until when to wait for
-        /// them (its end plus a tenth of it; nil when that is too short to wait for).
+        /// Images the last pass and the requests at its end held, when it ended, and until when
+        /// to wait for them (its end plus a tenth of it; nil when that is too short to wait for).
         var expected = 0
+        var passEnded: ContinuousClock.Instant?
         var expectedUntil: ContinuousClock.Instant?
+        /// When a request last arrived, or was announced (its decoding began).
+        var lastArrival: ContinuousClock.Instant?
     }
 
     let model: ModelPipeline
@@ -106,10 +113,17 @@ final class DynamicBatcher: Sendable {
     static let gatherShare = 0.1
     /// Shorter waits are not worth a timer: the request goes at once.
     static let minimumGather = Duration.milliseconds(1)
+    /// After a pass, the longest gap between arrivals that keeps its gathering going: a fiftieth of it.
+    static let quietShare = 0.02
 
     /// A request for this model is being decoded and will come (`logits(_:announced: true)`)
     /// or be withdrawn (`withdraw`).
-    func announce() { state.withLock { $0.incoming += 1 } }
+    func announce() {
+        state.withLock { state in
+            state.incoming += 1
+            state.lastArrival = ContinuousClock.now
+        }
+    }
 
     /// An announced request that will not come (its images did not decode, or it was cancelled).
     func withdraw() {
@@ -165,6 +179,7 @@ final class DynamicBatcher: Sendable {
         let next = state.withLock { state in
             state.pending.append(request)
             if announced { state.incoming -= 1 }
+            state.lastArrival = request.arrived
             return decide(&state)
         }
         perform(next)
@@ -179,26 +194,40 @@ final class DynamicBatcher: Sendable {
         let waiting = state.pending.reduce(0) { $0 + $1.images }
         if waiting >= policy.maxBatchSize { return startsNow(&state) ? .drain : .nothing }
         let now = ContinuousClock.now
-        var delay = Duration.zero
+        let delay = wait(state, waiting: waiting, now: now)
+        if delay <= .zero { return startsNow(&state) ? .drain : .nothing }
+        // A timer that fires no later does (re-deciding then); one that would fire later is replaced.
+        if state.timerArmed && state.timerDeadline <= now + delay { return .nothing }
+        return arm(&state, delay, now: now)
+    }
+
+    private func arm(_ state: inout State, _ delay: Duration, now: ContinuousClock.Instant) -> Next {
+        state.timerArmed = true
+        state.timer += 1
+        state.timerDeadline = now + delay
+        return .arm(state.timer, delay)
+    }
+
+    /// How much longer what is pending waits (zero or less: not at all). Every wait has a fixed
+    /// end (the oldest request's arrival plus the delay or the gathering share; the window's
+    /// end), so a timer re-armed on firing ends too.
+    private func wait(_ state: State, waiting: Int, now: ContinuousClock.Instant) -> Duration {
         if policy.maxDelay > .zero {
             // Counted from the oldest request's arrival: one that waited through a pass of this
             // model may have used its delay up already.
-            let left = policy.maxDelay - (now - state.pending[0].arrived)
-            if left > .zero { delay = left }
-        } else {
-            let gather = state.lastPass * Self.gatherShare
-            if let until = state.expectedUntil, now < until, waiting < state.expected {
-                delay = until - now
-            }
-            if state.incoming > 0 && gather >= Self.minimumGather && delay < gather {
-                delay = gather
-            }
+            return policy.maxDelay - (now - state.pending[0].arrived)
         }
-        if delay == .zero { return startsNow(&state) ? .drain : .nothing }
-        if state.timerArmed { return .nothing }
-        state.timerArmed = true
-        state.timer += 1
-        return .arm(state.timer, delay)
+        let gather = state.lastPass * Self.gatherShare
+        guard gather >= Self.minimumGather else { return .zero }
+        var until = now
+        // Requests being decoded: up to a tenth of the last pass after the oldest arrived.
+        if state.incoming > 0 { until = max(until, state.pending[0].arrived + gather) }
+        // After a pass, while fewer than expected have come (or been announced) and they keep coming.
+        if let end = state.expectedUntil, let ended = state.passEnded, waiting + state.incoming < state.expected {
+            let lastSeen = max(ended, state.lastArrival ?? ended)
+            until = max(until, min(end, lastSeen + state.lastPass * Self.quietShare))
+        }
+        return until - now
     }
 
     private func perform(_ next: Next) {
@@ -212,14 +241,20 @@ final class DynamicBatcher: Sendable {
     }
 
     private func fire(_ timer: Int) {
-        let go = state.withLock { state in
-            guard state.timerArmed, state.timer == timer else { return false }
+        let next = state.withLock { state -> Next in
+            guard state.timerArmed, state.timer == timer else { return .nothing }
             // Disarmed whatever follows: when every request it waited for was cancelled, a timer
             // left armed kept any later request from arming one, and they waited forever.
             state.timerArmed = false
-            return startsNow(&state)
+            guard !state.drainQueued, !state.running, !state.pending.isEmpty else { return .nothing }
+            // Requests that came meanwhile may have moved the end of the wait on.
+            let waiting = state.pending.reduce(0) { $0 + $1.images }
+            let now = ContinuousClock.now
+            let delay = wait(state, waiting: waiting, now: now)
+            if delay > .zero && waiting < policy.maxBatchSize { return arm(&state, delay, now: now) }
+            return startsNow(&state) ? .drain : .nothing
         }
-        if go { pool.submit { self.drain() } }
+        perform(next)
     }
 
     private func cancel(_ id: UInt64) {
@@ -291,6 +326,7 @@ final class DynamicBatcher: Sendable {
             state.lastPass = duration
             let gather = duration * Self.gatherShare
             state.expected = min(policy.maxBatchSize, images + state.pending.reduce(0) { $0 + $1.images } + state.incoming)
+            state.passEnded = end
             state.expectedUntil = gather >= Self.minimumGather ? end + gather : nil
         }
         metrics.recordInference(model: model.name, images: images, duration: end - start)

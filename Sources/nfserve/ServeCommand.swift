@@ -32,7 +32,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Share of the time observed passes (BatchNorm unfolded, inputs reduced) and their merges may take (0-1]; predictions are sampled to keep within it. \"all\" observes every prediction.")
     var liveEsmBudget = "0.1"
     @Option(help: "Dynamic batching: most images in one forward pass (1 turns batching off).") var maxBatchSize = 32
-    @Option(help: "Dynamic batching: milliseconds a request finding the compute pool idle waits for others to join it (0: a model whose passes take 10 ms or more still waits up to a tenth of its last pass for requests being decoded and for as many images as that pass held).")
+    @Option(help: "Dynamic batching: milliseconds a request finding the compute pool idle waits for others to join it (counted from the oldest request's arrival; 0: a model whose passes take 10 ms or more still waits up to a tenth of its last pass for requests being decoded, and for as many images as that pass held while requests keep coming).")
     var maxBatchDelayMs = 0.0
     @Option(help: "Batching for one model: NAME=SIZE or NAME=SIZE:DELAY_MS (repeatable; overrides the two above).")
     var modelBatching: [String] = []

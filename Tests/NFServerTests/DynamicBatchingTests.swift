@@ -164,15 +164,22 @@ import Testing
         #expect(ContinuousClock.now - late < .seconds(50), "no wait outside the window")
     }
 
-    /// Fewer come back than the last pass held: they go when its window closes.
-    @Test func fewerThanExpectedGoWhenTheWindowCloses() async throws {
-        let batcher = Self.batcher(passesTaking: .seconds(20))  // a window of 2 s
+    /// Fewer come back than the last pass held: they go once none has come for a fiftieth of
+    /// that pass (5 s here), long before its window (25 s) closes; each arrival restarts that
+    /// count (so open load, whose requests come further apart, barely waits).
+    @Test func fewerThanExpectedGoOnceNoMoreCome() async throws {
+        let batcher = Self.batcher(passesTaking: .seconds(250))
         _ = try await batcher.logits(Self.input(0, images: 3))
-        let alone = Task { try await batcher.logits(Self.input(1)) }
-        let deadline = ContinuousClock.now + .seconds(60)
-        while batcher.passes < 2 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(batcher.passes == 2, "computed once the window closed")
-        _ = try await alone.value
+        let first = Task { try await batcher.logits(Self.input(1)) }
+        try await Task.sleep(for: .seconds(1))
+        #expect(batcher.passes == 1, "waits for more")
+        let secondArrived = ContinuousClock.now
+        let second = Task { try await batcher.logits(Self.input(2)) }
+        _ = try await (first.value, second.value)
+        let waited = ContinuousClock.now - secondArrived
+        #expect(batcher.passes == 2, "one pass for both")
+        #expect(waited >= .milliseconds(4900), "the second arrival restarted the count")
+        #expect(waited < .seconds(20), "did not wait for the window to close")
     }
 
     /// A delay timer whose requests were all cancelled before it fired leaves the batcher able
