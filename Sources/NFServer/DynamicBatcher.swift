@@ -82,11 +82,12 @@ final class DynamicBatcher: Sendable {
         var lastPass = Duration.zero
         /// A pass of this model is running (what arrives meanwhile is decided on at its end).
         var running = false
-        /// Images the last pass and the requests at its end held, when it ended, and until when
-        /// to wait for them (its end plus a tenth of it; nil when that is too short to wait for).
+        /// Images the last pass and the requests at its end held, and when it ended (they are
+        /// waited for until a tenth of `lastPass` after that).
         var expected = 0
         var passEnded: ContinuousClock.Instant?
-        var expectedUntil: ContinuousClock.Instant?
+        /// Test hook: every pass counts as taking this long.
+        var passOverride: Duration?
         /// When a request last arrived, or was announced (its decoding began).
         var lastArrival: ContinuousClock.Instant?
     }
@@ -136,13 +137,16 @@ final class DynamicBatcher: Sendable {
 
     /// Test hook: as if the last pass, and every later one, had taken `duration`.
     func assumePasses(take duration: Duration) {
-        passOverride.withLock { $0 = duration }
-        state.withLock { $0.lastPass = duration }
+        state.withLock { state in
+            state.passOverride = duration
+            state.lastPass = duration
+        }
     }
-    private let passOverride = Mutex<Duration?>(nil)
 
     /// Test hook: as if the last pass had ended a tenth of it ago (its gathering window over).
-    func assumeWindowEnded() { state.withLock { $0.expectedUntil = ContinuousClock.now } }
+    func assumeWindowEnded() {
+        state.withLock { $0.passEnded = ContinuousClock.now - $0.lastPass * Self.gatherShare }
+    }
 
     /// Whether what is pending starts a pass now (marking the drain queued): unless one is
     /// queued already, or nothing waits.
@@ -223,7 +227,8 @@ final class DynamicBatcher: Sendable {
         // Requests being decoded: up to a tenth of the last pass after the oldest arrived.
         if state.incoming > 0 { until = max(until, state.pending[0].arrived + gather) }
         // After a pass, while fewer than expected have come (or been announced) and they keep coming.
-        if let end = state.expectedUntil, let ended = state.passEnded, waiting + state.incoming < state.expected {
+        if let ended = state.passEnded, waiting + state.incoming < state.expected {
+            let end = ended + gather
             let lastSeen = max(ended, state.lastArrival ?? ended)
             until = max(until, min(end, lastSeen + state.lastPass * Self.quietShare))
         }
@@ -246,13 +251,8 @@ final class DynamicBatcher: Sendable {
             // Disarmed whatever follows: when every request it waited for was cancelled, a timer
             // left armed kept any later request from arming one, and they waited forever.
             state.timerArmed = false
-            guard !state.drainQueued, !state.running, !state.pending.isEmpty else { return .nothing }
-            // Requests that came meanwhile may have moved the end of the wait on.
-            let waiting = state.pending.reduce(0) { $0 + $1.images }
-            let now = ContinuousClock.now
-            let delay = wait(state, waiting: waiting, now: now)
-            if delay > .zero && waiting < policy.maxBatchSize { return arm(&state, delay, now: now) }
-            return startsNow(&state) ? .drain : .nothing
+            // Decided afresh: requests that came meanwhile may have moved the end of the wait on.
+            return decide(&state)
         }
         perform(next)
     }
@@ -321,13 +321,10 @@ final class DynamicBatcher: Sendable {
             return
         }
         let end = ContinuousClock.now
-        let duration = passOverride.withLock { $0 } ?? end - start
         state.withLock { state in
-            state.lastPass = duration
-            let gather = duration * Self.gatherShare
+            state.lastPass = state.passOverride ?? end - start
             state.expected = min(policy.maxBatchSize, images + state.pending.reduce(0) { $0 + $1.images } + state.incoming)
             state.passEnded = end
-            state.expectedUntil = gather >= Self.minimumGather ? end + gather : nil
         }
         metrics.recordInference(model: model.name, images: images, duration: end - start)
         let classes = logits.shape[1]
