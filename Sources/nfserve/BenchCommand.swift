@@ -87,7 +87,7 @@ struct BenchCommand: AsyncParsableCommand {
             var decodeTimes: [Double] = [], preprocessTimes: [Double] = []
             for i in 0..<(warmup + iterations) {
                 let start = ContinuousClock.now
-                let decoded = try ImageDecoder.decode(bytes, maxPixels: Int.max)
+                let decoded = try ImageDecoder.decode(bytes, maxPixels: 40_000_000)  // serve's default --max-pixels
                 let decodedAt = ContinuousClock.now
                 _ = pipeline.input(images: [decoded])
                 if i >= warmup {
