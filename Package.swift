@@ -116,6 +116,8 @@ let package = Package(
             dependencies: [
                 "NFServer", "NFModels", "NFCheckpoint", "NFLayers", "NFTensors", "NFRequestFormats", "NFImage", "NFDiagnostics", "NFPipeline",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
     ],

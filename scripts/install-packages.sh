@@ -4,6 +4,7 @@
 #   scripts/install-packages.sh build     headers too (building and testing; the default)
 #   scripts/install-packages.sh data      Debian's Fashion-MNIST (for `nfserve eval`, the tests, training)
 #   scripts/install-packages.sh browser   Chromium, its WebDriver and Selenium (the dashboard's browser test)
+#   scripts/install-packages.sh fleet     HAProxy (scripts/cluster-rehearsal.sh's load balancer)
 # The Dockerfile runs this same script, so the README's set-up exercises it.
 set -euo pipefail
 mode="${1:-build}"
@@ -14,7 +15,8 @@ case "$mode" in
   build)   packages=(libdnnl-dev libturbojpeg0-dev libspng-dev zlib1g-dev libgomp1 pkg-config curl) ;;
   data)    packages=(dataset-fashion-mnist) ;;
   browser) packages=(chromium chromium-driver python3-selenium fonts-dejavu-core) ;;
-  *) echo "usage: $0 [runtime|build|data|browser]" >&2; exit 2 ;;
+  fleet)   packages=(haproxy curl) ;;
+  *) echo "usage: $0 [runtime|build|data|browser|fleet]" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${packages[@]}"; do

@@ -11,15 +11,19 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
     try await buildApplication(configuration, logger: logger, lifecycle: ServerLifecycle())
 }
 
-/// `pool`: tests hold the compute pool to queue requests behind it.
+/// `pool`: tests hold the compute pool to queue requests behind it. `connections` counts the
+/// server's connections (`serve` reads it at exit).
 func buildApplication(_ configuration: ServerConfiguration, logger: Logger, lifecycle: ServerLifecycle,
-                      pool: ComputePool? = nil) async throws -> some ApplicationProtocol {
+                      pool: ComputePool? = nil, connections: ConnectionCounter? = nil) async throws -> some ApplicationProtocol {
     let store = ModelStore(checkpoints: configuration.checkpoints, logger: logger)
     let pool = pool ?? ComputePool(maxQueued: configuration.maxQueuedInferences)
     let loader = ModelLoader()
-    let router = buildRouter(configuration, store: store, pool: pool, loader: loader, lifecycle: lifecycle, logger: logger)
+    let metrics = ServerMetrics()
+    let counter = connections ?? ConnectionCounter()
+    counter.onDrop { metrics.recordDroppedRequests($0) }
+    let router = buildRouter(configuration, store: store, pool: pool, loader: loader, lifecycle: lifecycle, logger: logger,
+                             metrics: metrics, connections: counter)
     let (maxBodyBytes, limits) = (configuration.maxBodyBytes, configuration.connectionLimits)
-    let counter = ConnectionCounter()
     // `ConnectionGuard` answers connections over the limit with a 503; beyond twice the limit
     // the server stops accepting until some close (they wait in the kernel's backlog), so
     // file descriptors stay bounded whatever clients do.
@@ -33,6 +37,13 @@ func buildApplication(_ configuration: ServerConfiguration, logger: Logger, life
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "nfserve",
                              availableConnectionsDelegate: .maximum(hardLimit.overflow ? .max : hardLimit.partialValue, logger: logger)),
         services: [ModelLoadingService(store: store, loader: loader, logger: logger)],
+        onServerRunning: { listener in
+            do {
+                try await listener.installAcceptGate { counter.stopAccepting() }
+            } catch {
+                logger.error("cannot gate the listener's close (connections accepted as it closes may be dropped): \(error)")
+            }
+        },
         logger: logger)
 }
 
@@ -41,25 +52,28 @@ func buildApplication(_ configuration: ServerConfiguration, logger: Logger, life
 /// then no new connections and `shutdownGrace` for the requests in flight.
 public func serve(_ configuration: ServerConfiguration, logger: Logger) async throws {
     let lifecycle = ServerLifecycle()
-    let app = try await buildApplication(configuration, logger: logger, lifecycle: lifecycle)
+    let connections = ConnectionCounter()
+    let app = try await buildApplication(configuration, logger: logger, lifecycle: lifecycle, connections: connections)
     var group = ServiceGroupConfiguration(
         services: [
             .init(service: app),
             .init(service: DrainOnShutdown(lifecycle: lifecycle, delay: configuration.shutdownDelay,
-                                           grace: configuration.shutdownGrace, logger: logger)),
+                                           grace: configuration.shutdownGrace, connections: connections, logger: logger)),
         ],
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger)
     group.maximumGracefulShutdownDuration = configuration.shutdownDelay + configuration.shutdownGrace
     try await ServiceGroup(configuration: group).run()
+    let dropped = connections.droppedRequests
+    logger.log(level: dropped == 0 ? .notice : .error, "stopped; requests dropped: \(dropped)")
 }
 
 /// Every route of api.md over `store`, running inference on `pool`.
 func buildRouter(_ configuration: ServerConfiguration, store: ModelStore, pool: ComputePool, loader: ModelLoader = ModelLoader(),
-                 lifecycle: ServerLifecycle = ServerLifecycle(), logger: Logger = Logger(label: "nfserve")) -> Router<ServerRequestContext> {
+                 lifecycle: ServerLifecycle = ServerLifecycle(), logger: Logger = Logger(label: "nfserve"),
+                 metrics: ServerMetrics = ServerMetrics(), connections: ConnectionCounter? = nil) -> Router<ServerRequestContext> {
     let router = Router(context: ServerRequestContext.self)
     let routes = RouteTable()
-    let metrics = ServerMetrics()
     // Outermost first: metrics see the status errors are answered with.
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
     router.add(middleware: ErrorMiddleware(routes: routes))
@@ -88,7 +102,7 @@ func buildRouter(_ configuration: ServerConfiguration, store: ModelStore, pool: 
         .add(to: router, routes: routes)
     router.on("/metrics", method: .get, table: routes) { _, _ in
         Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                 body: .init(byteBuffer: ByteBuffer(string: metrics.render(store: store, live: live))))
+                 body: .init(byteBuffer: ByteBuffer(string: metrics.render(store: store, live: live, connections: connections))))
     }
     return router
 }

@@ -27,13 +27,46 @@ public struct ConnectionLimits: Sendable, Equatable {
     var refusedHeaderTimeout: Duration { min(headerTimeout, .seconds(5)) }
 }
 
-/// The open connections of one server, shared by every connection's `ConnectionGuard`.
-final class ConnectionCounter: Sendable {
+/// The connections of one server, shared by every connection's `ConnectionGuard` and the
+/// listener's `AcceptGate`: how many are open, how many requests wait for their response, how
+/// many requests were dropped, and whether the listener has stopped accepting.
+public final class ConnectionCounter: Sendable {
     private let open = Atomic<Int>(0)
+    private let unanswered = Atomic<Int>(0)
+    private let dropped = Atomic<Int>(0)
+    private let stopped = Atomic<Bool>(false)
+    private let onDropped = Mutex<[@Sendable (Int) -> Void]>([])
+
+    public init() {}
+
+    /// `callback` is told of each drop from now on (the metrics count them).
+    func onDrop(_ callback: @escaping @Sendable (Int) -> Void) {
+        onDropped.withLock { $0.append(callback) }
+    }
 
     /// Counts a new connection; returns how many are open with it.
     func opened() -> Int { open.wrappingAdd(1, ordering: .relaxed).newValue }
     func closed() { open.wrappingSubtract(1, ordering: .relaxed) }
+
+    /// Connections open now.
+    public var openConnections: Int { open.load(ordering: .relaxed) }
+    /// Requests whose head was read and whose response has not been written.
+    public var unansweredRequests: Int { unanswered.load(ordering: .relaxed) }
+    /// Requests read to their end whose connection the server closed before it wrote their
+    /// response: 0 unless a shutdown ran out of time (or a bug).
+    public var droppedRequests: Int { dropped.load(ordering: .relaxed) }
+
+    func requestsStarted(_ n: Int) { unanswered.wrappingAdd(n, ordering: .relaxed) }
+    func requestsEnded(_ n: Int) { unanswered.wrappingSubtract(n, ordering: .relaxed) }
+    func requestsDropped(_ n: Int) {
+        dropped.wrappingAdd(n, ordering: .relaxed)
+        for callback in onDropped.withLock({ $0 }) { callback(n) }
+    }
+
+    /// Whether the listener has begun to close: a connection set up from now on was accepted
+    /// before it and may have missed the quiesce sent to the open ones.
+    var acceptingStopped: Bool { stopped.load(ordering: .relaxed) }
+    func stopAccepting() { stopped.store(true, ordering: .relaxed) }
 }
 
 /// One per connection, between the HTTP codec and Hummingbird: enforces `ConnectionLimits`
@@ -128,6 +161,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         counted = true
         refused = counter.opened() > limits.maxConnections
         schedule(context, after: refused ? limits.refusedHeaderTimeout : limits.headerTimeout)
+        // The listener closed while this connection was being set up: the quiesce sent to the
+        // open connections may have reached it before this handler existed.
+        if counter.acceptingStopped, !refused { quiesceBeforeFirstHead(context) }
     }
 
     private func closed() {
@@ -135,6 +171,10 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         if counted {
             counted = false
             counter.closed()
+        }
+        if inFlight > 0 {
+            counter.requestsEnded(inFlight)
+            inFlight = 0
         }
     }
 
@@ -152,6 +192,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         switch part {
         case .head:
             inFlight += 1
+            counter.requestsStarted(1)
             requestsSeen += 1
             readingBody = true
             schedule(context, after: limits.bodyTimeout)
@@ -185,7 +226,10 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         case .body:
             context.write(data, promise: promise)
         case .end:
-            inFlight = max(inFlight - 1, 0)
+            if inFlight > 0 {
+                inFlight -= 1
+                counter.requestsEnded(1)
+            }
             if closeAfterResponse {
                 context.writeAndFlush(data, promise: promise)
                 if readingBody {
@@ -203,6 +247,18 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// A close the server decides on: the requests read to their end and not yet answered on
+    /// this connection are counted as dropped.
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        let read = inFlight - (readingBody ? 1 : 0)
+        if mode != .input, read > 0 {
+            counter.requestsDropped(read)
+            counter.requestsEnded(read)
+            inFlight -= read
+        }
+        context.close(mode: mode, promise: promise)
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed {
             inputClosed = true
@@ -212,11 +268,17 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         // once; for one whose first request has not arrived yet, that would drop a request
         // the client has already sent.
         if event is ChannelShouldQuiesceEvent, requestsSeen == 0, inFlight == 0, !refused {
-            quiescePending = true
-            scheduleClose(context, after: Self.quiesceHeadWait)
+            quiesceBeforeFirstHead(context)
             return
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// Shutdown reached this connection before its first request head: the head is waited for
+    /// a while and the quiesce passed on with it.
+    private func quiesceBeforeFirstHead(_ context: ChannelHandlerContext) {
+        quiescePending = true
+        scheduleClose(context, after: Self.quiesceHeadWait)
     }
 
     /// Answers a connection over the limit and closes it.

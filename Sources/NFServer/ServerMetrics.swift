@@ -26,9 +26,19 @@ struct ServerMetrics: Sendable {
         Counter(label: "nfserve_inference_images_total", dimensions: dimensions, factory: factory).increment(by: images)
     }
 
-    /// The registry as Prometheus text, with `nfserve_models{status}` set from `store` and the
-    /// live estimation shift from `live` first.
-    func render(store: ModelStore, live: LiveMonitors) -> String {
+    /// `nfserve_http_requests_dropped_total`: requests read to their end whose connection the
+    /// server closed before writing their response (a shutdown whose grace ran out).
+    func recordDroppedRequests(_ n: Int) {
+        Counter(label: "nfserve_http_requests_dropped_total", factory: factory).increment(by: n)
+    }
+
+    /// The registry as Prometheus text, with `nfserve_models{status}` set from `store`, the
+    /// connection gauges from `connections` and the live estimation shift from `live` first.
+    func render(store: ModelStore, live: LiveMonitors, connections: ConnectionCounter? = nil) -> String {
+        if let connections {
+            recordDroppedRequests(0)
+            Gauge(label: "nfserve_http_connections_open", factory: factory).record(connections.openConnections)
+        }
         var counts = ["ready": 0, "loading": 0, "failed": 0]
         for entry in store.entries { counts[entry.status.name, default: 0] += 1 }
         for (status, count) in counts {

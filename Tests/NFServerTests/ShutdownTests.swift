@@ -14,6 +14,7 @@ import Testing
 @Suite(.serialized) struct ShutdownTests {
     /// The `nfserve` binary next to the test bundle (`swift build --build-tests` builds both).
     static var binary: String {
+        if let chosen = ProcessInfo.processInfo.environment["NFSERVE_BINARY"], !chosen.isEmpty { return chosen }
         let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for folder in [beside, beside.deletingLastPathComponent()] {
             let candidate = folder.appendingPathComponent("nfserve").path

@@ -1,0 +1,175 @@
+import Foundation
+import Glibc
+import Synchronization
+import Testing
+@testable import NFServer
+
+/// SIGTERM into a burst of new connections, on fresh `nfserve serve` processes: every process
+/// exits 0 without aborting, and every connection is answered, refused at connect, or reset
+/// after the signal with nothing of it read by the server (the kernel queued it after the
+/// listener closed: the server's count of dropped requests stays 0). Before `AcceptGate`,
+/// connections accepted as the listener closed were dropped and some processes aborted in
+/// `NIOAsyncWriter`'s deinit (swift-nio#2813).
+///
+/// `NFSERVE_BURST_RUNS` sets how many processes (10 by default); `NFSERVE_BINARY` the binary.
+@Suite(.serialized) struct AcceptBurstTests {
+    enum Outcome: Sendable, Hashable {
+        case answered
+        case refused
+        /// Closed or reset with no byte of a response.
+        case reset
+        /// Anything else: a partial or unexpected response, a connect error other than refusal.
+        case other(String)
+    }
+
+    /// One `GET /v2/health/live` on a connection of its own, `Connection: close`.
+    static func liveRequest(port: Int) -> Outcome {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return .other("socket() failed: errno \(errno)") }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if connected != 0 {
+            switch errno {
+            case ECONNREFUSED: return .refused
+            case ECONNRESET: return .reset  // the handshake met the listener's close
+            default: return .other("connect: errno \(errno)")
+            }
+        }
+        let request = Array("GET /v2/health/live HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8)
+        let sent = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        if sent != request.count {
+            return sent < 0 && (errno == EPIPE || errno == ECONNRESET) ? .reset : .other("send: \(sent), errno \(errno)")
+        }
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 {
+                response += buffer[0..<n]
+                continue
+            }
+            if n < 0, errno == EAGAIN || errno == EWOULDBLOCK { continue }
+            let resetNow = n < 0 && errno == ECONNRESET
+            if response.isEmpty { return n == 0 || resetNow ? .reset : .other("recv: errno \(errno)") }
+            let text = String(decoding: response, as: UTF8.self)
+            return text.hasPrefix("HTTP/1.1 200 OK") && text.hasSuffix("{\"live\":true}") ? .answered : .other(String(text.prefix(80)))
+        }
+        return .other("no end of response in 30 s")
+    }
+
+    final class Signalled: Sendable { let value = Atomic<Bool>(false) }
+
+    struct Run: Sendable {
+        var exitedCleanly: Bool
+        var aborted: Bool
+        var droppedReported: Int?
+        var outcomes: [Outcome: Int]
+        var resetsBeforeSignal: Int
+        var log: String
+    }
+
+    /// One fresh server, a burst of `clients` connections-per-request, SIGTERM after 0.3-0.5 s.
+    static func burstRun(binary: String, clients: Int, folder: URL) async throws -> Run {
+        let port = try ShutdownTests.freePort()
+        let logURL = FileManager.default.temporaryDirectory.appendingPathComponent("nfserve-burst-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: logURL) }
+        let log = try FileHandle(forWritingTo: logURL)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["serve", "--port", "\(port)", "--checkpoints", folder.path, "--datasets", "/nonexistent",
+                             "--shutdown-delay", "0", "--shutdown-grace", "10", "--log-level", "notice"]
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+
+        let ready = ContinuousClock.now + .seconds(60)
+        while try await onThread({ liveRequest(port: port) }) != .answered {
+            guard ContinuousClock.now < ready, process.isRunning else { throw TestFailure("nfserve never answered") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+
+        let signalled = Signalled()
+        let workers = (0..<clients).map { _ in
+            Task { try await onThread {
+                var outcomes: [Outcome: Int] = [:]
+                var resetsBeforeSignal = 0
+                let stop = ContinuousClock.now + .seconds(60)
+                while ContinuousClock.now < stop {
+                    let before = signalled.value.load(ordering: .acquiring)
+                    let outcome = liveRequest(port: port)
+                    outcomes[outcome, default: 0] += 1
+                    if outcome == .reset, !before, !signalled.value.load(ordering: .acquiring) { resetsBeforeSignal += 1 }
+                    if outcome == .refused { break }
+                }
+                return (outcomes, resetsBeforeSignal)
+            } }
+        }
+        try await Task.sleep(for: .milliseconds(Int.random(in: 300...500)))
+        signalled.value.store(true, ordering: .releasing)
+        kill(process.processIdentifier, SIGTERM)
+        let exit = ContinuousClock.now + .seconds(30)
+        while process.isRunning, ContinuousClock.now < exit { try await Task.sleep(for: .milliseconds(20)) }
+        let exited = !process.isRunning
+        var outcomes: [Outcome: Int] = [:]
+        var resetsBeforeSignal = 0
+        for worker in workers {
+            let (counts, resets) = try await worker.value
+            outcomes.merge(counts, uniquingKeysWith: +)
+            resetsBeforeSignal += resets
+        }
+        try? log.close()
+        let text = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
+        let dropped = text.range(of: #"requests dropped: (\d+)"#, options: .regularExpression).flatMap {
+            Int(text[$0].split(separator: " ").last ?? "")
+        }
+        return Run(exitedCleanly: exited && process.terminationReason == .exit && process.terminationStatus == 0,
+                   aborted: text.contains("Fatal error") || (exited && process.terminationReason == .uncaughtSignal),
+                   droppedReported: dropped, outcomes: outcomes, resetsBeforeSignal: resetsBeforeSignal, log: text)
+    }
+
+    @Test func acceptBurstAtSigtermNeverAborts() async throws {
+        let binary = ShutdownTests.binary
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build nfserve first: \(binary)")
+        let runs = Int(ProcessInfo.processInfo.environment["NFSERVE_BURST_RUNS"] ?? "") ?? 10
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("nfserve-burst-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+
+        var failures: [String] = []
+        var aborted = 0
+        var totals: [Outcome: Int] = [:]
+        for index in 0..<runs {
+            let run = try await Self.burstRun(binary: binary, clients: 16, folder: folder)
+            totals.merge(run.outcomes, uniquingKeysWith: +)
+            if run.aborted { aborted += 1 }
+            let others = run.outcomes.filter { if case .other = $0.key { true } else { false } }
+            var problems: [String] = []
+            if !run.exitedCleanly { problems.append("did not exit 0") }
+            if run.aborted { problems.append("aborted") }
+            if run.droppedReported != 0 { problems.append("dropped count \(run.droppedReported.map(String.init) ?? "not logged")") }
+            if !others.isEmpty { problems.append("unexpected outcomes \(others)") }
+            if run.resetsBeforeSignal > 0 { problems.append("\(run.resetsBeforeSignal) resets before the signal") }
+            if (run.outcomes[.answered] ?? 0) == 0 { problems.append("the burst answered nothing") }
+            if !problems.isEmpty {
+                failures.append("run \(index): \(problems.joined(separator: ", ")); log: \(run.log.suffix(600))")
+            }
+        }
+        print("""
+            acceptBurstAtSigtermNeverAborts: \(runs) processes, \(aborted) aborted, \(failures.count) failed; \
+            answered \(totals[.answered] ?? 0), refused \(totals[.refused] ?? 0), reset unread \(totals[.reset] ?? 0), \
+            other \(totals.filter { if case .other = $0.key { true } else { false } }.values.reduce(0, +))
+            """)
+        #expect(failures.isEmpty, "\(failures.count) of \(runs) processes failed:\n\(failures.prefix(5).joined(separator: "\n"))")
+    }
+}
