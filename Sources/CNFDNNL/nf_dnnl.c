@@ -194,7 +194,7 @@ nf_dnnl_conv *nf_dnnl_conv_create(const nf_conv_params *p, const float *weights_
     // slower. The shim reorders in and out around each call, so Swift keeps NCHW.
     // Exception: a padded 1x1 convolution (never met in real networks) crashes oneDNN 2.6's
     // AVX-512 brgconv_1x1 kernel in the blocked layout; it keeps plain NCHW.
-    // In an execution plan the layouts are fixed (nChw16c between steps), and the plan refuses
+    // In an execution plan the layouts are fixed (nChw16c or nChw8c between steps), and the plan refuses
     // padded 1x1 convolutions.
     const int padded_1x1 = p->kh == 1 && p->kw == 1 && (p->pad_top || p->pad_left || p->pad_bottom || p->pad_right);
     dnnl_format_tag_t src_tag = padded_1x1 ? dnnl_nchw : dnnl_format_tag_any, dst_tag = src_tag;

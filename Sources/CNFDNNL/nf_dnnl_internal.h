@@ -15,11 +15,12 @@
         }                                                                                    \
     } while (0)
 
-/// The layout of activations inside an execution plan (see nf_dnnl.h): nChw16c. Channels-last
-/// (nhwc, where oneDNN picks its brgemm convolutions) measured 1-5% slower on resnet50,
-/// nf_resnet50 and dm_nfnet_f0 at batch 1 and 8, and its first convolution from a plain NCHW
-/// input fell back to the reference kernel.
-#define NF_PLAN_TAG dnnl_nChw16c
+/// The layout of activations inside an execution plan (see nf_dnnl.h): nChw16c where the CPU
+/// has AVX-512, nChw8c elsewhere (`nf_plan_block`). Channels-last (nhwc, where oneDNN picks its
+/// brgemm convolutions) measured 1-5% slower on resnet50, nf_resnet50 and dm_nfnet_f0 at batch 1
+/// and 8 on AVX-512, and its first convolution from a plain NCHW input fell back to the
+/// reference kernel.
+#define NF_PLAN_TAG (nf_plan_block() == 16 ? dnnl_nChw16c : dnnl_nChw8c)
 
 /// The process's one CPU engine (NULL if it could not be created).
 dnnl_engine_t nf_engine(void);

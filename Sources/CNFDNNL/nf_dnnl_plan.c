@@ -1,6 +1,6 @@
 // The operations of an execution plan other than convolutions: reorders at its ends, pooling,
 // activations, BatchNorm (kept unfused where a diagnostic observes its input), the residual add,
-// and channel attention's gate. All run on nChw16c buffers the caller owns.
+// and channel attention's gate. All run on blocked buffers (nChw16c or nChw8c) the caller owns.
 #define _GNU_SOURCE
 #include "nf_dnnl.h"
 #include "nf_dnnl_internal.h"
@@ -20,7 +20,25 @@ struct nf_dnnl_op {
     float *stats;                                  // their storage: 4 x channels
 };
 
-int64_t nf_blocked_count(int64_t n, int64_t c, int64_t h, int64_t w) { return n * ((c + 15) / 16 * 16) * h * w; }
+int32_t nf_plan_block(void) {
+    static int32_t block = 0;
+    int32_t known = __atomic_load_n(&block, __ATOMIC_RELAXED);
+    if (known) return known;
+    const char *chosen = getenv("NFSERVE_PLAN_BLOCK");
+    if (chosen && (strcmp(chosen, "8") == 0 || strcmp(chosen, "16") == 0)) {
+        known = (int32_t)atoi(chosen);
+    } else {
+        const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+        known = (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core ? 16 : 8;
+    }
+    __atomic_store_n(&block, known, __ATOMIC_RELAXED);
+    return known;
+}
+
+int64_t nf_blocked_count(int64_t n, int64_t c, int64_t h, int64_t w) {
+    const int64_t b = nf_plan_block();
+    return n * ((c + b - 1) / b * b) * h * w;
+}
 
 int nf_eltwise_alg(int32_t activation, dnnl_alg_kind_t *alg, float *alpha) {
     *alpha = 0;
@@ -247,22 +265,32 @@ fail:
     return rc;
 }
 
-void nf_blocked_gate(float *x, const float *gate, const float *add, int64_t n, int64_t c, int64_t h, int64_t w) {
-    const int64_t blocks = (c + 15) / 16, plane = h * w;
+// The gate and the moments are written once for a block of B channels and compiled for both
+// blocks (8 and 16), so that the lane loops have constant bounds.
+static inline __attribute__((always_inline)) void blocked_gate(float *x, const float *gate, const float *add, int64_t n,
+                                                                int64_t c, int64_t h, int64_t w, const int B) {
+    const int64_t blocks = (c + B - 1) / B, plane = h * w;
     for (int64_t b = 0; b < n; b++) {
         for (int64_t cb = 0; cb < blocks; cb++) {
             float g[16];
-            for (int k = 0; k < 16; k++) g[k] = cb * 16 + k < c ? gate[b * c + cb * 16 + k] : 0.0f;
-            float *p = x + ((b * blocks + cb) * plane) * 16;
-            const float *q = add ? add + ((b * blocks + cb) * plane) * 16 : NULL;
+            for (int k = 0; k < B; k++) g[k] = cb * B + k < c ? gate[b * c + cb * B + k] : 0.0f;
+            float *p = x + ((b * blocks + cb) * plane) * B;
+            const float *q = add ? add + ((b * blocks + cb) * plane) * B : NULL;
             for (int64_t i = 0; i < plane; i++) {
                 if (q)
-                    for (int k = 0; k < 16; k++) p[i * 16 + k] = p[i * 16 + k] * g[k] + q[i * 16 + k];
+                    for (int k = 0; k < B; k++) p[i * B + k] = p[i * B + k] * g[k] + q[i * B + k];
                 else
-                    for (int k = 0; k < 16; k++) p[i * 16 + k] *= g[k];
+                    for (int k = 0; k < B; k++) p[i * B + k] *= g[k];
             }
         }
     }
+}
+
+void nf_blocked_gate(float *x, const float *gate, const float *add, int64_t n, int64_t c, int64_t h, int64_t w) {
+    if (nf_plan_block() == 16)
+        blocked_gate(x, gate, add, n, c, h, w, 16);
+    else
+        blocked_gate(x, gate, add, n, c, h, w, 8);
 }
 
 struct blocked_moments {
@@ -271,38 +299,43 @@ struct blocked_moments {
     double *mean, *m2;
 };
 
-// One channel block: 16 lanes of doubles, the sum first, then the squared deviations from the
+// One channel block: B lanes of doubles, the sum first, then the squared deviations from the
 // mean. Compiled for AVX2 as well where the CPU has it (the rest of the shim leaves vector code
 // to oneDNN's JIT); the baseline clone gives the same sums, lane by lane in the same order.
-__attribute__((target_clones("avx2", "default")))
-static void blocked_moments_block(void *data, int64_t cb) {
-    const struct blocked_moments *job = data;
+static inline __attribute__((always_inline)) void moments_block(const struct blocked_moments *job, int64_t cb, const int B) {
     const int64_t plane = job->plane;
     double sum[16] = {0}, squares[16] = {0}, mean[16];
     for (int64_t b = 0; b < job->n; b++) {
-        const float *p = job->x + ((b * job->blocks + cb) * plane) * 16;
+        const float *p = job->x + ((b * job->blocks + cb) * plane) * B;
         for (int64_t i = 0; i < plane; i++)
-            for (int k = 0; k < 16; k++) sum[k] += (double)p[i * 16 + k];
+            for (int k = 0; k < B; k++) sum[k] += (double)p[i * B + k];
     }
     const double count = (double)(job->n * plane);
-    for (int k = 0; k < 16; k++) mean[k] = sum[k] / count;
+    for (int k = 0; k < B; k++) mean[k] = sum[k] / count;
     for (int64_t b = 0; b < job->n; b++) {
-        const float *p = job->x + ((b * job->blocks + cb) * plane) * 16;
+        const float *p = job->x + ((b * job->blocks + cb) * plane) * B;
         for (int64_t i = 0; i < plane; i++)
-            for (int k = 0; k < 16; k++) {
-                const double d = (double)p[i * 16 + k] - mean[k];
+            for (int k = 0; k < B; k++) {
+                const double d = (double)p[i * B + k] - mean[k];
                 squares[k] += d * d;
             }
     }
-    for (int k = 0; k < 16 && cb * 16 + k < job->c; k++) {
-        job->mean[cb * 16 + k] = mean[k];
-        job->m2[cb * 16 + k] = squares[k];
+    for (int k = 0; k < B && cb * B + k < job->c; k++) {
+        job->mean[cb * B + k] = mean[k];
+        job->m2[cb * B + k] = squares[k];
     }
 }
 
+__attribute__((target_clones("avx2", "default")))
+static void blocked_moments_block16(void *data, int64_t cb) { moments_block(data, cb, 16); }
+
+__attribute__((target_clones("avx2", "default")))
+static void blocked_moments_block8(void *data, int64_t cb) { moments_block(data, cb, 8); }
+
 void nf_blocked_moments(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, double *mean, double *m2) {
-    struct blocked_moments job = {x, n, c, (c + 15) / 16, h * w, mean, m2};
-    nf_parallel_for(job.blocks, blocked_moments_block, &job);
+    const int64_t b = nf_plan_block();
+    struct blocked_moments job = {x, n, c, (c + b - 1) / b, h * w, mean, m2};
+    nf_parallel_for(job.blocks, b == 16 ? blocked_moments_block16 : blocked_moments_block8, &job);
 }
 
 // libgomp comes in with libdnnl (Debian builds oneDNN with OpenMP) and its thread-count ICV is

@@ -47,9 +47,9 @@ import Testing
         #expect(abs(moments.averageVariance - variance.reduce(0, +) / 4) <= 1e-9)
     }
 
-    /// The blocked-layout reduction (`nf_blocked_moments`, reading a plan's nChw16c buffer where
-    /// it lies) against the same reference: 20 channels, so the second block of 16 is part
-    /// padding; several batches merged, as a recorder merges a plan's passes.
+    /// The blocked-layout reduction (`nf_blocked_moments`, reading a plan's nChw16c or nChw8c
+    /// buffer where it lies) against the same reference: 20 channels, so the last block (of 16
+    /// or of 8) is part padding; several batches merged, as a recorder merges a plan's passes.
     @Test func blockedMomentsEqualTheTwoPassReference() throws {
         let offset = (0..<20).map { Double($0 % 5) * 250 - 400 }
         let batches = [

@@ -6,8 +6,8 @@
 //
 // Activations have two layouts, and this shim is the one place that decides them: plain NCHW
 // (row-major, what Swift's `Tensor` holds) and, inside an execution plan, oneDNN's blocked
-// nChw16c (channels in blocks of 16, zero-padded to a multiple of 16), where its JIT kernels run
-// without reorders between steps.
+// nChw16c on AVX-512 or nChw8c on AVX2 and older (channels in blocks of `nf_plan_block()`,
+// zero-padded to a multiple of it), where its JIT kernels run without reorders between steps.
 #ifndef NF_DNNL_H
 #define NF_DNNL_H
 
@@ -72,11 +72,17 @@ void nf_dnnl_linear_destroy(nf_dnnl_linear *linear);
 // ---------------------------------------------------------------------------------------------
 // Execution-plan operations: one handle per (operation, shape), over caller-owned buffers.
 
-/// Floats an nChw16c activation of this shape occupies (channels padded to 16).
+/// Channels per block of a plan's activations: 16 where oneDNN runs AVX-512 kernels (their
+/// direct convolutions take nChw16c), else 8 (AVX2's take nChw8c; given nChw16c, oneDNN 2.6 falls
+/// back to its reference kernels, about 100x slower). NFSERVE_PLAN_BLOCK=8 or 16 overrides it
+/// (read once).
+int32_t nf_plan_block(void);
+
+/// Floats a blocked activation of this shape occupies (channels padded to `nf_plan_block()`).
 int64_t nf_blocked_count(int64_t n, int64_t c, int64_t h, int64_t w);
 
 typedef struct nf_dnnl_op nf_dnnl_op;
-/// NCHW to nChw16c (`to_blocked` != 0) or back.
+/// NCHW to the blocked layout (`to_blocked` != 0) or back.
 nf_dnnl_op *nf_dnnl_reorder_create(int64_t n, int64_t c, int64_t h, int64_t w, int32_t to_blocked,
                                    char *err, size_t err_len);
 /// Max pooling (`average` == 0; padding is -inf) or average pooling excluding padding, nChw16c in

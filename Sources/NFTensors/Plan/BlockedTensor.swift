@@ -1,9 +1,9 @@
 import CNFDNNL
 import Synchronization
 
-/// An activation inside an execution plan, in oneDNN's blocked nChw16c layout (channels in
-/// blocks of 16, the last block zero-padded), where its JIT kernels run with no reorder between
-/// steps. The shim decides the layout (`nf_dnnl.h`); Swift only moves whole buffers between
+/// An activation inside an execution plan, in oneDNN's blocked nChw16c or nChw8c layout (channels
+/// in blocks of 16 on AVX-512, of 8 elsewhere, the last block zero-padded), where its JIT kernels
+/// run with no reorder between steps. The shim decides the layout (`nf_dnnl.h`); Swift only moves whole buffers between
 /// steps and converts at the plan's ends (`init(_:)`, `plain()`).
 ///
 /// A reference type that owns its buffer: a plan's steps write into buffers they were given
