@@ -103,7 +103,10 @@ debian_uris() {
   } | sed '/^$/d'
 }
 DEBIAN_MIRROR="${DEBIAN_MIRROR:-$(debian_uris | grep -v -- '-security' | grep -m1 -E '/debian/?$' || true)}"
-DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+if [ -z "$DEBIAN_MIRROR" ]; then
+  echo "no Debian mirror found in this machine's apt sources: set DEBIAN_MIRROR" >&2
+  exit 2
+fi
 SECURITY_MIRROR="$(debian_uris | grep -m1 -E '/debian-security/?$' || true)"
 
 make_runtime_standin() {

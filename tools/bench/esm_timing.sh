@@ -7,11 +7,11 @@
 # pre-hooks, float64 moments; torch.set_num_threads(2); the interpreter's start and imports not
 # counted), REPEAT times each; medians printed.
 #
-# Usage: tools/bench/esm_timing.sh [REPEAT]     (needs a release build and /work/.venv-ref, or PYTHON=...)
+# Usage: tools/bench/esm_timing.sh [REPEAT]     (needs a release build; PYTHON: the reference environment's python, tools/reference/make-env.sh)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repeat=${1:-3}
-python=${PYTHON:-/work/.venv-ref/bin/python}
+python=${PYTHON:-python3}
 nfserve=.build/release/nfserve
 [ -x "$nfserve" ] || swift build -c release --product nfserve
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }

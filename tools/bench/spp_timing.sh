@@ -5,11 +5,11 @@
 # the forward pass, the statistics) and tools/reference/make_spp_fixtures.py --time (the same
 # work in PyTorch, torch.set_num_threads(2)), REPEAT times each; medians printed.
 #
-# Usage: tools/bench/spp_timing.sh [REPEAT]     (needs a release build and /work/.venv-ref, or PYTHON=...)
+# Usage: tools/bench/spp_timing.sh [REPEAT]     (needs a release build; PYTHON: the reference environment's python, tools/reference/make-env.sh)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repeat=${1:-3}
-python=${PYTHON:-/work/.venv-ref/bin/python}
+python=${PYTHON:-python3}
 nfserve=.build/release/nfserve
 [ -x "$nfserve" ] || swift build -c release --product nfserve
 declare -A designs=(

@@ -7,7 +7,7 @@ the statistics (mu, sigma2) its input really has in inference mode over a datase
     esm_mean = || mu_hat - mu ||_2,   esm_var = || sigma2_hat - sigma2 ||_2     (l2 over channels, float64)
 
 Usage:
-    /work/.venv-ref/bin/python tools/reference/make_esm_fixtures.py [--images 2000] [--batch 64]
+    python tools/reference/make_esm_fixtures.py [--images 2000] [--batch 64]
 Pinned versions: tools/reference/requirements.txt (torch 2.15.0, timm 1.0.31). CPU, float32, 1 thread.
 No random numbers are drawn anywhere (no seeds): the inputs are the dataset's images in file order.
 
@@ -41,6 +41,7 @@ Output -> Tests/Fixtures/esm/fashion_mnist_test.json
     rounding of the stored statistics remains, ~1e-7..1e-6) and top-1 before / after.
 
 Running time on this 2-core machine: the printed total (well under a minute per model).
+Run with the reference environment's python (tools/reference/make-env.sh makes it).
 """
 import argparse
 import copy

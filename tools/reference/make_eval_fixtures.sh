@@ -3,10 +3,10 @@
 # (datasets/fashion-mnist-sample, PNG files through PIL and timm's eval transform), written to
 # Tests/Fixtures/eval/<model>.sample.{tsv,json}: the reference NFDatasetsTests compare
 # `nfserve eval`'s per-image predictions with. Deterministic (no randomness involved).
-#   tools/reference/make_eval_fixtures.sh        (PYTHON overrides ../.venv-ref/bin/python)
+#   tools/reference/make_eval_fixtures.sh        (PYTHON: the reference environment's python, else python3 from PATH)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-python="${PYTHON:-../.venv-ref/bin/python}"
+python="${PYTHON:-python3}"
 mkdir -p Tests/Fixtures/eval
 for dir in checkpoints/*/; do
   name="$(basename "$dir")"

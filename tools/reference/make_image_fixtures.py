@@ -14,8 +14,9 @@ nfserve applies the EXIF orientation deliberately (timm's own loader does not).
 
 Deterministic: fixed seed, fixed encoder settings, no timestamps. Run from the repository
 root with the reference venv:
-    /work/.venv-ref/bin/python tools/reference/make_image_fixtures.py
+    python tools/reference/make_image_fixtures.py
 Needs: pillow, numpy, torch, torchvision, timm, scikit-image (for its bundled photographs).
+Run with the reference environment's python (tools/reference/make-env.sh makes it).
 """
 
 import io

@@ -14,9 +14,10 @@ optionally rounds the weights to F16/BF16, and writes
 Deterministic: every case has its own fixed seed; running the script twice writes identical files
 (on the same machine / torch build: float32 CPU kernels may differ in the last bits elsewhere).
 
-Usage:  /work/.venv-ref/bin/python tools/reference/make_parity_fixtures.py [--out DIR] [--only CASE ...]
+Usage:  python tools/reference/make_parity_fixtures.py [--out DIR] [--only CASE ...]
         [--no-verify]
 Pinned versions: tools/reference/requirements.txt.
+Run with the reference environment's python (tools/reference/make-env.sh makes it).
 """
 import argparse
 import copy

@@ -8,8 +8,8 @@ computed inside forward hooks / at the site itself, immediately (timm adds the s
 the branch's tensor, so no reference is kept for later).
 
 Usage:
-    /work/.venv-ref/bin/python tools/reference/make_spp_fixtures.py [--only served|designs]
-    /work/.venv-ref/bin/python tools/reference/make_spp_fixtures.py --time NETWORK [--repeat 3]
+    python tools/reference/make_spp_fixtures.py [--only served|designs]
+    python tools/reference/make_spp_fixtures.py --time NETWORK [--repeat 3]
 Pinned versions: tools/reference/requirements.txt (torch 2.15.0, timm 1.0.31). CPU, float32, 1 thread
 (2 threads in --time mode).
 
@@ -85,6 +85,7 @@ squared mean at point 0, which the first block's normalization / projection remo
 Timing (--time, 2 threads, this 2-core machine when idle): ~1.5-2.0 s for bn_relu_conv, relu_bn_conv and
 nf_resnet_no_ws, ~2.6-3.2 s for nf_resnet_ws, about 2/3 of it the build (the network has ~300M conv
 weights; WS adds a pass over them); medians rise several-fold when other work shares the cores.
+Run with the reference environment's python (tools/reference/make-env.sh makes it).
 """
 import argparse
 import json
