@@ -4,13 +4,15 @@
 # HAProxy (Debian's) balances the replicas with active health checks on /v2/health/ready and no
 # retries (a Kubernetes Service retries nothing either); tools/fleet/load.py sends PUT
 # /predictions/fmnist-resnet-bn at a fixed rate, each request on a new connection. Every replica in
-# turn gets SIGTERM, must exit 0, is started again and waited for until HAProxy marks it UP. The
-# load balancer's log tells apart the requests it sent to a replica whose port had already closed
-# (termination state SC): with --shutdown-delay 0 those are expected, since HAProxy learns of the
-# drain only from its next failed checks; with a delay longer than the checks take to fail, none.
+# turn gets SIGTERM, must exit 0, is started again once HAProxy marks it DOWN, and waited for until
+# HAProxy marks it UP. The load balancer's log tells apart the requests it sent to a replica whose
+# port had already closed (termination state SC): with --shutdown-delay 0 those are expected, since
+# HAProxy learns of the drain only from its next failed checks; with a delay longer than the
+# checks take to fail, none.
 #
 # Usage: scripts/cluster-rehearsal.sh [--shutdown-delay S] [--replicas N] [--rate R] [--base-port P]
-#   NFSERVE=path/to/nfserve picks the binary (default: .build/release/nfserve, else .build/debug/nfserve).
+#   NFSERVE=path/to/nfserve picks the binary (default: .build/release/nfserve, else .build/debug/nfserve);
+#   REHEARSAL_LOGS=DIR keeps the replicas' and HAProxy's logs there.
 # Exits 1 when a request failed for any other reason, a replica did not exit 0 or reported dropped
 # requests, or (with a delay) the load balancer sent anything to a closed port.
 set -euo pipefail
@@ -42,6 +44,7 @@ haproxy_pid=""
 load_pid=""
 cleanup() {
   touch "$work/stop"
+  if [ -n "${REHEARSAL_LOGS:-}" ]; then mkdir -p "$REHEARSAL_LOGS" && cp "$work"/*.log "$work"/*.cfg "$REHEARSAL_LOGS"/ 2>/dev/null || true; fi
   [ -n "$load_pid" ] && kill "$load_pid" 2>/dev/null || true
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   [ -n "$haproxy_pid" ] && kill "$haproxy_pid" 2>/dev/null || true
@@ -60,12 +63,12 @@ status_of() {  # $1: index; HAProxy's view of the server (UP, DOWN, ...)
   curl -fsS "http://127.0.0.1:$stats/stats;csv" 2>/dev/null | awk -F, -v s="r$1" '$1 == "replicas" && $2 == s { print $18 }'
 }
 
-wait_up() {  # $1: index
+wait_status() {  # $1: index, $2: UP or DOWN
   for _ in $(seq 1 600); do
-    [ "$(status_of "$1")" = "UP" ] && return 0
-    sleep 0.1
+    [ "$(status_of "$1")" = "$2" ] && return 0
+    sleep 0.05
   done
-  echo "replica $1 never came UP in HAProxy" >&2
+  echo "replica $1 never became $2 in HAProxy" >&2
   return 1
 }
 
@@ -103,7 +106,7 @@ CFG
 for i in $(seq 1 "$replicas"); do start_replica "$i"; done
 haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
 haproxy_pid=$!
-for i in $(seq 1 "$replicas"); do wait_up "$i"; done
+for i in $(seq 1 "$replicas"); do wait_status "$i" UP; done
 
 "$python3" tools/fleet/load.py "$base" fmnist-resnet-bn Tests/Fixtures/images/astronaut_96_rgb.png "$rate" "$work/stop" >"$work/load.json" &
 load_pid=$!
@@ -116,8 +119,11 @@ for i in $(seq 1 "$replicas"); do
   exits[$i]=$?
   set -e
   echo "replica $i exited ${exits[$i]}; restarting" >&2
+  # As a Kubernetes Service drops a terminated pod's endpoint and adds its successor (a new
+  # address) only once ready: the port is reused here, so the balancer must have seen it down.
+  wait_status "$i" DOWN
   start_replica "$i"
-  wait_up "$i"
+  wait_status "$i" UP
   sleep 1
 done
 sleep 2
@@ -127,7 +133,7 @@ load_pid=""
 
 # Each HAProxy log line: status, termination state, server.
 closed_port=$(awk '$1 == 503 && $2 ~ /^SC/' "$work/haproxy.log" | wc -l)
-balancer_lines=$(awk '$1 ~ /^[0-9]+$/' "$work/haproxy.log" | wc -l)
+balancer_lines=$(awk '$1 ~ /^[0-9]+$/ && $3 != "<STATS>"' "$work/haproxy.log" | wc -l)
 dropped=$(cat "$work"/replica*.log | grep -o 'requests dropped: [0-9]*' | awk '{ s += $3 } END { print s + 0 }')
 stops=$(cat "$work"/replica*.log | grep -c 'requests dropped: ' || true)
 aborts=$(cat "$work"/replica*.log | grep -c 'Fatal error' || true)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs nfserve's tests on a fresh machine: installs the Debian packages that are missing,
-# then builds and runs every test (swift test, then the dashboard's browser test).
+# then builds and runs every test (swift test, the dashboard's browser test, the rolling-restart
+# rehearsal behind HAProxy).
 # Usage: scripts/test.sh [swift test args...]
 #
 # Without arguments the suites run in two passes: everything but the heavy reference suites,
@@ -13,6 +14,7 @@ scripts/install-packages.sh build
 scripts/install-packages.sh runtime
 scripts/install-packages.sh data
 scripts/install-packages.sh browser
+scripts/install-packages.sh fleet
 swift build --build-tests
 if [ "$#" -gt 0 ]; then
   swift test --skip-build "$@"
@@ -21,4 +23,8 @@ else
   swift test --skip-build --skip "$heavy"
   swift test --skip-build --filter "$heavy"
   scripts/browser-test.sh
+  # A rolling restart of three replicas behind HAProxy under load, with the shutdown delay the
+  # docs recommend for its checks and with none (requests sent to a closed port counted apart).
+  NFSERVE=.build/debug/nfserve scripts/cluster-rehearsal.sh --shutdown-delay 2
+  NFSERVE=.build/debug/nfserve scripts/cluster-rehearsal.sh --shutdown-delay 0
 fi
