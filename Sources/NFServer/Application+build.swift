@@ -1,4 +1,5 @@
 import Hummingbird
+import NFTensors
 import Logging
 import ServiceLifecycle
 
@@ -16,7 +17,9 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
 func buildApplication(_ configuration: ServerConfiguration, logger: Logger, lifecycle: ServerLifecycle,
                       pool: ComputePool? = nil, connections: ConnectionCounter? = nil) async throws -> some ApplicationProtocol {
     let store = ModelStore(checkpoints: configuration.checkpoints, logger: logger)
-    let pool = pool ?? ComputePool(maxQueued: configuration.maxQueuedInferences)
+    let budgets = configuration.memoryBudgets
+    BufferPool.shared.maxBytes = budgets.bufferPoolBytes
+    let pool = pool ?? ComputePool(maxQueued: configuration.maxQueuedInferences, maxQueuedBytes: budgets.queuedInputBytes)
     let loader = ModelLoader()
     let metrics = ServerMetrics()
     let counter = connections ?? ConnectionCounter()
@@ -53,6 +56,7 @@ func buildApplication(_ configuration: ServerConfiguration, logger: Logger, life
 public func serve(_ configuration: ServerConfiguration, logger: Logger) async throws {
     let lifecycle = ServerLifecycle()
     let connections = ConnectionCounter()
+    logger.info("\(configuration.memoryBudgets.description)")
     let app = try await buildApplication(configuration, logger: logger, lifecycle: lifecycle, connections: connections)
     var group = ServiceGroupConfiguration(
         services: [
@@ -95,14 +99,16 @@ func buildRouter(_ configuration: ServerConfiguration, store: ModelStore, pool: 
     DatasetRoutes(datasets: configuration.datasets).add(to: router, routes: routes)
     // Diagnostics queue apart from inference (a long measurement must not delay predictions);
     // one measurement runs at a time and two more may wait.
-    let diagnostics = ComputePool(maxQueued: 2, overloaded: .diagnosticsBusy)
+    let budgets = configuration.memoryBudgets
+    let diagnostics = ComputePool(maxQueued: 2, overloaded: .diagnosticsBusy, returnsMemory: true)
     DiagnosticsRoutes(store: store, pool: diagnostics, datasets: configuration.datasets).add(to: router, routes: routes)
     EstimationShiftRoutes(store: store, pool: diagnostics, datasets: configuration.datasets, live: live,
-                          authorization: AdminAuthorization(token: configuration.adminToken), maxPixels: configuration.maxPixels)
+                          authorization: AdminAuthorization(token: configuration.adminToken), maxPixels: configuration.maxPixels,
+                          maxRecalibrationBytes: budgets.recalibrationBytes)
         .add(to: router, routes: routes)
     router.on("/metrics", method: .get, table: routes) { _, _ in
         Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                 body: .init(byteBuffer: ByteBuffer(string: metrics.render(store: store, live: live, connections: connections))))
+                 body: .init(byteBuffer: ByteBuffer(string: metrics.render(store: store, live: live, connections: connections, memoryLimit: budgets.limit))))
     }
     return router
 }

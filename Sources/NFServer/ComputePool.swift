@@ -19,11 +19,15 @@ final class ComputePool: Sendable {
     let maxQueuedBytes: Int
     /// What a job refused for a full queue is answered with.
     let overloaded: APIError
+    /// Whether each job gives the memory it freed back to the system when it ends (the
+    /// diagnostics' pool: its jobs are rare and can take gigabytes).
+    let returnsMemory: Bool
 
-    init(maxQueued: Int, maxQueuedBytes: Int = 512 << 20, overloaded: APIError = .overloaded) {
+    init(maxQueued: Int, maxQueuedBytes: Int = 512 << 20, overloaded: APIError = .overloaded, returnsMemory: Bool = false) {
         self.maxQueued = maxQueued
         self.maxQueuedBytes = maxQueuedBytes
         self.overloaded = overloaded
+        self.returnsMemory = returnsMemory
     }
 
     /// Runs `work` on the pool and returns its result; throws `overloaded` at once
@@ -36,8 +40,13 @@ final class ComputePool: Sendable {
 
     /// Runs `work` on the pool for a caller that was admitted already (`admit()`).
     func perform<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async { continuation.resume(with: Result { try work() }) }
+        let returnsMemory = returnsMemory
+        return try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                let result = Result { try work() }
+                if returnsMemory { MemoryReturn.now() }
+                continuation.resume(with: result)
+            }
         }
     }
 

@@ -20,8 +20,9 @@ struct EstimationShiftRoutes: Sendable {
     let live: LiveMonitors
     let authorization: AdminAuthorization
     let maxPixels: Int
-    /// Preprocessed images a recalibration holds in memory (it passes over them once per layer).
-    static let maxRecalibrationBytes = 512 << 20
+    /// Preprocessed images a recalibration holds in memory (it passes over them once per layer):
+    /// sized from the server's memory limit, at most 512 MiB.
+    var maxRecalibrationBytes = 512 << 20
     /// Models one request may measure (each a pass over the dataset).
     static let maxModels = 4
 
@@ -131,7 +132,7 @@ struct EstimationShiftRoutes: Sendable {
         case (nil, let datasetName?):
             let dataset = try DatasetCatalog(root: datasets).open(name: datasetName)
             let perImage = model.inputSize.reduce(4, *)
-            let cap = max(1, Self.maxRecalibrationBytes / perImage)
+            let cap = max(1, maxRecalibrationBytes / perImage)
             let requested = try request.integerQuery("limit")
             if let requested, requested < 1 { throw APIError.badRequest("?limit= must be positive, got \(requested)") }
             let limit = min(requested ?? dataset.count, cap)

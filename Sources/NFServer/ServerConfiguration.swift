@@ -34,13 +34,16 @@ public struct ServerConfiguration: Sendable {
     public var publicDirectory: String?
     /// Dynamic batching, for the server and per model.
     public var batching: BatchingConfiguration
+    /// The memory the server may use (`--memory-limit`); nil: the cgroup's limit, else the
+    /// machine's memory (`MemoryLimit.detect()`).
+    public var memoryLimit: MemoryLimit?
 
     public init(host: String = "127.0.0.1", port: Int = 8080, checkpoints: String = "./checkpoints",
                 datasets: String = "./datasets", maxBodyBytes: Int = 20 << 20, maxPixels: Int = 40_000_000,
                 adminToken: String? = nil, maxQueuedInferences: Int = 64,
                 connectionLimits: ConnectionLimits = ConnectionLimits(), shutdownGrace: Duration = .seconds(25),
                 shutdownDelay: Duration = .zero, liveEstimationShift: Bool = true, liveEstimationShiftBudget: Double? = nil, publicDirectory: String? = nil,
-                batching: BatchingConfiguration = BatchingConfiguration()) {
+                batching: BatchingConfiguration = BatchingConfiguration(), memoryLimit: MemoryLimit? = nil) {
         self.host = host
         self.port = port
         self.checkpoints = checkpoints
@@ -56,5 +59,9 @@ public struct ServerConfiguration: Sendable {
         self.liveEstimationShiftBudget = liveEstimationShiftBudget
         self.publicDirectory = publicDirectory
         self.batching = batching
+        self.memoryLimit = memoryLimit
     }
+
+    /// The byte budgets sized from the memory limit.
+    public var memoryBudgets: MemoryBudgets { MemoryBudgets(limit: memoryLimit ?? MemoryLimit.detect()) }
 }

@@ -1,5 +1,6 @@
 import Hummingbird
 import NFDiagnostics
+import NFTensors
 import Metrics
 import Prometheus
 
@@ -34,7 +35,14 @@ struct ServerMetrics: Sendable {
 
     /// The registry as Prometheus text, with `nfserve_models{status}` set from `store`, the
     /// connection gauges from `connections` and the live estimation shift from `live` first.
-    func render(store: ModelStore, live: LiveMonitors, connections: ConnectionCounter? = nil) -> String {
+    func render(store: ModelStore, live: LiveMonitors, connections: ConnectionCounter? = nil, memoryLimit: MemoryLimit? = nil) -> String {
+        if let memoryLimit {
+            Gauge(label: "nfserve_memory_limit_bytes", factory: factory).record(memoryLimit.bytes)
+            if let resident = MemoryReturn.residentBytes() {
+                Gauge(label: "nfserve_memory_resident_bytes", factory: factory).record(resident)
+            }
+            Gauge(label: "nfserve_memory_plan_buffer_cache_bytes", factory: factory).record(BufferPool.shared.cachedBytes)
+        }
         if let connections {
             recordDroppedRequests(0)
             Gauge(label: "nfserve_http_connections_open", factory: factory).record(connections.openConnections)

@@ -36,6 +36,19 @@ struct ServeCommand: AsyncParsableCommand {
     var maxBatchDelayMs = 0.0
     @Option(help: "Batching for one model: NAME=SIZE or NAME=SIZE:DELAY_MS (repeatable; overrides the two above).")
     var modelBatching: [String] = []
+    @Option(help: "Memory the server may use, in bytes or with a unit (1GiB, 512Mi); the byte budgets are sized from it (default: env NFSERVE_MEMORY_LIMIT, else the memory cgroup's limit, else the machine's memory).")
+    var memoryLimit: String?
+
+    /// --memory-limit, else NFSERVE_MEMORY_LIMIT; nil leaves it to the cgroup or the machine.
+    private func resolvedMemoryLimit() throws -> MemoryLimit? {
+        let (text, source) = memoryLimit.map { ($0, "--memory-limit") }
+            ?? ProcessInfo.processInfo.environment["NFSERVE_MEMORY_LIMIT"].map { ($0, "NFSERVE_MEMORY_LIMIT") } ?? (nil, "")
+        guard let text else { return nil }
+        guard let bytes = MemoryLimit.parse(text), bytes >= 64 << 20 else {
+            throw ValidationError("\(source) must be at least 64 MiB, in bytes or with a unit (1GiB, 512MiB), got \"\(text)\"")
+        }
+        return MemoryLimit(bytes: bytes, source: source)
+    }
 
     /// --port, else NFSERVE_PORT (the Docker image's HEALTHCHECK reads the same variable), else 8080.
     private func resolvedPort() throws -> Int {
@@ -57,6 +70,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard shutdownDelay >= 0, shutdownDelay <= 3600 else { throw ValidationError("--shutdown-delay must be between 0 and 3600 seconds") }
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
+        _ = try resolvedMemoryLimit()
         guard maxBodyMb > 0, maxBodyMb <= 1 << 20 else { throw ValidationError("--max-body-mb must be between 1 and 1048576") }
         guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \"\(logLevel)\"") }
@@ -106,7 +120,7 @@ struct ServeCommand: AsyncParsableCommand {
             maxBodyBytes: maxBodyMb << 20, maxPixels: maxPixels, adminToken: try adminToken(),
             connectionLimits: limits, shutdownGrace: .seconds(shutdownGrace), shutdownDelay: .seconds(shutdownDelay),
             liveEstimationShift: liveEsm, liveEstimationShiftBudget: try liveBudget(), publicDirectory: try PublicFolder.resolve(publicDirectory),
-            batching: try batching())
+            batching: try batching(), memoryLimit: try resolvedMemoryLimit())
         try await NFServer.serve(configuration, logger: logger)
     }
 

@@ -114,8 +114,8 @@ public var availableComputeThreads: Int { Int(nf_max_threads()) }
 /// two, so that passes of different batch sizes share buffers; beyond `maxBytes` cached, buffers
 /// are freed (256 MB: a batch of 8 resnet50 images at 224 px needs buffers of 32 MB, and with a
 /// 64 MB cap its passes were 10% slower, faulting them in again).
-final class BufferPool: Sendable {
-    static let shared = BufferPool(maxBytes: 256 << 20)
+public final class BufferPool: Sendable {
+    public static let shared = BufferPool(maxBytes: 256 << 20)
 
     private struct Buffer: @unchecked Sendable { let pointer: UnsafeMutablePointer<Float> }
     private struct State {
@@ -123,9 +123,29 @@ final class BufferPool: Sendable {
         var bytes = 0
     }
     private let state = Mutex(State())
-    private let maxBytes: Int
+    private let limit: Atomic<Int>
 
-    init(maxBytes: Int) { self.maxBytes = maxBytes }
+    init(maxBytes: Int) { limit = Atomic(maxBytes) }
+
+    /// The most bytes kept cached (the server sizes it from its memory limit).
+    public var maxBytes: Int {
+        get { limit.load(ordering: .relaxed) }
+        set { limit.store(newValue, ordering: .relaxed) }
+    }
+
+    /// Bytes cached now.
+    public var cachedBytes: Int { state.withLock { $0.bytes } }
+
+    /// Frees every cached buffer (after a large job, so that its memory goes back to the system).
+    public func releaseCached() {
+        let buffers = state.withLock { state -> [Buffer] in
+            let all = state.free.values.flatMap { $0 }
+            state.free = [:]
+            state.bytes = 0
+            return all
+        }
+        for buffer in buffers { buffer.pointer.deallocate() }
+    }
 
     func take(_ requested: Int) -> UnsafeMutablePointer<Float> {
         let count = Self.bucket(requested)
@@ -142,7 +162,7 @@ final class BufferPool: Sendable {
         let count = Self.bucket(requested)
         let bytes = count * MemoryLayout<Float>.stride
         let kept = state.withLock { state in
-            guard state.bytes + bytes <= maxBytes else { return false }
+            guard state.bytes + bytes <= limit.load(ordering: .relaxed) else { return false }
             state.free[count, default: []].append(Buffer(pointer: pointer))
             state.bytes += bytes
             return true
