@@ -61,16 +61,16 @@ public enum SignalPropagation {
             throw DiagnosticsRequestError("\"\(architecture)\" is not a registered architecture (known: \(ModelRegistry.architectures.joined(separator: ", ")))")
         }
         let (resolved, seed) = try designInput(request)
+        // Checked from the architecture's costs (FLOPs per image at 32 px, scaled by the area)
+        // before any weight is drawn.
+        if let cost = ArchitectureCost.of(architecture) {
+            let flops = cost.flops(batch: resolved.batch!, size: resolved.size!) / 1e9
+            guard flops <= SignalPropagationLimits.maxGigaFLOPs else {
+                throw DiagnosticsRequestError("\(architecture) needs about \(Int(flops.rounded())) GFLOPs at batch \(resolved.batch!), \(resolved.size!) px; the limit maxGigaFLOPs is \(Int(SignalPropagationLimits.maxGigaFLOPs))")
+            }
+        }
         let classifier = try ModelRegistry.build(architecture: architecture, numClasses: nil, modelArgs: [:],
                                                  weights: WeightLoader(source: InitializerWeightSource(seed: seed)))
-        // Counted by a forward pass at 32 px and scaled by the area (convolutions' cost grows with
-        // it), so that a request over the limit is refused without first running a big one.
-        let size = resolved.size!, probe = min(size, SignalPropagationLimits.minDesignSize)
-        let perImage = Double(try classifier.flops(height: probe, width: probe)) * Double(size * size) / Double(probe * probe)
-        let flops = perImage * Double(resolved.batch!) / 1e9
-        guard flops <= SignalPropagationLimits.maxGigaFLOPs else {
-            throw DiagnosticsRequestError("\(architecture) needs about \(Int(flops.rounded())) GFLOPs at batch \(resolved.batch!), \(resolved.size!) px; the limit maxGigaFLOPs is \(Int(SignalPropagationLimits.maxGigaFLOPs))")
-        }
         let recorder = SignalPropagationRecorder()
         let normalized = classifier.normalizationKind != .normalizerFree
         let context = ForwardContext(observer: recorder, batchStatistics: normalized ? MomentsBatchStatistics() : nil)

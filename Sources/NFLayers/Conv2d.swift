@@ -30,7 +30,9 @@ public struct Conv2d: Sendable {
     public func callAsFunction(_ x: Tensor, _ context: ForwardContext, residual: Tensor? = nil,
                                relu: Bool = false) throws -> Tensor {
         context.record(flops: convolution.flops(batch: x.shape[0], height: x.shape[2], width: x.shape[3]))
-        return try convolution(x, residual: residual, relu: relu)
+        let y = try convolution(x, residual: residual, relu: relu)
+        context.record(activation: y.count)
+        return y
     }
 }
 

@@ -93,6 +93,8 @@ public final class ForwardContext {
     public let stopAtNormalization: String?
     /// Floating-point operations of the convolutions and linear layers run so far (2 per MAC).
     public private(set) var flops: Int = 0
+    /// Elements of the largest convolution output so far (what a pass's activations scale with).
+    public private(set) var largestActivation: Int = 0
 
     public init(observer: (any ForwardObserver)? = nil, batchStatistics: (any BatchStatistics)? = nil,
                 stopAtNormalization: String? = nil) {
@@ -115,4 +117,5 @@ public final class ForwardContext {
     }
 
     public func record(flops count: Int) { flops += count }
+    public func record(activation count: Int) { largestActivation = max(largestActivation, count) }
 }

@@ -101,7 +101,8 @@ func buildRouter(_ configuration: ServerConfiguration, store: ModelStore, pool: 
     // one measurement runs at a time and two more may wait.
     let budgets = configuration.memoryBudgets
     let diagnostics = ComputePool(maxQueued: 2, overloaded: .diagnosticsBusy, returnsMemory: true)
-    DiagnosticsRoutes(store: store, pool: diagnostics, datasets: configuration.datasets).add(to: router, routes: routes)
+    DiagnosticsRoutes(store: store, pool: diagnostics, datasets: configuration.datasets, memory: MemoryAdmission(budgets: budgets))
+        .add(to: router, routes: routes)
     EstimationShiftRoutes(store: store, pool: diagnostics, datasets: configuration.datasets, live: live,
                           authorization: AdminAuthorization(token: configuration.adminToken), maxPixels: configuration.maxPixels,
                           maxRecalibrationBytes: budgets.recalibrationBytes)

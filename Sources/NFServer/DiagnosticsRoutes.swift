@@ -14,6 +14,8 @@ struct DiagnosticsRoutes: Sendable {
     let store: ModelStore
     let pool: ComputePool
     let datasets: String
+    /// Admits each request by the memory its runs are estimated to take.
+    let memory: MemoryAdmission
     /// A design request is a small JSON document.
     static let maxBodyBytes = 64 << 10
 
@@ -43,15 +45,24 @@ struct DiagnosticsRoutes: Sendable {
         }
     }
 
-    /// Checks every run, looks up the served models, then measures all runs as one job.
+    /// Checks every run, looks up the served models, admits the request by its memory
+    /// estimate, then measures all runs as one job.
     private func measure(_ runs: [SignalPropagationRun]) async throws -> [SignalPropagationReport] {
         try runs.forEach { try $0.check() }
         let catalog = DatasetCatalog(root: datasets)
+        var bytes = 0
         let jobs: [@Sendable () throws -> SignalPropagationReport] = try runs.map { run in
-            guard case let .servedModel(name) = run.kind else { return { try run.measureAtInitialization() } }
+            guard case let .servedModel(name) = run.kind else {
+                bytes = max(bytes, try run.estimatedBytes())
+                return { try run.measureAtInitialization() }
+            }
             let pipeline = try store.servedModel(named: name)
+            bytes = max(bytes, try run.estimatedBytes(servedModel: pipeline))
             return { try SignalPropagation.measure(pipeline, input: run.input, openDataset: { try catalog.open(name: $0) }) }
         }
+        // Runs go one after the other and each gives its memory back: the largest counts.
+        try memory.reserve(bytes, for: runs.count == 1 ? "this measurement" : "the largest of these measurements")
+        defer { memory.release(bytes) }
         return try await pool.run { try jobs.map { try $0() } }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import NFTensors
+import Synchronization
 
 /// How much memory the server may use: `--memory-limit`, else the memory cgroup the process is in
 /// (cgroup v2 `memory.max`, or v1 `memory.limit_in_bytes`, the smallest along the path up to the
@@ -145,5 +146,52 @@ enum MemoryReturn {
         let fields = text.split(separator: " ")
         guard fields.count >= 2, let pages = Int(fields[1]) else { return nil }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+}
+
+/// Admits memory-hungry work (diagnostics) by its estimate, before it allocates: refused for
+/// good when it could not fit even in an idle server (413), or for now when what runs leaves
+/// too little (503 with Retry-After). Inference keeps its headroom: the queued inputs' budget
+/// and the plan buffer cache.
+final class MemoryAdmission: Sendable {
+    let budgets: MemoryBudgets
+    private let state = Mutex((reserved: 0, idleResident: Int?.none))
+
+    init(budgets: MemoryBudgets) { self.budgets = budgets }
+
+    private var headroom: Int { budgets.queuedInputBytes + budgets.bufferPoolBytes }
+
+    /// Reserves `bytes` for `what` until `release(_:)`; throws when they do not fit.
+    func reserve(_ bytes: Int, for what: String) throws {
+        let resident = MemoryReturn.residentBytes() ?? 0
+        let limit = budgets.limit.bytes
+        try state.withLock { state in
+            // What the server holds when no diagnostics run: the lowest resident size seen after one.
+            let idle = min(resident, state.idleResident ?? resident)
+            guard bytes <= limit - idle - headroom else {
+                throw APIError(.contentTooLarge, """
+                    \(what) needs about \(MemoryLimit.format(bytes)) of memory; the server may use \(budgets.limit) and holds \
+                    \(MemoryLimit.format(idle)) with \(MemoryLimit.format(headroom)) kept for inference, so it can never fit: \
+                    use a smaller batch, size or network, or give the server more memory (--memory-limit)
+                    """)
+            }
+            guard bytes <= limit - resident - headroom - state.reserved else {
+                throw APIError(.serviceUnavailable, """
+                    \(what) needs about \(MemoryLimit.format(bytes)) of memory and \
+                    \(MemoryLimit.format(max(0, limit - resident - headroom - state.reserved))) is free now; retry later
+                    """, headers: [.retryAfter: "10"])
+            }
+            state.reserved += bytes
+        }
+    }
+
+    /// Ends a reservation; the resident size now (after the job gave its memory back) is what
+    /// the server holds idle, if lower than before.
+    func release(_ bytes: Int) {
+        let resident = MemoryReturn.residentBytes()
+        state.withLock { state in
+            state.reserved -= bytes
+            if state.reserved == 0, let resident { state.idleResident = min(resident, state.idleResident ?? resident) }
+        }
     }
 }

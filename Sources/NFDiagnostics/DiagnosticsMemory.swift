@@ -1,0 +1,57 @@
+import NFLayers
+import NFModels
+import NFPipeline
+import NFTensors
+
+/// Bytes a signal-propagation run allocates at most beyond what the process already holds,
+/// estimated before it allocates anything: a server admits the run only when they fit.
+extension SignalPropagationRun {
+    /// `servedModel`: the served model's pipeline, for a run on one (its weights are resident
+    /// already; its activations are counted by a pass of one image at 32 px).
+    public func estimatedBytes(servedModel: ModelPipeline? = nil) throws -> Int {
+        switch kind {
+        case let .design(design):
+            let (resolved, _) = try SignalPropagation.designInput(input)
+            return DesignNetwork(design: try design.validated(), seed: 0).estimatedBytes(batch: resolved.batch!, size: resolved.size!)
+        case let .initializedArchitecture(name):
+            let (resolved, _) = try SignalPropagation.designInput(input)
+            guard let cost = ArchitectureCost.of(name) else { return 0 }  // unknown: refused when it runs
+            return cost.bytesAtInitialization(batch: resolved.batch!, size: resolved.size!)
+        case .servedModel:
+            guard let pipeline = servedModel else { return 0 }
+            let batch = input.batch ?? 8
+            let height = input.size ?? pipeline.inputSize[1], width = input.size ?? pipeline.inputSize[2]
+            let probe = max(32, pipeline.minimumInputSize)
+            let context = ForwardContext()
+            _ = try pipeline.classifier.forward(Tensor(shape: [1, pipeline.classifier.inputChannels, probe, probe]), context: context)
+            let perImage = Double(context.largestActivation) * Double(height * width) / Double(probe * probe)
+            // Four of the largest activations (input, branch, shortcut, output) and the input.
+            return Int(perImage * Double(batch) * 4 * 4) + batch * pipeline.inputSize[0] * height * width * 4
+        }
+    }
+}
+
+extension DesignNetwork {
+    /// Four of the largest activations of `batch` images (a block's input, branch, shortcut
+    /// and output), plus the largest layer's weights twice (drawn, then standardized): the
+    /// network holds one layer's weights at a time.
+    func estimatedBytes(batch: Int, size: Int) -> Int {
+        var largest = 0, largestWeights = 0
+        var side = (size + 1) / 2
+        largest = max(largest, design.stemChannels * side * side)
+        largestWeights = max(largestWeights, 3 * design.stemChannels * 49)
+        side = (side + 1) / 2
+        var inC = design.stemChannels
+        for (s, depth) in depths.enumerated() {
+            let outC = design.stageChannels(s), mid = outC / 4
+            for b in 0..<depth {
+                let stride = b == 0 && s > 0 ? 2 : 1
+                largest = max(largest, max(inC, outC) * side * side)
+                largestWeights = max(largestWeights, mid * mid * 9, inC * outC, inC * mid, mid * outC)
+                side = (side + stride - 1) / stride
+                inC = outC
+            }
+        }
+        return (largest * batch * 4 + largestWeights * 2) * 4
+    }
+}
