@@ -19,15 +19,34 @@ extension SignalPropagationRun {
             return cost.bytesAtInitialization(batch: resolved.batch!, size: resolved.size!)
         case .servedModel:
             guard let pipeline = servedModel else { return 0 }
-            let batch = input.batch ?? 8
             let height = input.size ?? pipeline.inputSize[1], width = input.size ?? pipeline.inputSize[2]
-            let probe = max(32, pipeline.minimumInputSize)
-            let context = ForwardContext()
-            _ = try pipeline.classifier.forward(Tensor(shape: [1, pipeline.classifier.inputChannels, probe, probe]), context: context)
-            let perImage = Double(context.largestActivation) * Double(height * width) / Double(probe * probe)
-            // Four of the largest activations (input, branch, shortcut, output) and the input.
-            return Int(perImage * Double(batch) * 4 * 4) + batch * pipeline.inputSize[0] * height * width * 4
+            return try pipeline.passBytes(batch: input.batch ?? 8, height: height, width: width)
         }
+    }
+}
+
+extension ModelPipeline {
+    /// Bytes a pass of `batch` images allocates beyond the resident weights: four of its largest
+    /// activations (a block's input, branch, shortcut and output, the largest counted by a pass
+    /// of one image at 32 px and scaled by the area) and the input.
+    public func passBytes(batch: Int, height: Int? = nil, width: Int? = nil) throws -> Int {
+        let height = height ?? inputSize[1], width = width ?? inputSize[2]
+        let probe = max(32, minimumInputSize)
+        let context = ForwardContext()
+        _ = try classifier.forward(Tensor(shape: [1, classifier.inputChannels, probe, probe]), context: context)
+        let perImage = Double(context.largestActivation) * Double(height * width) / Double(probe * probe)
+        return Int(perImage * Double(batch) * 4 * 4) + batch * inputSize[0] * height * width * 4
+    }
+
+    /// Bytes an estimation-shift pass over a dataset allocates: one batch of `batchSize` at a time.
+    public func estimationShiftPassBytes(batchSize: Int = EstimationShift.defaultBatchSize) throws -> Int {
+        try passBytes(batch: batchSize)
+    }
+
+    /// Bytes a recalibration on `images` images allocates: the preprocessed images it holds, a
+    /// batch's pass, and a copy of the network (its new statistics, counted as all its weights).
+    public func recalibrationBytes(images: Int, batchSize: Int = EstimationShift.defaultBatchSize) throws -> Int {
+        images * inputSize.reduce(4, *) + (try passBytes(batch: batchSize)) + classifier.parameterCount * 4
     }
 }
 

@@ -32,7 +32,10 @@ public enum EstimationShift {
 
     /// The first `limit` images of `dataset` (all when nil), in batches, preprocessed as for
     /// prediction: `[N, C, H, W]` tensors with the images they hold.
-    public static func batches(_ pipeline: ModelPipeline, dataset: any ImageDataset, limit: Int?, batchSize: Int = 64,
+    /// Images per batch of a pass over a dataset.
+    public static let defaultBatchSize = 64
+
+    public static func batches(_ pipeline: ModelPipeline, dataset: any ImageDataset, limit: Int?, batchSize: Int = defaultBatchSize,
                                maxPixels: Int = 40_000_000) -> DatasetBatches {
         DatasetBatches(pipeline: pipeline, dataset: dataset, total: min(limit ?? dataset.count, dataset.count),
                        batchSize: batchSize, maxPixels: maxPixels)

@@ -101,15 +101,16 @@ func buildRouter(_ configuration: ServerConfiguration, store: ModelStore, pool: 
     // one measurement runs at a time and two more may wait.
     let budgets = configuration.memoryBudgets
     let diagnostics = ComputePool(maxQueued: 2, overloaded: .diagnosticsBusy, returnsMemory: true)
-    DiagnosticsRoutes(store: store, pool: diagnostics, datasets: configuration.datasets, memory: MemoryAdmission(budgets: budgets))
+    let memory = MemoryAdmission(budgets: budgets)
+    DiagnosticsRoutes(store: store, pool: diagnostics, datasets: configuration.datasets, memory: memory)
         .add(to: router, routes: routes)
     EstimationShiftRoutes(store: store, pool: diagnostics, datasets: configuration.datasets, live: live,
                           authorization: AdminAuthorization(token: configuration.adminToken), maxPixels: configuration.maxPixels,
-                          maxRecalibrationBytes: budgets.recalibrationBytes)
+                          maxRecalibrationBytes: budgets.recalibrationBytes, memory: memory)
         .add(to: router, routes: routes)
     router.on("/metrics", method: .get, table: routes) { _, _ in
         Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                 body: .init(byteBuffer: ByteBuffer(string: metrics.render(store: store, live: live, connections: connections, memoryLimit: budgets.limit))))
+                 body: .init(byteBuffer: ByteBuffer(string: metrics.render(store: store, live: live, connections: connections, memory: (budgets, pool)))))
     }
     return router
 }

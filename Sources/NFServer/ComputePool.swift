@@ -64,6 +64,9 @@ final class ComputePool: Sendable {
         guard accepted else { throw overloaded }
     }
 
+    /// Bytes of preprocessed input the admitted requests hold now.
+    var heldBytes: Int { admitted.withLock { $0.bytes } }
+
     func release(bytes: Int = 0) {
         admitted.withLock { state in
             state.count -= 1

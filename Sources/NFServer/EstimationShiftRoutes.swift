@@ -23,6 +23,8 @@ struct EstimationShiftRoutes: Sendable {
     /// Preprocessed images a recalibration holds in memory (it passes over them once per layer):
     /// sized from the server's memory limit, at most 512 MiB.
     var maxRecalibrationBytes = 512 << 20
+    /// Admits each dataset pass and recalibration by the memory it is estimated to take.
+    var memory: MemoryAdmission? = nil
     /// Models one request may measure (each a pass over the dataset).
     static let maxModels = 4
 
@@ -82,6 +84,9 @@ struct EstimationShiftRoutes: Sendable {
             let limit = try request.integerQuery("limit")
             if let limit, limit < 1 { throw APIError.badRequest("?limit= must be positive, got \(limit)") }
             let dataset = try DatasetCatalog(root: datasets).open(name: name)
+            let bytes = try model.estimationShiftPassBytes()
+            try memory?.reserve(bytes, for: "an estimation-shift pass of \(model.name)")
+            defer { memory?.release(bytes) }
             let (recorder, images) = try await measure(model, batches: EstimationShift.batches(model, dataset: dataset, limit: limit, maxPixels: maxPixels),
                                                        context: context)
             return EstimationShiftReport(model: model.name, source: "dataset", dataset: dataset.name, images: images, statistics: statistics,
@@ -137,6 +142,9 @@ struct EstimationShiftRoutes: Sendable {
             if let requested, requested < 1 { throw APIError.badRequest("?limit= must be positive, got \(requested)") }
             let limit = min(requested ?? dataset.count, cap)
             guard dataset.count > 0 else { throw APIError.badRequest("dataset \"\(dataset.name)\" has no images to recalibrate on") }
+            let bytes = try model.recalibrationBytes(images: min(limit, dataset.count))
+            try memory?.reserve(bytes, for: "recalibrating \(model.name) on \(min(limit, dataset.count)) images")
+            defer { memory?.release(bytes) }
             var inputs: [Tensor] = []
             let connection = ConnectionWatch(context.channel)
             for batch in EstimationShift.batches(model, dataset: dataset, limit: limit, maxPixels: maxPixels) {

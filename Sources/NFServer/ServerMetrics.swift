@@ -35,13 +35,22 @@ struct ServerMetrics: Sendable {
 
     /// The registry as Prometheus text, with `nfserve_models{status}` set from `store`, the
     /// connection gauges from `connections` and the live estimation shift from `live` first.
-    func render(store: ModelStore, live: LiveMonitors, connections: ConnectionCounter? = nil, memoryLimit: MemoryLimit? = nil) -> String {
-        if let memoryLimit {
-            Gauge(label: "nfserve_memory_limit_bytes", factory: factory).record(memoryLimit.bytes)
+    /// `memory`: the budgets, with the inference pool whose queued inputs count against one;
+    /// `nfserve_memory_limit_bytes`, `nfserve_memory_budget_bytes{budget}`,
+    /// `nfserve_memory_held_bytes{budget}` and `nfserve_memory_resident_bytes`.
+    func render(store: ModelStore, live: LiveMonitors, connections: ConnectionCounter? = nil,
+                memory: (budgets: MemoryBudgets, pool: ComputePool)? = nil) -> String {
+        if let (budgets, pool) = memory {
+            Gauge(label: "nfserve_memory_limit_bytes", factory: factory).record(budgets.limit.bytes)
             if let resident = MemoryReturn.residentBytes() {
                 Gauge(label: "nfserve_memory_resident_bytes", factory: factory).record(resident)
             }
-            Gauge(label: "nfserve_memory_plan_buffer_cache_bytes", factory: factory).record(BufferPool.shared.cachedBytes)
+            for (budget, size, held) in [("queued_inputs", budgets.queuedInputBytes, pool.heldBytes),
+                                         ("plan_buffer_cache", budgets.bufferPoolBytes, BufferPool.shared.cachedBytes)] {
+                Gauge(label: "nfserve_memory_budget_bytes", dimensions: [("budget", budget)], factory: factory).record(size)
+                Gauge(label: "nfserve_memory_held_bytes", dimensions: [("budget", budget)], factory: factory).record(held)
+            }
+            Gauge(label: "nfserve_memory_budget_bytes", dimensions: [("budget", "recalibration")], factory: factory).record(budgets.recalibrationBytes)
         }
         if let connections {
             recordDroppedRequests(0)
