@@ -53,7 +53,7 @@ public final class ConnectionCounter: Sendable {
     /// Requests whose head was read and whose response has not been written.
     public var unansweredRequests: Int { unanswered.load(ordering: .relaxed) }
     /// Requests read to their end whose connection the server closed before it wrote their
-    /// response: 0 unless a shutdown ran out of time (or a bug).
+    /// response, the client still there: 0 unless a shutdown ran out of time (or a bug).
     public var droppedRequests: Int { dropped.load(ordering: .relaxed) }
 
     func requestsStarted(_ n: Int) { unanswered.wrappingAdd(n, ordering: .relaxed) }
@@ -248,11 +248,12 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// A close the server decides on: the requests read to their end and not yet answered on
-    /// this connection are counted as dropped.
+    /// this connection are counted as dropped, unless the client had closed its side first (it
+    /// left, and a long request it was waiting for stops unanswered: nginx's 499).
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         let read = inFlight - (readingBody ? 1 : 0)
         if mode != .input, read > 0 {
-            counter.requestsDropped(read)
+            if !inputClosed { counter.requestsDropped(read) }
             counter.requestsEnded(read)
             inFlight -= read
         }

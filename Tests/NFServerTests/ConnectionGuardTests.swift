@@ -58,6 +58,12 @@ import Testing
         let (uploading, _) = try Self.connection(counter)
         try uploading.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .put, scheme: nil, authority: "localhost", path: "/predictions/x")))
         try uploading.close().wait()
+        // A client that closed its side while waiting has left: its request stops unanswered (499).
+        let (left, _) = try Self.connection(counter)
+        try left.writeInbound(Self.head)
+        try left.writeInbound(HTTPRequestPart.end(nil))
+        left.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        try left.close().wait()
         #expect(counter.droppedRequests == 0)
         #expect(counter.unansweredRequests == 0)
     }
