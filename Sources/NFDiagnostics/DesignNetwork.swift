@@ -53,12 +53,12 @@ struct DesignNetwork {
         return expected
     }
 
-    /// Floating-point operations of the convolutions of one forward pass (2 per MAC).
-    func flops(batch: Int, size: Int) -> Double {
-        var total = 0.0
-        func conv(_ inC: Int, _ outC: Int, _ k: Int, outSide: Int) { total += 2 * Double(batch * inC * outC * k * k * outSide * outSide) }
+    /// Every convolution of one forward pass of `size` x `size` input, in order: its input and
+    /// output channels, kernel side, and input and output sides.
+    func convolutions(size: Int) -> [(inC: Int, outC: Int, k: Int, inSide: Int, outSide: Int)] {
+        var convs: [(inC: Int, outC: Int, k: Int, inSide: Int, outSide: Int)] = []
         var side = (size + 1) / 2
-        conv(3, design.stemChannels, 7, outSide: side)
+        convs.append((3, design.stemChannels, 7, size, side))
         side = (side + 1) / 2
         var inC = design.stemChannels
         for (s, depth) in depths.enumerated() {
@@ -66,15 +66,20 @@ struct DesignNetwork {
             for b in 0..<depth {
                 let stride = b == 0 && s > 0 ? 2 : 1
                 let outSide = (side + stride - 1) / stride
-                if b == 0 { conv(inC, outC, 1, outSide: outSide) }
-                conv(inC, mid, 1, outSide: side)
-                conv(mid, mid, 3, outSide: outSide)
-                conv(mid, outC, 1, outSide: outSide)
+                if b == 0 { convs.append((inC, outC, 1, side, outSide)) }
+                convs.append((inC, mid, 1, side, side))
+                convs.append((mid, mid, 3, side, outSide))
+                convs.append((mid, outC, 1, outSide, outSide))
                 side = outSide
                 inC = outC
             }
         }
-        return total
+        return convs
+    }
+
+    /// Floating-point operations of the convolutions of one forward pass (2 per MAC).
+    func flops(batch: Int, size: Int) -> Double {
+        convolutions(size: size).reduce(0) { total, c in total + 2 * Double(batch * c.inC * c.outC * c.k * c.k * c.outSide * c.outSide) }
     }
 
     /// Runs `input` `[N, 3, H, W]` through the network, showing its stem, branches and block

@@ -56,20 +56,9 @@ extension DesignNetwork {
     /// network holds one layer's weights at a time.
     func estimatedBytes(batch: Int, size: Int) -> Int {
         var largest = 0, largestWeights = 0
-        var side = (size + 1) / 2
-        largest = max(largest, design.stemChannels * side * side)
-        largestWeights = max(largestWeights, 3 * design.stemChannels * 49)
-        side = (side + 1) / 2
-        var inC = design.stemChannels
-        for (s, depth) in depths.enumerated() {
-            let outC = design.stageChannels(s), mid = outC / 4
-            for b in 0..<depth {
-                let stride = b == 0 && s > 0 ? 2 : 1
-                largest = max(largest, max(inC, outC) * side * side)
-                largestWeights = max(largestWeights, mid * mid * 9, inC * outC, inC * mid, mid * outC)
-                side = (side + stride - 1) / stride
-                inC = outC
-            }
+        for c in convolutions(size: size) {
+            largest = max(largest, c.inC * c.inSide * c.inSide, c.outC * c.outSide * c.outSide)
+            largestWeights = max(largestWeights, c.inC * c.outC * c.k * c.k)
         }
         return (largest * batch * 4 + largestWeights * 2) * 4
     }

@@ -16,6 +16,7 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
 /// server's connections (`serve` reads it at exit).
 func buildApplication(_ configuration: ServerConfiguration, logger: Logger, lifecycle: ServerLifecycle,
                       pool: ComputePool? = nil, connections: ConnectionCounter? = nil) async throws -> some ApplicationProtocol {
+    let configuration = configuration.resolvingMemoryLimit()
     let store = ModelStore(checkpoints: configuration.checkpoints, logger: logger)
     let budgets = configuration.memoryBudgets
     BufferPool.shared.maxBytes = budgets.bufferPoolBytes
@@ -54,6 +55,7 @@ func buildApplication(_ configuration: ServerConfiguration, logger: Logger, life
 /// down as `DrainOnShutdown` describes: readiness 503 at once, `shutdownDelay` still serving,
 /// then no new connections and `shutdownGrace` for the requests in flight.
 public func serve(_ configuration: ServerConfiguration, logger: Logger) async throws {
+    let configuration = configuration.resolvingMemoryLimit()
     let lifecycle = ServerLifecycle()
     let connections = ConnectionCounter()
     logger.info("\(configuration.memoryBudgets.description)")

@@ -64,4 +64,11 @@ public struct ServerConfiguration: Sendable {
 
     /// The byte budgets sized from the memory limit.
     public var memoryBudgets: MemoryBudgets { MemoryBudgets(limit: memoryLimit ?? MemoryLimit.detect()) }
+
+    /// This configuration with the memory limit detected once, when none was given.
+    func resolvingMemoryLimit() -> ServerConfiguration {
+        var resolved = self
+        resolved.memoryLimit = memoryLimit ?? MemoryLimit.detect()
+        return resolved
+    }
 }

@@ -24,46 +24,31 @@ import Testing
 
     /// One `GET /v2/health/live` on a connection of its own, `Connection: close`.
     static func liveRequest(port: Int) -> Outcome {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return .other("socket() failed: errno \(errno)") }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        if connected != 0 {
-            switch errno {
+        let connection: RawHTTPConnection
+        do {
+            connection = try RawHTTPConnection(port: port)
+        } catch let failure as RawHTTPConnection.SocketFailure {
+            switch failure.errno {
             case ECONNREFUSED: return .refused
             case ECONNRESET: return .reset  // the handshake met the listener's close
-            default: return .other("connect: errno \(errno)")
+            default: return .other("\(failure)")
             }
+        } catch {
+            return .other("\(error)")
         }
-        let request = Array("GET /v2/health/live HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8)
-        let sent = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        if sent != request.count {
-            return sent < 0 && (errno == EPIPE || errno == ECONNRESET) ? .reset : .other("send: \(sent), errno \(errno)")
+        do {
+            try connection.send(Array("GET /v2/health/live HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8))
+        } catch let failure as RawHTTPConnection.SocketFailure where failure.errno == EPIPE || failure.errno == ECONNRESET {
+            return .reset
+        } catch {
+            return .other("\(error)")
         }
-        var response: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n > 0 {
-                response += buffer[0..<n]
-                continue
-            }
-            if n < 0, errno == EAGAIN || errno == EWOULDBLOCK { continue }
-            let resetNow = n < 0 && errno == ECONNRESET
-            if response.isEmpty { return n == 0 || resetNow ? .reset : .other("recv: errno \(errno)") }
-            let text = String(decoding: response, as: UTF8.self)
-            return text.hasPrefix("HTTP/1.1 200 OK") && text.hasSuffix("{\"live\":true}") ? .answered : .other(String(text.prefix(80)))
-        }
-        return .other("no end of response in 30 s")
+        // Closed (end of stream or reset) with nothing read: reset unread.
+        let (response, closed) = connection.readUntilClosed(timeout: .seconds(30))
+        guard closed else { return .other("no end of response in 30 s") }
+        if response.isEmpty { return .reset }
+        let text = String(decoding: response, as: UTF8.self)
+        return text.hasPrefix("HTTP/1.1 200 OK") && text.hasSuffix("{\"live\":true}") ? .answered : .other(String(text.prefix(80)))
     }
 
     final class Signalled: Sendable { let value = Atomic<Bool>(false) }

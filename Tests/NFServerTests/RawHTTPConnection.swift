@@ -6,6 +6,14 @@ import Glibc
 final class RawHTTPConnection: @unchecked Sendable {
     fileprivate let socket: Int32
 
+    /// A socket call that failed, with its errno (`ECONNREFUSED` from connect when nothing
+    /// listens, `EPIPE` or `ECONNRESET` from send on a connection the server reset).
+    struct SocketFailure: Error, CustomStringConvertible {
+        let call: String
+        let errno: Int32
+        var description: String { "\(call)() failed: errno \(errno)" }
+    }
+
     init(port: Int) throws {
         socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard socket >= 0 else { throw TestFailure("socket() failed") }
@@ -20,8 +28,9 @@ final class RawHTTPConnection: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else {
+            let failure = SocketFailure(call: "connect", errno: errno)
             close(socket)
-            throw TestFailure("connect() to port \(port) failed")
+            throw failure
         }
     }
 
@@ -34,8 +43,9 @@ final class RawHTTPConnection: @unchecked Sendable {
     func send(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
-            let sent = bytes[offset...].withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, 0) }
-            guard sent > 0 else { throw TestFailure("send() failed") }
+            // MSG_NOSIGNAL: a connection the server reset answers EPIPE instead of killing the tests.
+            let sent = bytes[offset...].withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard sent > 0 else { throw SocketFailure(call: "send", errno: errno) }
             offset += sent
         }
     }
