@@ -20,6 +20,8 @@ extension SignalPropagationRun {
         case .servedModel:
             guard let pipeline = servedModel else { return 0 }
             let height = input.size ?? pipeline.inputSize[1], width = input.size ?? pipeline.inputSize[2]
+            // The request's limits first (`check()` tests them only when both are given).
+            try SignalPropagationLimits.checkInput(batch: input.batch ?? 8, size: max(height, width))
             return try pipeline.passBytes(batch: input.batch ?? 8, height: height, width: width)
         }
     }
@@ -34,8 +36,9 @@ extension ModelPipeline {
         let probe = max(32, minimumInputSize)
         let context = ForwardContext()
         _ = try classifier.forward(Tensor(shape: [1, classifier.inputChannels, probe, probe]), context: context)
-        let perImage = Double(context.largestActivation) * Double(height * width) / Double(probe * probe)
-        return Int(perImage * Double(batch) * 4 * 4) + batch * inputSize[0] * height * width * 4
+        let perImage = Double(context.largestActivation) * Double(height) * Double(width) / Double(probe * probe)
+        let input = Double(batch) * Double(inputSize[0]) * Double(height) * Double(width) * 4
+        return saturatingBytes(perImage * Double(batch) * 4 * 4 + input)
     }
 
     /// Bytes an estimation-shift pass over a dataset allocates: one batch of `batchSize` at a time.
@@ -46,8 +49,16 @@ extension ModelPipeline {
     /// Bytes a recalibration on `images` images allocates: the preprocessed images it holds, a
     /// batch's pass, and a copy of the network (its new statistics, counted as all its weights).
     public func recalibrationBytes(images: Int, batchSize: Int = EstimationShift.defaultBatchSize) throws -> Int {
-        images * inputSize.reduce(4, *) + (try passBytes(batch: batchSize)) + classifier.parameterCount * 4
+        saturatingBytes(Double(images) * Double(inputSize.reduce(4, *)) + Double(try passBytes(batch: batchSize))
+            + Double(classifier.parameterCount) * 4)
     }
+}
+
+/// A byte count computed in Double, as an Int that cannot overflow (a request's sizes are
+/// estimated before they are checked against everything).
+func saturatingBytes(_ bytes: Double) -> Int {
+    guard bytes.isFinite else { return .max }
+    return bytes >= Double(Int.max) ? .max : max(0, Int(bytes))
 }
 
 extension DesignNetwork {

@@ -95,6 +95,10 @@ import Testing
         let cases: [(String, String?, String)] = [
             ("/diagnostics/spp?model=tiny&batch=17", nil, "maxBatch"),
             ("/diagnostics/spp?model=tiny&size=1024", nil, "maxSize"),
+            // Sizes whose products overflow an Int (the memory estimate crashed the server on them).
+            ("/diagnostics/spp?model=tiny&size=4000000000", nil, "maxSize"),
+            ("/diagnostics/spp?model=tiny&batch=-3", nil, "maxBatch"),
+            ("/diagnostics/spp", #"{"model": "tiny", "input": {"size": 9223372036854775807}}"#, "maxSize"),
             ("/diagnostics/spp?model=tiny&size=0", nil, "size must be"),
             ("/diagnostics/spp?model=tiny&input=noise", nil, "gaussian or dataset:NAME"),
             ("/diagnostics/spp?model=tiny&input=dataset:../etc", nil, "no dataset"),
