@@ -27,11 +27,10 @@ final class RawHTTPConnection: @unchecked Sendable {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else {
-            let failure = SocketFailure(call: "connect", errno: errno)
-            close(socket)
-            throw failure
-        }
+        // No close here: an initializer that throws once every property is set still runs
+        // deinit, which closes the socket; closing it twice could close a descriptor another
+        // thread has just been given.
+        guard connected == 0 else { throw SocketFailure(call: "connect", errno: errno) }
     }
 
     deinit { close(socket) }
