@@ -1,4 +1,5 @@
-// Helpers the shim's C files share (not part of the Swift-visible surface in include/).
+// What nf_dnnl.c gives nf_dnnl_plan.c (not part of the Swift-visible surface in include/): the
+// plan file depends on nf_dnnl.c through this header, never the reverse.
 #ifndef NF_DNNL_INTERNAL_H
 #define NF_DNNL_INTERNAL_H
 

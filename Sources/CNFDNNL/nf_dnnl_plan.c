@@ -20,49 +20,9 @@ struct nf_dnnl_op {
     float *stats;                                  // their storage: 4 x channels
 };
 
-int32_t nf_plan_block(void) {
-    static int32_t block = 0;
-    int32_t known = __atomic_load_n(&block, __ATOMIC_RELAXED);
-    if (known) return known;
-    const char *chosen = getenv("NFSERVE_PLAN_BLOCK");
-    if (chosen && (strcmp(chosen, "8") == 0 || strcmp(chosen, "16") == 0)) {
-        known = (int32_t)atoi(chosen);
-    } else {
-        const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-        known = (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core ? 16 : 8;
-    }
-    __atomic_store_n(&block, known, __ATOMIC_RELAXED);
-    return known;
-}
-
 int64_t nf_blocked_count(int64_t n, int64_t c, int64_t h, int64_t w) {
     const int64_t b = nf_plan_block();
     return n * ((c + b - 1) / b * b) * h * w;
-}
-
-int nf_eltwise_alg(int32_t activation, dnnl_alg_kind_t *alg, float *alpha) {
-    *alpha = 0;
-    switch (activation) {
-    case NF_ACT_RELU: *alg = dnnl_eltwise_relu; return 1;
-    case NF_ACT_GELU: *alg = dnnl_eltwise_gelu_erf; return 1;
-    case NF_ACT_SILU: *alg = dnnl_eltwise_swish; *alpha = 1; return 1;
-    case NF_ACT_SIGMOID: *alg = dnnl_eltwise_logistic; return 1;
-    case NF_ACT_TANH: *alg = dnnl_eltwise_tanh; return 1;
-    default: return 0;
-    }
-}
-
-int nf_append_activation(dnnl_post_ops_t post_ops, int32_t activation, float scale, char *err, size_t err_len) {
-    dnnl_alg_kind_t alg;
-    float alpha;
-    if (!nf_eltwise_alg(activation, &alg, &alpha)) {
-        snprintf(err, err_len, "unknown activation %d", (int)activation);
-        return -1;
-    }
-    CHECK(dnnl_post_ops_append_eltwise(post_ops, scale, alg, alpha, 0.0f), "activation post-op");
-    return 0;
-fail:
-    return -1;
 }
 
 void nf_dnnl_op_destroy(nf_dnnl_op *op) {
