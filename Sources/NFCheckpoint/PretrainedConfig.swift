@@ -19,6 +19,9 @@ public struct PretrainedConfig: Sendable, Equatable {
     public static let imagenetDefaultStd = [0.229, 0.224, 0.225]
 
     /// `[C, H, W]` the weights were trained at.
+    /// The largest side of an input nfserve runs a network at: a checkpoint's declared input
+    /// size, an FP32 infer input, an IDX dataset's images.
+    public static let maxInputSide = 4096
     public var inputSize: [Int]
     /// Resize filter name as timm spells it ("bilinear", "bicubic", "nearest", ...).
     public var interpolation: String

@@ -1,7 +1,7 @@
+import NFCheckpoint
 import CNFImageCodecs
 import Foundation
 import NFImage
-import NFModels
 
 /// MNIST's IDX format (yann.lecun.com/exdb/mnist): a big-endian header — two zero bytes, a type
 /// code (0x08 = unsigned byte), the number of dimensions — then the dimensions as 32-bit
@@ -23,7 +23,7 @@ public struct IDXDataset: ImageDataset {
         let (imageDims, imageOffset) = try Self.header(imageBytes, rank: 3, file: images)
         (count, rows, columns) = (imageDims[0], imageDims[1], imageDims[2])
         // An image of no pixels cannot be served (found by Fuzz/FuzzIDX); nor one larger than a checkpoint may declare.
-        let maxSide = CheckpointFolder.maxInputSide
+        let maxSide = PretrainedConfig.maxInputSide
         guard rows >= 1, columns >= 1, rows <= maxSide, columns <= maxSide else {
             throw DatasetError("\(images.path): images of \(rows)x\(columns) pixels; IDX images must be 1 to \(maxSide) pixels on each side")
         }

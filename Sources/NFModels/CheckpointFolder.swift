@@ -31,9 +31,8 @@ public struct CheckpointLoadError: Error, CustomStringConvertible, Sendable {
 }
 
 public enum CheckpointFolder {
-    /// The largest side of an input nfserve runs a network at: a checkpoint's declared input
-    /// size, an FP32 infer input, an IDX dataset's images.
-    public static let maxInputSide = 4096
+    /// The largest side of an input nfserve runs a network at (`PretrainedConfig.maxInputSide`).
+    public static let maxInputSide = PretrainedConfig.maxInputSide
     /// The largest input (H * W) a checkpoint may declare: 4096 x 4096.
     public static let maxInputPixels = maxInputSide * maxInputSide
 
