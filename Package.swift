@@ -14,9 +14,12 @@
 //   NFPlot      the one plotting module: every chart nfserve shows, as SVG
 //   NFDiagnostics  statistics of activations: the shared per-channel moments, signal propagation
 //               (served models and designs at initialization), their charts
+//   NFServing   models in service: the repository, admission, dynamic batching, decoding lanes,
+//               the compute thread, memory limits; its own error type (no HTTP)
 //   NFRequestFormats  request bodies from clients (OIP v2 JSON, multipart) decoded and validated
 //               without the HTTP stack, so that they can be fuzzed (Fuzz/)
-//   NFServer    the HTTP service (Hummingbird) -- the only target that imports the HTTP stack
+//   NFServer    the HTTP front (Hummingbird): translates HTTP to NFServing and back; the only
+//               target that imports the HTTP stack
 //   nfserve     the executable (swift-argument-parser)
 import PackageDescription
 
@@ -56,10 +59,19 @@ let package = Package(
             resources: [.copy("Resources/imagenet1k_labels.txt")]
         ),
         .target(name: "NFImage", dependencies: ["CNFImageCodecs", "NFTensors"]),
-        .target(name: "NFDatasets", dependencies: ["NFImage", "NFModels", "NFCheckpoint", "NFTensors", "CNFImageCodecs"]),
+        .target(name: "NFDatasets", dependencies: ["NFImage", "NFCheckpoint", "CNFImageCodecs"]),
         .target(name: "NFPipeline", dependencies: ["NFImage", "NFModels", "NFDatasets", "NFLayers", "NFCheckpoint", "NFTensors"]),
         .target(name: "NFPlot"),
-        .target(name: "NFDiagnostics", dependencies: ["NFPipeline", "NFDatasets", "NFModels", "NFLayers", "NFTensors", "NFPlot"]),
+        .target(name: "NFDiagnostics", dependencies: ["NFPipeline", "NFDatasets", "NFModels", "NFImage", "NFLayers", "NFTensors", "NFPlot"]),
+        .target(
+            name: "NFServing",
+            dependencies: [
+                "NFPipeline", "NFDiagnostics", "NFDatasets", "NFModels", "NFImage", "NFLayers", "NFTensors",
+                .product(name: "Logging", package: "swift-log"),
+                // CircularBuffer (the decoding lanes' queue), not the network.
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .target(
             name: "NFRequestFormats",
             dependencies: [
@@ -70,7 +82,7 @@ let package = Package(
         .target(
             name: "NFServer",
             dependencies: [
-                "NFModels", "NFImage", "NFDatasets", "NFPipeline", "NFDiagnostics", "NFPlot", "NFLayers", "NFCheckpoint",
+                "NFServing", "NFModels", "NFImage", "NFDatasets", "NFPipeline", "NFDiagnostics", "NFLayers",
                 "NFTensors", "NFRequestFormats",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
@@ -81,12 +93,16 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            // The HTTP contract, served at /openapi.json: generated from docs/openapi.yaml by
+            // tools/openapi-json.py (CI checks that it is current).
+            resources: [.copy("Resources/openapi.json")]
         ),
         .executableTarget(
             name: "nfserve",
             dependencies: [
-                "NFServer", "NFModels", "NFImage", "NFDatasets", "NFPipeline", "NFDiagnostics", "NFCheckpoint", "NFTensors",
+                "NFServer", "NFServing", "NFModels", "NFImage", "NFDatasets", "NFPipeline", "NFDiagnostics", "NFLayers",
+                "NFCheckpoint", "NFTensors",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -106,16 +122,21 @@ let package = Package(
         .testTarget(name: "NFCheckpointTests", dependencies: ["NFCheckpoint"]),
         .testTarget(name: "NFDiagnosticsTests", dependencies: ["NFDiagnostics", "NFPipeline", "NFDatasets", "NFPlot", "NFModels", "NFLayers", "NFTensors", "NFCheckpoint"]),
         .testTarget(name: "NFPlotTests", dependencies: ["NFPlot"]),
-        .testTarget(name: "NFPipelineTests", dependencies: ["NFPipeline", "NFDatasets", "NFModels", "NFImage"]),
+        .testTarget(name: "NFPipelineTests", dependencies: ["NFPipeline", "NFDatasets", "NFModels"]),
         .testTarget(name: "NFRequestFormatsTests", dependencies: ["NFRequestFormats", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "NFModelsTests", dependencies: ["NFModels", "NFLayers", "NFTensors", "NFCheckpoint"]),
         .testTarget(name: "NFImageTests", dependencies: ["NFImage", "NFTensors"]),
-        .testTarget(name: "NFDatasetsTests", dependencies: ["NFDatasets", "NFModels", "NFImage"]),
+        .testTarget(name: "NFDatasetsTests", dependencies: ["NFDatasets", "NFImage"]),
         .testTarget(
             name: "NFServerTests",
             dependencies: [
-                "NFServer", "NFModels", "NFCheckpoint", "NFLayers", "NFTensors", "NFRequestFormats", "NFImage", "NFDiagnostics", "NFPipeline",
+                "NFServer", "NFServing", "NFModels", "NFCheckpoint", "NFLayers", "NFTensors", "NFRequestFormats", "NFImage", "NFDiagnostics",
+                "NFPipeline", "NFDatasets",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]

@@ -1,11 +1,11 @@
 /// Why an uploaded image could not be turned into pixels.
 ///
-/// Every case is the client's fault (a 4xx answer); `httpStatus` tells which one:
-/// - `.empty`, `.corrupt`: 400 Bad Request: the bytes are not a readable image;
-/// - `.unsupportedFormat`: 415 Unsupported Media Type: a real image in a format (or a
-///   variant of JPEG/PNG) nfserve does not decode;
-/// - `.tooManyPixels`: 422 Unprocessable Content: a valid image larger than the server's
-///   pixel limit; answered from the header alone, before any pixel is decoded.
+/// Every case is the client's fault; the server answers each kind with its own status
+/// (`APIError.status(of:)` in NFServer):
+/// - `.empty`, `.corrupt`: the bytes are not a readable image;
+/// - `.unsupportedFormat`: a real image in a format (or a variant of JPEG/PNG) nfserve does not decode;
+/// - `.tooManyPixels`: a valid image larger than the server's pixel limit; found from the header
+///   alone, before any pixel is decoded.
 public enum ImageError: Error, CustomStringConvertible, Sendable, Equatable {
     /// No bytes at all.
     case empty
@@ -17,15 +17,6 @@ public enum ImageError: Error, CustomStringConvertible, Sendable, Equatable {
     case unsupportedFormat(String)
     /// width * height exceeds the configured limit.
     case tooManyPixels(width: Int, height: Int, limit: Int)
-
-    /// The HTTP status the server answers this error with.
-    public var httpStatus: Int {
-        switch self {
-        case .empty, .corrupt: return 400
-        case .unsupportedFormat: return 415
-        case .tooManyPixels: return 422
-        }
-    }
 
     /// A short machine-readable name for logs, metrics and JSON error bodies.
     public var kind: String {

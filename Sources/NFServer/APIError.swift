@@ -1,3 +1,4 @@
+import NFServing
 import Foundation
 import Hummingbird
 import NFImage
@@ -8,7 +9,8 @@ import NFPipeline
 import NFRequestFormats
 import NFTensors
 
-/// An error answered with a status and api.md's body, `{"error": "what went wrong and what to do"}`.
+/// An error answered with a status and the JSON body `{"error": "what went wrong and what to do"}`
+/// (docs/api.md, "Errors").
 public struct APIError: HTTPResponseError, CustomStringConvertible, Sendable {
     public var status: HTTPResponse.Status
     public var message: String
@@ -31,16 +33,7 @@ public struct APIError: HTTPResponseError, CustomStringConvertible, Sendable {
 }
 
 extension APIError {
-    static func unknownModel(_ name: String, known: [String]) -> APIError {
-        let list = known.isEmpty ? "none are loaded (check --checkpoints)" : "known models: \(known.joined(separator: ", "))"
-        return APIError(.notFound, "unknown model \"\(name)\"; \(list)")
-    }
-
     static func badRequest(_ message: String) -> APIError { APIError(.badRequest, message) }
-
-    static let overloaded = APIError(
-        .serviceUnavailable, "server overloaded: too many inference requests are waiting; retry later",
-        headers: [.retryAfter: "1"])
 
     /// The one place where errors of the modules below become statuses: every error thrown while
     /// handling a request passes through here on its way out (see `ErrorMiddleware`).
@@ -48,10 +41,13 @@ extension APIError {
         switch error {
         case let error as APIError:
             self = error
+        case let error as ServingError:
+            self.init(Self.status(of: error.kind), error.message,
+                      headers: error.kind.retryAfterSeconds.map { [.retryAfter: String($0)] } ?? [:])
         case let error as ImageError:
-            self.init(HTTPResponse.Status(code: error.httpStatus), error.description)
+            self.init(Self.status(of: error), error.description)
         case let error as EncodedImageError:
-            self.init(HTTPResponse.Status(code: error.error.httpStatus), error.description)
+            self.init(Self.status(of: error.error), error.description)
         case let error as RequestError:
             self.init(HTTPResponse.Status(code: error.status), error.message)
         case let error as DecodingError:
@@ -72,13 +68,32 @@ extension APIError {
         }
     }
 
+    /// The status of a refusal of the serving layer.
+    static func status(of kind: ServingError.Kind) -> HTTPResponse.Status {
+        switch kind {
+        case .unknownModel, .noSuchFolder: .notFound
+        case .modelUnavailable, .busy: .serviceUnavailable
+        case .loadFailed: .unprocessableContent
+        case .tooLarge: .contentTooLarge
+        case .invalidArgument: .badRequest
+        case .conflict: .conflict
+        }
+    }
+
+    /// The status of an image that could not become pixels: 400 for bytes that are not a readable
+    /// image, 415 for a format (or JPEG/PNG variant) nfserve does not decode, 422 for a valid
+    /// image over the pixel limit.
+    static func status(of error: ImageError) -> HTTPResponse.Status {
+        switch error {
+        case .empty, .corrupt: .badRequest
+        case .unsupportedFormat: .unsupportedMediaType
+        case .tooManyPixels: .unprocessableContent
+        }
+    }
+
     /// A long request whose client closed the connection (nginx's 499): stopped, never sent.
     static let clientClosed = APIError(HTTPResponse.Status(code: 499, reasonPhrase: "Client Closed Request"),
                                        "the client closed the connection; the request was stopped")
-
-    static let diagnosticsBusy = APIError(
-        .serviceUnavailable, "server busy: too many diagnostics are running or waiting; retry later",
-        headers: [.retryAfter: "5"])
 
     static func bodyTooLarge(limit: Int, hint: String = "send a smaller image or raise --max-body-mb") -> APIError {
         let size = limit % (1 << 20) == 0 ? "\(limit >> 20) MiB" : "\(limit) bytes"

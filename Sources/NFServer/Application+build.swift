@@ -2,6 +2,8 @@ import Hummingbird
 import NFTensors
 import Logging
 import ServiceLifecycle
+import NFServing
+import NFDiagnostics
 
 /// nfserve's version, reported by `GET /v2`.
 public let nfserveVersion = "0.1.0"
@@ -106,10 +108,12 @@ func buildRouter(_ configuration: ServerConfiguration, store: ModelStore, pool: 
     let memory = MemoryAdmission(budgets: budgets)
     DiagnosticsRoutes(store: store, pool: diagnostics, datasets: configuration.datasets, memory: memory)
         .add(to: router, routes: routes)
-    EstimationShiftRoutes(store: store, pool: diagnostics, datasets: configuration.datasets, live: live,
-                          authorization: AdminAuthorization(token: configuration.adminToken), maxPixels: configuration.maxPixels,
-                          maxRecalibrationBytes: budgets.recalibrationBytes, memory: memory)
+    let estimationShift = EstimationShiftService(store: store, pool: diagnostics, datasets: configuration.datasets, live: live,
+                                                 maxPixels: configuration.maxPixels,
+                                                 maxRecalibrationBytes: budgets.recalibrationBytes, memory: memory)
+    EstimationShiftRoutes(service: estimationShift, authorization: AdminAuthorization(token: configuration.adminToken))
         .add(to: router, routes: routes)
+    OpenAPIRoute.add(to: router, routes: routes)
     router.on("/metrics", method: .get, table: routes) { _, _ in
         Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                  body: .init(byteBuffer: ByteBuffer(string: metrics.render(store: store, live: live, connections: connections, memory: (budgets, pool)))))

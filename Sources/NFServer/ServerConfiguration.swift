@@ -1,3 +1,5 @@
+import NFServing
+
 /// What `nfserve serve` was asked to do; the defaults are api.md's.
 public struct ServerConfiguration: Sendable {
     public var host: String

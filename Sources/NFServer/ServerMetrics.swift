@@ -3,11 +3,12 @@ import NFDiagnostics
 import NFTensors
 import Metrics
 import Prometheus
+import NFServing
 
 /// The application's metrics, recorded through swift-metrics into its own Prometheus registry
 /// (one per application, so tests can build many without a global bootstrap) and served by
 /// `GET /metrics` in Prometheus' text format.
-struct ServerMetrics: Sendable {
+struct ServerMetrics: InferenceMetrics {
     let registry = PrometheusCollectorRegistry()
     private var factory: PrometheusMetricsFactory { PrometheusMetricsFactory(registry: registry) }
 
@@ -97,19 +98,5 @@ struct ServerMetrics: Sendable {
         if let first = parts.first, first.hasPrefix("layer"), parts.count > 1 { return String(first) }
         if parts.first == "stages", parts.count > 1 { return "stages.\(parts[1])" }
         return "stem"
-    }
-}
-
-/// Records every request's route, status and latency (outermost, so errors are counted with
-/// the status they are answered with).
-struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
-    let metrics: ServerMetrics
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let start = ContinuousClock.now
-        let response = try await next(request, context)
-        metrics.recordRequest(route: context.endpointPath ?? "NotFound", method: request.method,
-                              status: response.status, duration: ContinuousClock.now - start)
-        return response
     }
 }

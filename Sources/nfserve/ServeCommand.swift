@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import NFServer
+import NFServing
 
 /// `nfserve serve`: the HTTP service of api.md.
 struct ServeCommand: AsyncParsableCommand {

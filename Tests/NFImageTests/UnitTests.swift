@@ -4,11 +4,12 @@ import NFTensors
 
 @Suite("ImageError")
 struct ImageErrorTests {
-    @Test func httpStatuses() {
-        #expect(ImageError.empty.httpStatus == 400)
-        #expect(ImageError.corrupt("x").httpStatus == 400)
-        #expect(ImageError.unsupportedFormat("GIF").httpStatus == 415)
-        #expect(ImageError.tooManyPixels(width: 2, height: 3, limit: 5).httpStatus == 422)
+    // Each kind's HTTP status is the server's decision: NFServerTests' ErrorStatusTests.imageErrorStatuses.
+    @Test func kinds() {
+        #expect(ImageError.empty.kind == "empty")
+        #expect(ImageError.corrupt("x").kind == "corrupt")
+        #expect(ImageError.unsupportedFormat("GIF").kind == "unsupportedFormat")
+        #expect(ImageError.tooManyPixels(width: 2, height: 3, limit: 5).kind == "tooManyPixels")
     }
 
     @Test func descriptions() {
@@ -256,7 +257,7 @@ struct JPEGHeaderTests {
         do {
             _ = try ImageDecoder.decode(bytes, maxPixels: 50_000_000)
         } catch let error as ImageError {
-            #expect(error.httpStatus == 400)
+            #expect(error.kind == "corrupt")
         }
     }
 

@@ -1,6 +1,7 @@
 import Synchronization
 import Testing
 @testable import NFServer
+@testable import NFServing
 
 /// Decoding's queue: a job asking for help runs on the compute pool's thread, in order with the
 /// passes; any other job runs there too once it has waited `patience` (background lanes alone

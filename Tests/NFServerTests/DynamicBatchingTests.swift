@@ -8,6 +8,7 @@ import NFPipeline
 import NFTensors
 import Testing
 @testable import NFServer
+@testable import NFServing
 
 /// Dynamic batching (`DynamicBatcher`) on the tiny test model: requests queued while the compute
 /// pool is busy share one forward pass and each gets the logits it gets alone; inputs of another
@@ -209,7 +210,7 @@ import Testing
         let (gate, blocker) = try await Self.block(pool)
         let waiting = Task { try await inference.logits(model, input: Self.input(0)) }
         try await Task.sleep(for: .milliseconds(100))
-        await #expect(throws: APIError.self) { try await inference.logits(model, input: Self.input(1)) }
+        await #expect(throws: ServingError.overloaded) { try await inference.logits(model, input: Self.input(1)) }
         waiting.cancel()
         await #expect(throws: CancellationError.self) { try await waiting.value }
         let admitted = Task { try await inference.logits(model, input: Self.input(2)) }  // its place is free again
@@ -291,10 +292,10 @@ import Testing
     @Test func bytesBeyondTheBoundAreRefusedButOneRequestAlwaysFits() throws {
         let pool = ComputePool(maxQueued: 64, maxQueuedBytes: 1000)
         try pool.admit(bytes: 5000)  // alone: admitted whatever its size
-        #expect(throws: APIError.self) { try pool.admit(bytes: 1) }
+        #expect(throws: ServingError.overloaded) { try pool.admit(bytes: 1) }
         pool.release(bytes: 5000)
         try pool.admit(bytes: 600)
-        #expect(throws: APIError.self) { try pool.admit(bytes: 600) }
+        #expect(throws: ServingError.overloaded) { try pool.admit(bytes: 600) }
         try pool.admit(bytes: 400)
         pool.release(bytes: 600)
         pool.release(bytes: 400)

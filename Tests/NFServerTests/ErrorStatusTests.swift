@@ -2,12 +2,36 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Synchronization
+import NFImage
 import Testing
 @testable import NFServer
+@testable import NFServing
 
 /// Every error status of api.md, each with the JSON body `{"error": "..."}`, and the server
 /// still serving afterwards.
 @Suite struct ErrorStatusTests {
+    /// Each image error's status, decided by the server (NFImage only names the kind).
+    @Test func imageErrorStatuses() {
+        #expect(APIError(mapping: ImageError.empty).status.code == 400)
+        #expect(APIError(mapping: ImageError.corrupt("x")).status.code == 400)
+        #expect(APIError(mapping: ImageError.unsupportedFormat("GIF")).status.code == 415)
+        #expect(APIError(mapping: ImageError.tooManyPixels(width: 2, height: 3, limit: 5)).status.code == 422)
+    }
+
+    /// Each refusal of the serving layer's status, with Retry-After for the busy ones.
+    @Test func servingErrorStatuses() {
+        let cases: [(ServingError.Kind, Int)] = [
+            (.unknownModel, 404), (.noSuchFolder, 404), (.modelUnavailable, 503), (.loadFailed, 422),
+            (.busy(retryAfterSeconds: 7), 503), (.tooLarge, 413), (.invalidArgument, 400), (.conflict, 409),
+        ]
+        for (kind, code) in cases {
+            let error = APIError(mapping: ServingError(kind, "m"))
+            #expect(error.status.code == code, "\(kind)")
+            #expect(error.message == "m")
+            #expect(error.headers[.retryAfter] == (code == 503 && kind != .modelUnavailable ? "7" : nil), "\(kind)")
+        }
+    }
+
     @Test func unknownModelIs404() async throws {
         try await TestServer.app().test(.router) { client in
             for (uri, method) in [("/predictions/nope", HTTPRequest.Method.post), ("/models/nope", .get), ("/v2/models/nope/infer", .post)] {

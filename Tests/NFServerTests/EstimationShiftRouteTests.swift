@@ -7,6 +7,7 @@ import NFImage
 import NFPipeline
 import Testing
 @testable import NFServer
+@testable import NFServing
 
 /// `/diagnostics/esm` and the AdaBN admin actions over HTTP, on the shipped BatchNorm checkpoint
 /// and the shipped 300-image sample (`datasets/fashion-mnist-sample`). The ESM numbers

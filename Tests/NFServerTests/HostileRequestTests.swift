@@ -6,6 +6,7 @@ import NFRequestFormats
 import NFTensors
 import Testing
 @testable import NFServer
+@testable import NFServing
 
 /// Numbers from clients (issue 8): every hostile request below is a 4xx with a JSON reason,
 /// and the server answers the next request. Each case is named after what it tries.

@@ -6,6 +6,7 @@ import NFCheckpoint
 import NFModels
 import Testing
 @testable import NFServer
+@testable import NFServing
 
 /// Every parity fixture (tools/reference/make_parity_fixtures.py: timm 1.0.31 logits for seeded
 /// weights and input) served as a model and queried through `POST /v2/models/{m}/infer` with

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import NFServer
+@testable import NFServing
 
 /// `MemoryLimit`: the flag's units, and the limit read from a cgroup hierarchy laid out in a
 /// temporary folder as /proc and /sys are (cgroup v2 and v1, nested, unlimited).

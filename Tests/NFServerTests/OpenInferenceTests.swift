@@ -6,6 +6,7 @@ import NFRequestFormats
 import NFTensors
 import Testing
 @testable import NFServer
+@testable import NFServing
 
 /// The Open Inference Protocol v2 routes: metadata, readiness and `infer`.
 @Suite struct OpenInferenceTests {

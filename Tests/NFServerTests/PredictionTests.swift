@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 @testable import NFServer
+@testable import NFServing
 
 /// `/predictions/{model}` and `/predict`: the TorchServe forms of api.md.
 @Suite struct PredictionTests {

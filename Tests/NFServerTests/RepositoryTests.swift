@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 @testable import NFServer
+@testable import NFServing
 
 /// Triton's model repository extension over the checkpoints folder, behind the admin token
 /// (issue 8): index, load (reload from disk; a failed reload keeps the old version), unload,

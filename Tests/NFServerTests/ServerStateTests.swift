@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 @testable import NFServer
+@testable import NFServing
 
 /// Health, readiness, the model list, datasets, metrics and the page at `/`.
 @Suite struct ServerStateTests {

@@ -9,6 +9,7 @@ import NFModels
 import NFTensors
 import Testing
 @testable import NFServer
+@testable import NFServing
 
 /// The checkpoints the server tests serve, written once per test process into a temporary folder:
 /// `tiny`, a resnet18 narrowed to [4, 4, 4, 4] channels with 1 input channel and 3 classes,

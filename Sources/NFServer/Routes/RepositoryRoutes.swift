@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import NFServing
 
 /// Triton's model repository extension over the checkpoints folder, as admin routes:
 /// `POST /v2/repository/index` (every folder and its state), `POST /v2/repository/models/{model}/load`

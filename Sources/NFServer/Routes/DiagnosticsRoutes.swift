@@ -3,6 +3,7 @@ import Hummingbird
 import NFDatasets
 import NFDiagnostics
 import NFPipeline
+import NFServing
 
 /// The diagnostics of signal-propagation.md over HTTP: `GET /diagnostics/spp` on a served model,
 /// `POST /diagnostics/spp` for designs and architectures at initialization (or several runs to

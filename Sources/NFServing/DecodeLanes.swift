@@ -17,7 +17,7 @@ import Synchronization
 ///   long: the compute thread runs at normal priority, so a decode waits at most about twice
 ///   `patience` plus the passes queued before it, however busy other processes or an endless
 ///   stream of already decoded inputs keep the cores.
-final class DecodeLanes: Sendable {
+public final class DecodeLanes: Sendable {
     private struct Queue {
         var jobs = CircularBuffer<(job: @Sendable () -> Void, queued: ContinuousClock.Instant)>()
         /// A help request is on the compute pool and has not started yet.
@@ -37,20 +37,20 @@ final class DecodeLanes: Sendable {
     }
 
     /// How long a job may wait before the compute thread is asked to run it.
-    static let patience = Duration.milliseconds(20)
+    public static let patience = Duration.milliseconds(20)
 
     private let queue = Mutex(Queue())
     private let lanes: [WorkerThread]
     private let next = Atomic<Int>(0)
     private let helper: ComputePool
 
-    init(count: Int, helper: ComputePool) {
+    public init(count: Int, helper: ComputePool) {
         // No lanes (tests only): every job waits for the compute thread.
         lanes = (0..<max(count, 0)).map { WorkerThread(name: "nfserve.decode.\($0)", background: true) }
         self.helper = helper
     }
 
-    func run<T: Sendable>(helped: Bool, _ work: @escaping @Sendable () throws -> T) async throws -> T {
+    public func run<T: Sendable>(helped: Bool, _ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             enqueue(helped: helped) { continuation.resume(with: Result { try work() }) }
         }
@@ -71,7 +71,7 @@ final class DecodeLanes: Sendable {
     private func take() -> (@Sendable () -> Void)? { queue.withLock { $0.pop() } }
 
     /// Jobs queued and not started.
-    var queued: Int { queue.withLock { $0.count } }
+    public var queued: Int { queue.withLock { $0.count } }
 
     /// While jobs are queued, every `patience`: asks for help when the oldest has waited that long.
     private func watchAfter(_ delay: Duration) {

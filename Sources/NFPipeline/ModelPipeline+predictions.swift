@@ -1,16 +1,15 @@
-import NFPipeline
 import NFTensors
 
 /// One class of a prediction, as api.md's prediction response lists them.
-struct Prediction: Codable, Sendable, Equatable {
-    let index: Int
-    let label: String
-    let probability: Float
+public struct Prediction: Codable, Sendable, Equatable {
+    public let index: Int
+    public let label: String
+    public let probability: Float
 }
 
 extension ModelPipeline {
     /// The `k` most probable classes of each row of `logits` `[N, K]`, best first (ties by index).
-    func topPredictions(logits: Tensor, k: Int) -> [[Prediction]] {
+    public func topPredictions(logits: Tensor, k: Int) -> [[Prediction]] {
         let probabilities = softmax(logits)
         return Self.ranked(probabilities, k: k).map { row in
             row.map { Prediction(index: $0.index, label: labels[$0.index], probability: $0.value) }
@@ -18,7 +17,7 @@ extension ModelPipeline {
     }
 
     /// For each row of `[N, K]` `values`, the `k` largest as (index, value), largest first.
-    static func ranked(_ values: Tensor, k: Int) -> [[(index: Int, value: Float)]] {
+    public static func ranked(_ values: Tensor, k: Int) -> [[(index: Int, value: Float)]] {
         let (rows, classes) = (values.shape[0], values.shape[1])
         return (0..<rows).map { row in
             let slice = values.storage[(row * classes)..<((row + 1) * classes)]
@@ -30,7 +29,7 @@ extension ModelPipeline {
     }
 
     /// `?topk=` clamped to 1...K; 5 (or K when smaller) when absent.
-    func topK(_ requested: Int?) -> Int {
+    public func topK(_ requested: Int?) -> Int {
         min(max(requested ?? 5, 1), numClasses)
     }
 }

@@ -1,24 +1,24 @@
 import Dispatch
 import Foundation
+import NFDiagnostics
 import NFImage
 import NFPipeline
 import NFLayers
-import NFRequestFormats
 import NFTensors
 import Synchronization
 
 /// Runs models on the compute pool and records how long each batch took. Images are decoded
 /// and preprocessed on the request's side, several at once (`decoding`); the forward passes run
 /// on the one compute pool, requests for the same model batched together (`DynamicBatcher`).
-struct Inference: Sendable {
-    let pool: ComputePool
-    let metrics: ServerMetrics
-    let maxPixels: Int
+public struct Inference: Sendable {
+    public let pool: ComputePool
+    public let metrics: any InferenceMetrics
+    public let maxPixels: Int
     /// Every image classified also feeds its model's live BatchNorm input moments.
-    let live: LiveMonitors
-    let batchers: DynamicBatchers
+    public let live: LiveMonitors
+    public let batchers: DynamicBatchers
 
-    init(pool: ComputePool, metrics: ServerMetrics, maxPixels: Int, live: LiveMonitors,
+    public init(pool: ComputePool, metrics: any InferenceMetrics, maxPixels: Int, live: LiveMonitors,
          batching: BatchingConfiguration = BatchingConfiguration()) {
         self.pool = pool
         self.metrics = metrics
@@ -35,18 +35,18 @@ struct Inference: Sendable {
     /// Images one request may carry. The body limit bounds the bytes, not the count: tiny
     /// encoded images each become a full-size tensor, and a forward pass's memory grows with
     /// the batch, so without this a 20 MiB body of 70-byte PNGs could ask for 100+ GB.
-    static let maxImagesPerRequest = BatchingPolicy.largestBatch
+    public static let maxImagesPerRequest = BatchingPolicy.largestBatch
 
     private func checkBatch(_ n: Int) throws {
         if n > Self.maxImagesPerRequest {
-            throw APIError(.contentTooLarge, "\(n) images in one request; send at most \(Self.maxImagesPerRequest) per request")
+            throw ServingError(.tooLarge, "\(n) images in one request; send at most \(Self.maxImagesPerRequest) per request")
         }
     }
 
     /// Decodes, preprocesses and classifies `images`: `[N, K]` logits. The request counts
-    /// against the compute pool's bounds from before decoding (503 when full), with the bytes
+    /// against the compute pool's bounds from before decoding (`overloaded` when full), with the bytes
     /// its preprocessed images will take.
-    func logits(_ model: ModelPipeline, images: [UploadedImage]) async throws -> Tensor {
+    public func logits(_ model: ModelPipeline, images: [UploadedImage]) async throws -> Tensor {
         try checkBatch(images.count)
         let p = model.preprocessing
         let bytes = images.count * p.channels * p.height * p.width * MemoryLayout<Float>.stride
@@ -70,7 +70,7 @@ struct Inference: Sendable {
     }
 
     /// Classifies an already preprocessed `[N, C, H, W]` batch: `[N, K]` logits.
-    func logits(_ model: ModelPipeline, input: Tensor) async throws -> Tensor {
+    public func logits(_ model: ModelPipeline, input: Tensor) async throws -> Tensor {
         try checkBatch(input.shape[0])
         let bytes = input.count * MemoryLayout<Float>.stride
         try pool.admit(bytes: bytes)

@@ -10,8 +10,8 @@ import Synchronization
 /// `ModelLoadingService`). A folder that fails stays listed with its error; the others serve.
 /// The admin routes reload a folder (`reload`: the old version serves until the new one
 /// replaces it in one step, and keeps serving when the new one fails) or unload one.
-final class ModelStore: Sendable {
-    enum Status: Sendable {
+public final class ModelStore: Sendable {
+    public enum Status: Sendable {
         case loading
         case ready(ModelPipeline)
         case failed(String)
@@ -19,7 +19,7 @@ final class ModelStore: Sendable {
         case unloaded(String)
 
         /// `ready`, `loading`, `failed` or `unloaded`, as `/models` reports it.
-        var name: String {
+        public var name: String {
             switch self {
             case .ready: "ready"
             case .loading: "loading"
@@ -31,19 +31,19 @@ final class ModelStore: Sendable {
 
     /// A model whose BatchNorm statistics were replaced (AdaBN): the checkpoint's version, kept
     /// for `restore`, and what the statistics in use were measured on.
-    struct Recalibration: Sendable {
-        let checkpoint: ModelPipeline
-        let source: String
-        let images: Int
+    public struct Recalibration: Sendable {
+        public let checkpoint: ModelPipeline
+        public let source: String
+        public let images: Int
     }
 
-    struct Entry: Sendable {
-        let name: String
-        let directory: String
-        var status: Status
-        var recalibration: Recalibration?
+    public struct Entry: Sendable {
+        public let name: String
+        public let directory: String
+        public var status: Status
+        public var recalibration: Recalibration?
 
-        init(name: String, directory: String, status: Status, recalibration: Recalibration? = nil) {
+        public init(name: String, directory: String, status: Status, recalibration: Recalibration? = nil) {
             self.name = name
             self.directory = directory
             self.status = status
@@ -51,11 +51,11 @@ final class ModelStore: Sendable {
         }
 
         /// "checkpoint", or "recalibrated on SOURCE (N images)".
-        var statistics: String {
+        public var statistics: String {
             recalibration.map { "recalibrated on \($0.source) (\($0.images) images)" } ?? "checkpoint"
         }
 
-        var model: ModelPipeline? {
+        public var model: ModelPipeline? {
             if case let .ready(model) = status { return model }
             return nil
         }
@@ -74,7 +74,7 @@ final class ModelStore: Sendable {
     /// Lists the sub-folders of `checkpoints` (hidden ones skipped; links to folders count, as in
     /// the Hugging Face cache), sorted by name. A missing
     /// folder is logged and leaves the store empty rather than stopping the server.
-    init(checkpoints: String, logger: Logger) {
+    public init(checkpoints: String, logger: Logger) {
         let root = URL(fileURLWithPath: checkpoints)
         var entries: [Entry] = []
         do {
@@ -87,7 +87,7 @@ final class ModelStore: Sendable {
     }
 
     /// A store with the given entries (tests); `root` lets `reload` find folders by name.
-    init(entries: [Entry], finished: Bool, root: String? = nil) {
+    public init(entries: [Entry], finished: Bool, root: String? = nil) {
         self.root = root.map { URL(fileURLWithPath: $0) }
         state = Mutex(State(entries: entries, finished: finished))
     }
@@ -102,32 +102,32 @@ final class ModelStore: Sendable {
             .sorted { $0.name < $1.name }
     }
 
-    var entries: [Entry] { state.withLock { $0.entries } }
-    var isReady: Bool { state.withLock { $0.finished } }
+    public var entries: [Entry] { state.withLock { $0.entries } }
+    public var isReady: Bool { state.withLock { $0.finished } }
 
-    func entry(named name: String) -> Entry? {
+    public func entry(named name: String) -> Entry? {
         state.withLock { $0.entries.first { $0.name == name } }
     }
 
-    /// The model `name` if it serves; 404 for a name not in the store, 503 while it loads or
-    /// when it failed (with the reason). (An untyped throw: with `throws(APIError)` inlined into
+    /// The model `name` if it serves; `unknownModel` for a name not in the store, `modelUnavailable` while it loads or
+    /// when it failed (with the reason). (An untyped throw: with `throws(ServingError)` inlined into
     /// the async routes, swift-frontend 6.3.1 crashes splitting the coroutine in release builds.)
-    func servedModel(named name: String) throws -> ModelPipeline {
+    public func servedModel(named name: String) throws -> ModelPipeline {
         guard let entry = entry(named: name) else {
-            throw APIError.unknownModel(name, known: entries.map(\.name))
+            throw ServingError.unknownModel(name, known: entries.map(\.name))
         }
         switch entry.status {
         case let .ready(model): return model
-        case .loading: throw APIError(.serviceUnavailable, "model \"\(name)\" is still loading; retry shortly (GET /v2/health/ready says when all are loaded)")
-        case let .failed(reason): throw APIError(.serviceUnavailable, "model \"\(name)\" failed to load: \(reason)")
-        case let .unloaded(reason): throw APIError(.serviceUnavailable, "model \"\(name)\" is not loaded (\(reason)); an admin loads it with POST /v2/repository/models/\(name)/load")
+        case .loading: throw ServingError(.modelUnavailable, "model \"\(name)\" is still loading; retry shortly (GET /v2/health/ready says when all are loaded)")
+        case let .failed(reason): throw ServingError(.modelUnavailable, "model \"\(name)\" failed to load: \(reason)")
+        case let .unloaded(reason): throw ServingError(.modelUnavailable, "model \"\(name)\" is not loaded (\(reason)); an admin loads it with POST /v2/repository/models/\(name)/load")
         }
     }
 
     /// Swaps in `recalibrated` for the model `name` that `current` still serves, in one step: a
     /// request holds the version it started with, so it sees the old statistics or the new ones,
     /// never a mix. False when the model changed meanwhile (reloaded, unloaded, recalibrated).
-    func swapStatistics(_ name: String, from current: ModelPipeline, to recalibrated: ModelPipeline, source: String, images: Int) -> Bool {
+    public func swapStatistics(_ name: String, from current: ModelPipeline, to recalibrated: ModelPipeline, source: String, images: Int) -> Bool {
         state.withLock { state in
             guard let i = state.entries.firstIndex(where: { $0.name == name }), case let .ready(serving) = state.entries[i].status,
                   serving.version === current.version else { return false }
@@ -139,7 +139,7 @@ final class ModelStore: Sendable {
     }
 
     /// Brings the checkpoint's statistics back; false when they are already in use.
-    func restoreStatistics(_ name: String) -> Bool {
+    public func restoreStatistics(_ name: String) -> Bool {
         state.withLock { state in
             guard let i = state.entries.firstIndex(where: { $0.name == name }), let recalibration = state.entries[i].recalibration,
                   case .ready = state.entries[i].status else { return false }
@@ -151,7 +151,7 @@ final class ModelStore: Sendable {
 
     /// Lists folders added to the repository since the start as `unloaded` (Triton's index
     /// shows what is on disk); entries whose folder is gone stay as they are.
-    func rescan() {
+    public func rescan() {
         guard let root, let folders = try? Self.folders(in: root) else { return }
         state.withLock { state in
             for folder in folders where !state.entries.contains(where: { $0.name == folder.name }) {
@@ -163,10 +163,10 @@ final class ModelStore: Sendable {
 
     /// Loads the folder `name` of the repository anew with `load` and swaps it in: a request
     /// sees the old version or the new one, never neither. When loading fails, a version that
-    /// was serving keeps serving, and the error says why (422); 404 when no such folder exists.
-    func reload(_ name: String, logger: Logger, load: (String) async throws -> ModelPipeline) async throws -> ModelPipeline {
+    /// was serving keeps serving, and the error says why (`loadFailed`); `noSuchFolder` when no such folder exists.
+    public func reload(_ name: String, logger: Logger, load: (String) async throws -> ModelPipeline) async throws -> ModelPipeline {
         guard let directory = directory(forName: name) else {
-            throw APIError(.notFound, "no model folder \"\(name)\" in the checkpoints folder")
+            throw ServingError(.noSuchFolder, "no model folder \"\(name)\" in the checkpoints folder")
         }
         let start = ContinuousClock.now
         do {
@@ -178,15 +178,15 @@ final class ModelStore: Sendable {
             let kept = entry(named: name)?.model != nil
             if !kept { set(name, directory: directory, status: .failed("\(error)")) }
             logger.error("reloading \(name) failed\(kept ? " (the loaded version keeps serving)" : ""): \(error)")
-            throw APIError(.unprocessableContent, "model \"\(name)\" failed to load: \(error)\(kept ? "; the version loaded before keeps serving" : "")")
+            throw ServingError(.loadFailed, "model \"\(name)\" failed to load: \(error)\(kept ? "; the version loaded before keeps serving" : "")")
         }
     }
 
     /// Stops serving `name`; requests that already have the model finish on it.
-    func unload(_ name: String) throws(APIError) {
-        try state.withLock { state throws(APIError) in
+    public func unload(_ name: String) throws(ServingError) {
+        try state.withLock { state throws(ServingError) in
             guard let index = state.entries.firstIndex(where: { $0.name == name }) else {
-                throw APIError.unknownModel(name, known: state.entries.map(\.name))
+                throw ServingError.unknownModel(name, known: state.entries.map(\.name))
             }
             state.entries[index].status = .unloaded("unloaded by an admin request")
             state.entries[index].recalibration = nil
@@ -215,7 +215,7 @@ final class ModelStore: Sendable {
     }
 
     /// Tries every listed folder in turn with `load` and records the outcome.
-    func loadAll(logger: Logger, load: (String) async throws -> ModelPipeline) async {
+    public func loadAll(logger: Logger, load: (String) async throws -> ModelPipeline) async {
         for entry in entries {
             let start = ContinuousClock.now
             let status: Status
@@ -242,7 +242,7 @@ final class ModelStore: Sendable {
 
 extension URL {
     /// Whether the path is a folder, or a symbolic link to one.
-    var isDirectoryFollowingLinks: Bool {
+    public var isDirectoryFollowingLinks: Bool {
         var isDirectory: ObjCBool = false
         return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
     }

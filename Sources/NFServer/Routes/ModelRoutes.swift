@@ -1,4 +1,5 @@
 import Hummingbird
+import NFServing
 
 /// `GET /models` and `GET /models/{model}`: every model folder with its status, and for the
 /// loaded ones what they are and cost.
@@ -12,7 +13,7 @@ struct ModelRoutes: Sendable {
         router.on("/models/{model}", method: .get, table: routes) { _, context in
             let name = try context.parameters.require("model")
             guard let entry = store.entry(named: name) else {
-                throw APIError.unknownModel(name, known: store.entries.map(\.name))
+                throw ServingError.unknownModel(name, known: store.entries.map(\.name))
             }
             return ModelSummary(entry, withLabels: true)
         }

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import NFRequestFormats
 import NFTensors
+import NFServing
 
 // The JSON documents of the Open Inference Protocol v2 REST API, as nfserve serves them.
 

@@ -2,6 +2,7 @@ import NFImage
 import NFPipeline
 import Hummingbird
 import NFRequestFormats
+import NFServing
 
 extension Request {
     /// The whole body, refused with 413 beyond `limit` bytes: at once when Content-Length says

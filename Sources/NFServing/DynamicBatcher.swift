@@ -1,4 +1,5 @@
 import Dispatch
+import NFDiagnostics
 import NFLayers
 import NFPipeline
 import NFTensors
@@ -56,7 +57,7 @@ public struct BatchingConfiguration: Sendable, Equatable {
 ///   most a fiftieth of its time. Requests that come after the window go at once.
 /// A pass of this model never starts while another of it runs: the requests that arrive
 /// meanwhile are decided on at its end.
-final class DynamicBatcher: Sendable {
+public final class DynamicBatcher: Sendable {
     private struct Pending {
         let id: UInt64
         let input: Tensor
@@ -92,17 +93,17 @@ final class DynamicBatcher: Sendable {
         var lastArrival: ContinuousClock.Instant?
     }
 
-    let model: ModelPipeline
-    let policy: BatchingPolicy
+    public let model: ModelPipeline
+    public let policy: BatchingPolicy
     private let pool: ComputePool
-    private let metrics: ServerMetrics
+    private let metrics: any InferenceMetrics
     private let live: LiveMonitors
     private let state = Mutex(State())
     /// Forward passes run so far (each serving one batch).
     private let passCount = Mutex(0)
-    var passes: Int { passCount.withLock { $0 } }
+    public var passes: Int { passCount.withLock { $0 } }
 
-    init(model: ModelPipeline, policy: BatchingPolicy, pool: ComputePool, metrics: ServerMetrics, live: LiveMonitors) {
+    public init(model: ModelPipeline, policy: BatchingPolicy, pool: ComputePool, metrics: any InferenceMetrics, live: LiveMonitors) {
         self.model = model
         self.policy = policy
         self.pool = pool
@@ -111,15 +112,15 @@ final class DynamicBatcher: Sendable {
     }
 
     /// The longest a request waits for announced ones to join it: a tenth of the last pass.
-    static let gatherShare = 0.1
+    public static let gatherShare = 0.1
     /// Shorter waits are not worth a timer: the request goes at once.
-    static let minimumGather = Duration.milliseconds(1)
+    public static let minimumGather = Duration.milliseconds(1)
     /// After a pass, the longest gap between arrivals that keeps its gathering going: a fiftieth of it.
-    static let quietShare = 0.02
+    public static let quietShare = 0.02
 
     /// A request for this model is being decoded and will come (`logits(_:announced: true)`)
     /// or be withdrawn (`withdraw`).
-    func announce() {
+    public func announce() {
         state.withLock { state in
             state.incoming += 1
             state.lastArrival = ContinuousClock.now
@@ -127,7 +128,7 @@ final class DynamicBatcher: Sendable {
     }
 
     /// An announced request that will not come (its images did not decode, or it was cancelled).
-    func withdraw() {
+    public func withdraw() {
         let next = state.withLock { state in
             state.incoming -= 1
             return decide(&state)
@@ -136,7 +137,7 @@ final class DynamicBatcher: Sendable {
     }
 
     /// Test hook: as if the last pass, and every later one, had taken `duration`.
-    func assumePasses(take duration: Duration) {
+    public func assumePasses(take duration: Duration) {
         state.withLock { state in
             state.passOverride = duration
             state.lastPass = duration
@@ -144,7 +145,7 @@ final class DynamicBatcher: Sendable {
     }
 
     /// Test hook: as if the last pass had ended a tenth of it ago (its gathering window over).
-    func assumeWindowEnded() {
+    public func assumeWindowEnded() {
         state.withLock { $0.passEnded = ContinuousClock.now - $0.lastPass * Self.gatherShare }
     }
 
@@ -160,7 +161,7 @@ final class DynamicBatcher: Sendable {
     /// The logits of `input` (`[N, C, H, W]`), computed in a batch with other requests; the
     /// caller was admitted to the compute pool's bound already, and announced itself when
     /// `announced`.
-    func logits(_ input: Tensor, announced: Bool = false) async throws -> Tensor {
+    public func logits(_ input: Tensor, announced: Bool = false) async throws -> Tensor {
         // A request cancelled while its images decoded (its client left) joins no batch.
         if Task.isCancelled {
             if announced { withdraw() }
@@ -342,23 +343,23 @@ final class DynamicBatcher: Sendable {
 
 /// The batchers of the served models, one per model version (a reloaded model gets a new one;
 /// the old one finishes what it holds).
-final class DynamicBatchers: Sendable {
+public final class DynamicBatchers: Sendable {
     private let batchers = Mutex<[String: DynamicBatcher]>([:])
     private let configuration: BatchingConfiguration
     private let pool: ComputePool
-    private let metrics: ServerMetrics
+    private let metrics: any InferenceMetrics
     private let live: LiveMonitors
 
-    init(configuration: BatchingConfiguration, pool: ComputePool, metrics: ServerMetrics, live: LiveMonitors) {
+    public init(configuration: BatchingConfiguration, pool: ComputePool, metrics: any InferenceMetrics, live: LiveMonitors) {
         self.configuration = configuration
         self.pool = pool
         self.metrics = metrics
         self.live = live
     }
 
-    func policy(for model: ModelPipeline) -> BatchingPolicy { configuration.policy(for: model.name) }
+    public func policy(for model: ModelPipeline) -> BatchingPolicy { configuration.policy(for: model.name) }
 
-    func batcher(for model: ModelPipeline) -> DynamicBatcher {
+    public func batcher(for model: ModelPipeline) -> DynamicBatcher {
         batchers.withLock { batchers in
             if let existing = batchers[model.name], existing.model.version === model.version { return existing }
             let made = DynamicBatcher(model: model, policy: configuration.policy(for: model.name), pool: pool,

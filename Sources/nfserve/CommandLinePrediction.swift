@@ -1,11 +1,11 @@
 import NFImage
 import NFPipeline
-import NFRequestFormats
+import NFServer
 import Foundation
 
 /// `nfserve predict`: the JSON that `POST /predictions/{model}` answers, for image files and
 /// without a server (one image: the single form; several: one result per file, in order).
-public func predictionResponseJSON(modelDirectory: String, imageFiles: [String], topK: Int?,
+func predictionResponseJSON(modelDirectory: String, imageFiles: [String], topK: Int?,
                                    maxPixels: Int = ServerConfiguration().maxPixels) throws -> String {
     let model = try ModelPipeline.load(directory: modelDirectory)
     let images = try imageFiles.map { path in

@@ -39,7 +39,7 @@ public struct MemoryLimit: Sendable, Equatable, CustomStringConvertible {
         return Int(bytes)
     }
 
-    static func format(_ bytes: Int) -> String {
+    public static func format(_ bytes: Int) -> String {
         if bytes >= 1 << 30, bytes % (1 << 20) == 0 {
             let gib = Double(bytes) / Double(1 << 30)
             return gib == gib.rounded() ? "\(Int(gib)) GiB" : String(format: "%.2f GiB", gib)
@@ -57,7 +57,7 @@ public struct MemoryLimit: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The smallest limit from the process's cgroup up to the root: cgroup v2 first, then v1.
-    static func cgroupLimit(root: String) -> MemoryLimit? {
+    public static func cgroupLimit(root: String) -> MemoryLimit? {
         guard let membership = try? String(contentsOfFile: root + "/proc/self/cgroup", encoding: .utf8) else { return nil }
         var v2Path: String?, v1Path: String?
         for line in membership.split(separator: "\n") {
@@ -93,7 +93,7 @@ public struct MemoryLimit: Sendable, Equatable, CustomStringConvertible {
         return found
     }
 
-    static func machineMemory(root: String) -> Int? {
+    public static func machineMemory(root: String) -> Int? {
         guard let text = try? String(contentsOfFile: root + "/proc/meminfo", encoding: .utf8),
               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("MemTotal:") }) else { return nil }
         let fields = line.split(separator: " ", omittingEmptySubsequences: true)
@@ -127,8 +127,8 @@ public struct MemoryBudgets: Sendable, Equatable {
 /// Gives memory the process no longer uses back to the system: the plans' cached buffers, and the
 /// pages glibc keeps after `free` (`malloc_trim`). Run after each diagnostics job, whose weights
 /// at initialization and activations can take gigabytes for a moment.
-enum MemoryReturn {
-    static func now() {
+public enum MemoryReturn {
+    public static func now() {
         BufferPool.shared.releaseCached()
         _ = mallocTrim?(0)
     }
@@ -141,7 +141,7 @@ enum MemoryReturn {
     }()
 
     /// The process's resident memory in bytes (`/proc/self/statm`), nil where it cannot be read.
-    static func residentBytes() -> Int? {
+    public static func residentBytes() -> Int? {
         guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
         let fields = text.split(separator: " ")
         guard fields.count >= 2, let pages = Int(fields[1]) else { return nil }
@@ -150,36 +150,36 @@ enum MemoryReturn {
 }
 
 /// Admits memory-hungry work (diagnostics) by its estimate, before it allocates: refused for
-/// good when it could not fit even in an idle server (413), or for now when what runs leaves
-/// too little (503 with Retry-After). Inference keeps its headroom: the queued inputs' budget
+/// good when it could not fit even in an idle server (`tooLarge`), or for now when what runs leaves
+/// too little (`busy`, retry after 10 s). Inference keeps its headroom: the queued inputs' budget
 /// and the plan buffer cache.
-final class MemoryAdmission: Sendable {
-    let budgets: MemoryBudgets
+public final class MemoryAdmission: Sendable {
+    public let budgets: MemoryBudgets
     private let state = Mutex((reserved: 0, idleResident: Int?.none))
 
-    init(budgets: MemoryBudgets) { self.budgets = budgets }
+    public init(budgets: MemoryBudgets) { self.budgets = budgets }
 
     private var headroom: Int { budgets.queuedInputBytes + budgets.bufferPoolBytes }
 
     /// Reserves `bytes` for `what` until `release(_:)`; throws when they do not fit.
-    func reserve(_ bytes: Int, for what: String) throws {
+    public func reserve(_ bytes: Int, for what: String) throws {
         let resident = MemoryReturn.residentBytes() ?? 0
         let limit = budgets.limit.bytes
         try state.withLock { state in
             // What the server holds when no diagnostics run: the lowest resident size seen after one.
             let idle = min(resident, state.idleResident ?? resident)
             guard bytes <= limit - idle - headroom else {
-                throw APIError(.contentTooLarge, """
+                throw ServingError(.tooLarge, """
                     \(what) needs about \(MemoryLimit.format(bytes)) of memory; the server may use \(budgets.limit) and holds \
                     \(MemoryLimit.format(idle)) with \(MemoryLimit.format(headroom)) kept for inference, so it can never fit: \
                     use a smaller batch, size or network, or give the server more memory (--memory-limit)
                     """)
             }
             guard bytes <= limit - resident - headroom - state.reserved else {
-                throw APIError(.serviceUnavailable, """
+                throw ServingError(.busy(retryAfterSeconds: 10), """
                     \(what) needs about \(MemoryLimit.format(bytes)) of memory and \
                     \(MemoryLimit.format(max(0, limit - resident - headroom - state.reserved))) is free now; retry later
-                    """, headers: [.retryAfter: "10"])
+                    """)
             }
             state.reserved += bytes
         }
@@ -187,7 +187,7 @@ final class MemoryAdmission: Sendable {
 
     /// Ends a reservation; the resident size now (after the job gave its memory back) is what
     /// the server holds idle, if lower than before.
-    func release(_ bytes: Int) {
+    public func release(_ bytes: Int) {
         let resident = MemoryReturn.residentBytes()
         state.withLock { state in
             state.reserved -= bytes

@@ -17,7 +17,7 @@ import Glibc
 /// decode lanes are: OpenMP's threads spin on both cores during a forward pass, and an image
 /// decoded in the middle of one stalled both of them (one preempted, the other waiting for it at
 /// the next barrier); decoded between passes, it costs the pass nothing.
-final class WorkerThread: Sendable {
+public final class WorkerThread: Sendable {
     /// What the thread and its owner share: the thread ends once the owner is gone and every
     /// job given to it has run.
     private final class Mailbox: Sendable {
@@ -49,7 +49,7 @@ final class WorkerThread: Sendable {
 
     private let mailbox = Mailbox()
 
-    init(name: String, background: Bool = false) {
+    public init(name: String, background: Bool = false) {
         let mailbox = self.mailbox
         let thread = Thread {
             if background { Self.runOnlyWhenIdle() }
@@ -61,7 +61,7 @@ final class WorkerThread: Sendable {
 
     deinit { mailbox.close() }
 
-    func async(execute work: @escaping @Sendable () -> Void) { mailbox.put(work) }
+    public func async(execute work: @escaping @Sendable () -> Void) { mailbox.put(work) }
 
     private static func runOnlyWhenIdle() {
         #if os(Linux)

@@ -6,24 +6,24 @@ import Synchronization
 /// oneDNN already spreads each convolution over every core with OpenMP, so a single forward
 /// pass uses the whole machine; running two at once would only make both slower (and thrash
 /// the caches). Requests therefore queue here, one job at a time, and the queue is bounded:
-/// beyond `maxQueued` waiting jobs a request is refused with 503 rather than left to time out.
-final class ComputePool: Sendable {
+/// beyond `maxQueued` waiting jobs a request is refused (`ServingError.overloaded`) rather than left to time out.
+public final class ComputePool: Sendable {
     private let queue = WorkerThread(name: "nfserve.compute")
     /// Jobs admitted and not yet finished (the running one included), and the bytes of
     /// preprocessed input they hold or will hold.
     private let admitted = Mutex((count: 0, bytes: 0))
-    let maxQueued: Int
+    public let maxQueued: Int
     /// The most bytes of preprocessed input admitted requests may hold at once: decoded images
     /// wait for their batch as tensors, and 64 requests of 64 tiny PNGs would otherwise hold
     /// gigabytes. One request is always admitted when nothing else is.
-    let maxQueuedBytes: Int
+    public let maxQueuedBytes: Int
     /// What a job refused for a full queue is answered with.
-    let overloaded: APIError
+    public let overloaded: ServingError
     /// Whether each job gives the memory it freed back to the system when it ends (the
     /// diagnostics' pool: its jobs are rare and can take gigabytes).
-    let returnsMemory: Bool
+    public let returnsMemory: Bool
 
-    init(maxQueued: Int, maxQueuedBytes: Int = 512 << 20, overloaded: APIError = .overloaded, returnsMemory: Bool = false) {
+    public init(maxQueued: Int, maxQueuedBytes: Int = 512 << 20, overloaded: ServingError = .overloaded, returnsMemory: Bool = false) {
         self.maxQueued = maxQueued
         self.maxQueuedBytes = maxQueuedBytes
         self.overloaded = overloaded
@@ -32,14 +32,14 @@ final class ComputePool: Sendable {
 
     /// Runs `work` on the pool and returns its result; throws `overloaded` at once
     /// when `maxQueued` jobs are already waiting behind the running one.
-    func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    public func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try admit()
         defer { release() }
         return try await perform(work)
     }
 
     /// Runs `work` on the pool for a caller that was admitted already (`admit()`).
-    func perform<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    public func perform<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         let returnsMemory = returnsMemory
         return try await withCheckedThrowingContinuation { continuation in
             queue.async {
@@ -54,7 +54,7 @@ final class ComputePool: Sendable {
     /// (from before its images are decoded until its logits are back); throws `overloaded` when
     /// `maxQueued` requests already wait or the bytes would pass `maxQueuedBytes`. Each
     /// admission is ended by `release(bytes:)` with the same bytes.
-    func admit(bytes: Int = 0) throws {
+    public func admit(bytes: Int = 0) throws {
         let accepted = admitted.withLock { state in
             guard state.count <= maxQueued, state.count == 0 || state.bytes + bytes <= maxQueuedBytes else { return false }
             state.count += 1
@@ -65,9 +65,9 @@ final class ComputePool: Sendable {
     }
 
     /// Bytes of preprocessed input the admitted requests hold now.
-    var heldBytes: Int { admitted.withLock { $0.bytes } }
+    public var heldBytes: Int { admitted.withLock { $0.bytes } }
 
-    func release(bytes: Int = 0) {
+    public func release(bytes: Int = 0) {
         admitted.withLock { state in
             state.count -= 1
             state.bytes -= bytes
@@ -76,6 +76,6 @@ final class ComputePool: Sendable {
 
     /// Runs `work` on the pool, in order with everything else submitted (a batch's drain; its
     /// requests were admitted one by one).
-    func submit(_ work: @escaping @Sendable () -> Void) { queue.async(execute: work) }
+    public func submit(_ work: @escaping @Sendable () -> Void) { queue.async(execute: work) }
 }
 

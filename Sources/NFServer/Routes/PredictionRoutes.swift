@@ -2,6 +2,7 @@ import NFImage
 import NFPipeline
 import NFRequestFormats
 import Hummingbird
+import NFServing
 
 /// TorchServe's prediction forms: `POST|PUT /predictions/{model}` and `POST|PUT /predict?model=`,
 /// with a raw image body or multipart file parts, answered in api.md's prediction response.
@@ -40,22 +41,22 @@ struct PredictionRoutes: Sendable {
         if entries.count == 1 { return entries[0].name }
         let ready = entries.filter { $0.model != nil }
         if ready.count == 1 { return ready[0].name }
-        guard !entries.isEmpty else { throw APIError.unknownModel("(default)", known: []) }
+        guard !entries.isEmpty else { throw ServingError.unknownModel("(default)", known: []) }
         throw APIError(.badRequest, "several models are served (\(entries.map(\.name).joined(separator: ", "))); choose one with /predict?model=NAME or POST /predictions/NAME")
     }
 }
 
 /// `{"model", "predictions"}` for one image; `{"model", "results": [{"filename", "predictions"}]}`
 /// for several, in the order of the parts.
-enum PredictionResponse: ResponseEncodable {
+public enum PredictionResponse: ResponseEncodable, Sendable {
     case single(model: String, predictions: [Prediction])
     case several(model: String, results: [FileResult])
 
-    struct FileResult: Encodable {
+    public struct FileResult: Encodable, Sendable {
         let filename: String?
         let predictions: [Prediction]
 
-        func encode(to encoder: any Encoder) throws {
+        public func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(filename, forKey: .filename)  // null rather than absent
             try container.encode(predictions, forKey: .predictions)
@@ -65,7 +66,7 @@ enum PredictionResponse: ResponseEncodable {
     }
 
     /// The single form for one image (raw body, or multipart with one file), else one result per image.
-    init(model: String, images: [UploadedImage], predictions: [[Prediction]]) {
+    public init(model: String, images: [UploadedImage], predictions: [[Prediction]]) {
         if images.count == 1 {
             self = .single(model: model, predictions: predictions[0])
         } else {
@@ -75,7 +76,7 @@ enum PredictionResponse: ResponseEncodable {
 
     private enum CodingKeys: String, CodingKey { case model, predictions, results }
 
-    func encode(to encoder: any Encoder) throws {
+    public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         switch self {
         case let .single(model, predictions):

@@ -1,7 +1,6 @@
-import NFDiagnostics
 import NFLayers
-import NFPipeline
 import NFModels
+import NFPipeline
 import Synchronization
 
 /// The live estimation shift of every served model: what the images it classified did to each
@@ -14,9 +13,9 @@ import Synchronization
 /// monitors sample: a pass is observed only when no merge is pending and the last observed pass,
 /// from its start to the end of its merge, times 1/budget, has passed since it began; every
 /// other pass runs fully fused. Without one every pass is observed and the merges may queue up.
-final class LiveMonitors: Sendable {
-    let enabled: Bool
-    let budget: Double?
+public final class LiveMonitors: Sendable {
+    public let enabled: Bool
+    public let budget: Double?
     private let monitors = Mutex<[String: (version: PipelineVersion, live: LiveEstimationShift)]>([:])
     private struct Sampling {
         var pending = 0
@@ -26,7 +25,7 @@ final class LiveMonitors: Sendable {
     }
     private let sampling = Mutex(Sampling())
 
-    init(enabled: Bool, budget: Double? = nil) {
+    public init(enabled: Bool, budget: Double? = nil) {
         precondition(budget.map { $0 > 0 && $0 <= 1 } ?? true, "the live ESM budget is a share of the time in (0, 1]")
         self.enabled = enabled
         self.budget = budget
@@ -35,7 +34,7 @@ final class LiveMonitors: Sendable {
     /// The observer a forward pass of `model` should carry, nil when nothing is recorded (live
     /// ESM off, a model without BatchNorm, or, with a budget, not this pass). A recorder handed
     /// out must be given back: `record` or `discard`.
-    func recorder(for model: ModelPipeline) -> NormalizationRecorder? {
+    public func recorder(for model: ModelPipeline) -> NormalizationRecorder? {
         // The kind, not the layer list: this runs for every request.
         let kind = model.classifier.normalizationKind
         guard enabled, kind == .batchnorm || kind == .mixed else { return nil }
@@ -50,7 +49,7 @@ final class LiveMonitors: Sendable {
     }
 
     /// Merges a pass's moments into `model`'s live sums, off the response path.
-    func record(_ recorder: NormalizationRecorder, model: ModelPipeline, images: Int) {
+    public func record(_ recorder: NormalizationRecorder, model: ModelPipeline, images: Int) {
         let live = monitor(for: model)
         Task.detached(priority: .utility) { [self] in
             live.record(recorder.moments, images: images)
@@ -59,7 +58,7 @@ final class LiveMonitors: Sendable {
     }
 
     /// A recorder whose pass is not recorded (it failed, or its logits were not finite).
-    func discard(_ recorder: NormalizationRecorder) { finished() }
+    public func discard(_ recorder: NormalizationRecorder) { finished() }
 
     private func finished() {
         sampling.withLock { state in
@@ -72,7 +71,7 @@ final class LiveMonitors: Sendable {
     }
 
     /// The live sums of this version of `model` (new and empty for a version not seen yet).
-    func monitor(for model: ModelPipeline) -> LiveEstimationShift {
+    public func monitor(for model: ModelPipeline) -> LiveEstimationShift {
         monitors.withLock { monitors in
             if let existing = monitors[model.name], existing.version === model.version { return existing.live }
             let live = LiveEstimationShift()
@@ -82,7 +81,7 @@ final class LiveMonitors: Sendable {
     }
 
     /// Every model's current live sums, by name.
-    var all: [(name: String, version: PipelineVersion, live: LiveEstimationShift)] {
+    public var all: [(name: String, version: PipelineVersion, live: LiveEstimationShift)] {
         monitors.withLock { $0.map { ($0.key, $0.value.version, $0.value.live) }.sorted { $0.name < $1.name } }
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import NFRequestFormats
 import NFTensors
+import NFServing
 
 /// The Open Inference Protocol v2 (KServe, Triton): server and model health and metadata, and
 /// `infer` with a preprocessed FP32 tensor or base64-encoded images.
@@ -37,7 +38,7 @@ struct OpenInferenceRoutes: Sendable {
                 let name = try context.parameters.require("model")
                 _ = try version(context)
                 guard let entry = store.entry(named: name) else {
-                    throw APIError.unknownModel(name, known: store.entries.map(\.name))
+                    throw ServingError.unknownModel(name, known: store.entries.map(\.name))
                 }
                 let ready = entry.model != nil
                 return EditedResponse(status: ready ? .ok : .serviceUnavailable, response: ModelReadiness(name: name, ready: ready))
