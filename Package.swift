@@ -122,6 +122,7 @@ let package = Package(
         .testTarget(name: "NFCheckpointTests", dependencies: ["NFCheckpoint"]),
         .testTarget(name: "NFDiagnosticsTests", dependencies: ["NFDiagnostics", "NFPipeline", "NFDatasets", "NFPlot", "NFModels", "NFLayers", "NFTensors", "NFCheckpoint"]),
         .testTarget(name: "NFPlotTests", dependencies: ["NFPlot"]),
+        .testTarget(name: "NFServingTests", dependencies: ["NFServing"]),
         .testTarget(name: "NFPipelineTests", dependencies: ["NFPipeline", "NFDatasets", "NFModels"]),
         .testTarget(name: "NFRequestFormatsTests", dependencies: ["NFRequestFormats", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "NFModelsTests", dependencies: ["NFModels", "NFLayers", "NFTensors", "NFCheckpoint"]),

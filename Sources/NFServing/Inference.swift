@@ -7,9 +7,9 @@ import NFLayers
 import NFTensors
 import Synchronization
 
-/// Runs models on the compute pool and records how long each batch took. Images are decoded
-/// and preprocessed on the request's side, several at once (`decoding`); the forward passes run
-/// on the one compute pool, requests for the same model batched together (`DynamicBatcher`).
+/// Classifies requests: images are decoded and preprocessed on the request's side, several at
+/// once (`decoding`); the forward passes run on the one compute pool, requests for the same
+/// model batched together (`DynamicBatcher`; a policy of `maxBatchSize` 1 runs each alone).
 public struct Inference: Sendable {
     public let pool: ComputePool
     public let metrics: any InferenceMetrics
@@ -53,8 +53,8 @@ public struct Inference: Sendable {
         try pool.admit(bytes: bytes)
         defer { pool.release(bytes: bytes) }
         // Its batch may wait for it while it decodes (`DynamicBatcher.announce`).
-        let batcher = batchers.policy(for: model).maxBatchSize > 1 ? batchers.batcher(for: model) : nil
-        batcher?.announce()
+        let batcher = batchers.batcher(for: model)
+        batcher.announce()
         let input: Tensor
         do {
             // A model whose passes use every core has the compute pool's threads help decode.
@@ -62,11 +62,10 @@ public struct Inference: Sendable {
                 try model.input(encodedImages: images, maxPixels: maxPixels)
             }
         } catch {
-            batcher?.withdraw()
+            batcher.withdraw()
             throw error
         }
-        if let batcher { return try await batcher.logits(input, announced: true) }
-        return try await forward(model, input)
+        return try await batcher.logits(input, announced: true)
     }
 
     /// Classifies an already preprocessed `[N, C, H, W]` batch: `[N, K]` logits.
@@ -75,36 +74,6 @@ public struct Inference: Sendable {
         let bytes = input.count * MemoryLayout<Float>.stride
         try pool.admit(bytes: bytes)
         defer { pool.release(bytes: bytes) }
-        return try await forward(model, input)
-    }
-
-    /// An admitted request's forward pass: in a batch with other requests for the model, unless
-    /// its policy turns batching off.
-    private func forward(_ model: ModelPipeline, _ input: Tensor) async throws -> Tensor {
-        if batchers.policy(for: model).maxBatchSize > 1 { return try await batchers.batcher(for: model).logits(input) }
-        return try await timed(model, images: input.shape[0]) { try model.logits(input: input, context: $0) }
-    }
-
-    /// Runs `work` on the pool with a context carrying the live-ESM recorder (when on), and
-    /// records the time and, once the logits are back, the recorder's moments (not for an input
-    /// whose logits are not finite: it is refused, and must not skew the live statistics).
-    private func timed(_ model: ModelPipeline, images: Int,
-                       _ work: @escaping @Sendable (ForwardContext) throws -> Tensor) async throws -> Tensor {
-        let (logits, recorder) = try await pool.perform { [metrics, live] in
-            let recorder = live.recorder(for: model)
-            let start = ContinuousClock.now
-            do {
-                let logits = try work(ForwardContext(observer: recorder))
-                metrics.recordInference(model: model.name, images: images, duration: ContinuousClock.now - start)
-                return (logits, recorder)
-            } catch {
-                if let recorder { live.discard(recorder) }
-                throw error
-            }
-        }
-        if let recorder {
-            if logits.storage.allSatisfy(\.isFinite) { live.record(recorder, model: model, images: images) } else { live.discard(recorder) }
-        }
-        return logits
+        return try await batchers.batcher(for: model).logits(input)
     }
 }

@@ -10,9 +10,11 @@ import Testing
 @testable import NFServer
 @testable import NFServing
 
-/// Dynamic batching (`DynamicBatcher`) on the tiny test model: requests queued while the compute
-/// pool is busy share one forward pass and each gets the logits it gets alone; inputs of another
-/// size are not mixed in; the queue's bound holds; a cancelled request leaves the queue.
+/// Dynamic batching (`DynamicBatcher`, the driver of `BatchQueue`) on the tiny test model:
+/// requests queued while the compute pool is busy share one forward pass and each gets the
+/// logits it gets alone; inputs of another size are not mixed in; the queue's bound holds; a
+/// cancelled request leaves the queue. The rules themselves, with their times, are
+/// NFServingTests' `BatchQueueTests` (synthetic time, no sleep).
 @Suite struct DynamicBatchingTests {
     static func input(_ seed: Int, size: Int = 32, images: Int = 1) -> Tensor {
         var state = UInt64(seed) &* 0x9E37_79B9_7F4A_7C15 &+ 1
@@ -27,11 +29,16 @@ import Testing
                   batching: BatchingConfiguration(defaultPolicy: policy))
     }
 
+    /// Yields until `condition` holds (no clock: the tasks it waits for need only to run).
+    static func waitUntil(_ condition: () -> Bool) async {
+        while !condition() { await Task.yield() }
+    }
+
     /// Blocks the pool until the returned semaphore is signalled.
     static func block(_ pool: ComputePool) async throws -> (DispatchSemaphore, Task<Void, any Error>) {
         let gate = DispatchSemaphore(value: 0), started = CallCount()
         let blocker = Task { try await pool.run { started.increment(); gate.wait() } }
-        while started.value == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        while started.value == 0 { await Task.yield() }
         return (gate, blocker)
     }
 
@@ -43,7 +50,7 @@ import Testing
         let inputs = (0..<6).map { Self.input($0) } + [Self.input(6, images: 3), Self.input(7, size: 40)]
         let (gate, blocker) = try await Self.block(pool)
         let tasks = inputs.map { input in Task { try await inference.logits(model, input: input) } }
-        try await Task.sleep(for: .milliseconds(200))  // all queued behind the blocker
+        await Self.waitUntil { inference.batchers.batcher(for: model).waiting == inputs.count }  // all queued behind the blocker
         gate.signal()
         try await blocker.value
         for (input, task) in zip(inputs, tasks) {
@@ -62,7 +69,7 @@ import Testing
         let model = TestCheckpoints.tiny
         let (gate, blocker) = try await Self.block(pool)
         let tasks = (0..<10).map { seed in Task { try await inference.logits(model, input: Self.input(seed)) } }
-        try await Task.sleep(for: .milliseconds(200))
+        await Self.waitUntil { inference.batchers.batcher(for: model).waiting == 10 }
         gate.signal()
         try await blocker.value
         for task in tasks { _ = try await task.value }
@@ -74,133 +81,10 @@ import Testing
         let inference = Self.inference(pool: pool, policy: BatchingPolicy(maxBatchSize: 8, maxDelay: .seconds(2)))
         let model = TestCheckpoints.tiny
         let first = Task { try await inference.logits(model, input: Self.input(0)) }
-        try await Task.sleep(for: .milliseconds(50))
+        await Self.waitUntil { inference.batchers.batcher(for: model).waiting == 1 }
         let second = Task { try await inference.logits(model, input: Self.input(1)) }
         _ = try await (first.value, second.value)
         #expect(inference.batchers.batcher(for: model).passes == 1)
-    }
-
-    /// A fresh batcher for the tiny model whose passes count as taking `pass` (so it gathers for
-    /// up to a tenth of that).
-    static func batcher(passesTaking pass: Duration, maxBatchSize: Int = 32) -> DynamicBatcher {
-        let inference = Self.inference(pool: ComputePool(maxQueued: 64), policy: BatchingPolicy(maxBatchSize: maxBatchSize))
-        let batcher = inference.batchers.batcher(for: TestCheckpoints.tiny)
-        batcher.assumePasses(take: pass)
-        return batcher
-    }
-
-    /// A request whose pass would start waits for requests still being decoded (announced), up
-    /// to a tenth of the last pass; one that will not come (withdrawn) releases it at once.
-    @Test func aPassWaitsForImagesBeingDecoded() async throws {
-        let batcher = Self.batcher(passesTaking: .seconds(1000))  // a wait of up to 100 s
-        batcher.announce()
-        batcher.announce()
-        let first = Task { try await batcher.logits(Self.input(0), announced: true) }
-        try await Task.sleep(for: .milliseconds(200))
-        #expect(batcher.passes == 0, "waits for the announced request")
-        let second = Task { try await batcher.logits(Self.input(1), announced: true) }
-        _ = try await (first.value, second.value)
-        #expect(batcher.passes == 1, "both in one pass")
-    }
-
-    @Test func aWithdrawnRequestReleasesTheWait() async throws {
-        let batcher = Self.batcher(passesTaking: .seconds(1000))
-        batcher.announce()
-        batcher.announce()
-        let start = ContinuousClock.now
-        let third = Task { try await batcher.logits(Self.input(2), announced: true) }
-        try await Task.sleep(for: .milliseconds(100))
-        batcher.withdraw()  // its image did not decode
-        _ = try await third.value
-        #expect(ContinuousClock.now - start < .seconds(50), "released when the other was withdrawn")
-        #expect(batcher.passes == 1)
-    }
-
-    /// One cancelled while it decoded joins no pass, and holds no other back.
-    @Test func aRequestCancelledWhileDecodingJoinsNoPass() async throws {
-        let batcher = Self.batcher(passesTaking: .seconds(1000))
-        batcher.announce()
-        let cancelled = Task {
-            withUnsafeCurrentTask { $0?.cancel() }
-            return try await batcher.logits(Self.input(4), announced: true)
-        }
-        await #expect(throws: CancellationError.self) { try await cancelled.value }
-        let alone = ContinuousClock.now
-        _ = try await batcher.logits(Self.input(5))
-        #expect(ContinuousClock.now - alone < .seconds(50) && batcher.passes == 1)
-    }
-
-    /// A model whose passes are short does not wait at all.
-    @Test func aShortPassGathersNothing() async throws {
-        let batcher = Self.batcher(passesTaking: .microseconds(500))
-        batcher.announce()
-        batcher.announce()
-        _ = try await batcher.logits(Self.input(3), announced: true)
-        batcher.withdraw()
-        #expect(batcher.passes == 1)
-    }
-
-    /// After a pass, the first request back waits (up to a tenth of the pass) for as many images
-    /// as that pass held, and goes as soon as they are there; after that window, at once.
-    /// (Windows of 100 s and bounds of 50 s: the test's own tasks may resume seconds late on a
-    /// busy machine.)
-    @Test func afterAPassTheNextWaitsForAsManyImages() async throws {
-        let batcher = Self.batcher(passesTaking: .seconds(1000))
-        _ = try await batcher.logits(Self.input(0, images: 3))
-        #expect(batcher.passes == 1)
-
-        let first = Task { try await batcher.logits(Self.input(1)) }
-        try await Task.sleep(for: .milliseconds(200))
-        #expect(batcher.passes == 1, "the first back waits for company")
-        let joined = ContinuousClock.now
-        let rest = Task { try await batcher.logits(Self.input(2, images: 2)) }
-        _ = try await (first.value, rest.value)
-        #expect(batcher.passes == 2, "one pass of three")
-        #expect(ContinuousClock.now - joined < .seconds(50), "started once three images were there, not at the deadline")
-
-        batcher.assumeWindowEnded()
-        let late = ContinuousClock.now
-        _ = try await batcher.logits(Self.input(4))
-        #expect(batcher.passes == 3)
-        #expect(ContinuousClock.now - late < .seconds(50), "no wait outside the window")
-    }
-
-    /// Fewer come back than the last pass held: they go once none has come for a fiftieth of
-    /// that pass (5 s here), long before its window (25 s) closes; each arrival restarts that
-    /// count (so open load, whose requests come further apart, barely waits).
-    @Test func fewerThanExpectedGoOnceNoMoreCome() async throws {
-        let batcher = Self.batcher(passesTaking: .seconds(250))
-        _ = try await batcher.logits(Self.input(0, images: 3))
-        let first = Task { try await batcher.logits(Self.input(1)) }
-        try await Task.sleep(for: .seconds(1))
-        #expect(batcher.passes == 1, "waits for more")
-        let secondArrived = ContinuousClock.now
-        let second = Task { try await batcher.logits(Self.input(2)) }
-        _ = try await (first.value, second.value)
-        let waited = ContinuousClock.now - secondArrived
-        #expect(batcher.passes == 2, "one pass for both")
-        #expect(waited >= .milliseconds(4900), "the second arrival restarted the count")
-        #expect(waited < .seconds(20), "did not wait for the window to close")
-    }
-
-    /// A delay timer whose requests were all cancelled before it fired leaves the batcher able
-    /// to start the next pass (it once stayed armed, and every later request waited forever).
-    @Test func aTimerWhoseRequestsLeftDoesNotStallTheNext() async throws {
-        let pool = ComputePool(maxQueued: 64)
-        let inference = Self.inference(pool: pool, policy: BatchingPolicy(maxBatchSize: 8, maxDelay: .milliseconds(200)))
-        let model = TestCheckpoints.tiny
-        let batcher = inference.batchers.batcher(for: model)
-        let leaving = Task { try await batcher.logits(Self.input(0)) }
-        try await Task.sleep(for: .milliseconds(50))
-        leaving.cancel()
-        await #expect(throws: CancellationError.self) { try await leaving.value }
-        try await Task.sleep(for: .milliseconds(300))  // the timer fired on an empty queue
-        let next = Task { try await batcher.logits(Self.input(1)) }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while batcher.passes == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(batcher.passes == 1, "the next request was computed")
-        next.cancel()
-        _ = try? await next.value
     }
 
     @Test func aCancelledRequestLeavesTheQueue() async throws {
@@ -209,12 +93,12 @@ import Testing
         let model = TestCheckpoints.tiny
         let (gate, blocker) = try await Self.block(pool)
         let waiting = Task { try await inference.logits(model, input: Self.input(0)) }
-        try await Task.sleep(for: .milliseconds(100))
+        await Self.waitUntil { inference.batchers.batcher(for: model).waiting == 1 }
         await #expect(throws: ServingError.overloaded) { try await inference.logits(model, input: Self.input(1)) }
         waiting.cancel()
         await #expect(throws: CancellationError.self) { try await waiting.value }
         let admitted = Task { try await inference.logits(model, input: Self.input(2)) }  // its place is free again
-        try await Task.sleep(for: .milliseconds(100))
+        await Self.waitUntil { inference.batchers.batcher(for: model).waiting == 1 }
         gate.signal()
         try await blocker.value
         let logits = try await admitted.value
@@ -268,7 +152,7 @@ import Testing
             try await onThread {
                 try connection.send(Array("PUT /predictions/tiny HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\nContent-Length: \(png.count)\r\n\r\n".utf8) + png)
             }
-            try await Task.sleep(for: .milliseconds(300))  // decoded, waiting behind the blocker
+            await DynamicBatchingTests.waitUntil { pool.heldBytes > 0 }  // admitted, behind the blocker
             connection.hangUp()
             var left = false
             let start = ContinuousClock.now
