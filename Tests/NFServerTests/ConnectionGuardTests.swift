@@ -5,8 +5,9 @@ import NIOHTTPTypes
 import Testing
 @testable import NFServer
 
-/// `ConnectionGuard` on an embedded connection: the count of dropped requests, and a quiesce
-/// that reached the connection before its handlers existed (the listener had begun to close).
+/// `ConnectionGuard` (the driver of `ConnectionState`) on an embedded connection, over the
+/// event loop's virtual time (`advanceTime`): the timeouts, the count of dropped requests, and a
+/// quiesce that reached the connection before its handlers existed.
 @Suite struct ConnectionGuardTests {
     /// Records what passes the guard inbound: the parts and the quiesce events, in order.
     final class Recorder: ChannelInboundHandler {
@@ -24,10 +25,10 @@ import Testing
         }
     }
 
-    static func connection(_ counter: ConnectionCounter) throws -> (EmbeddedChannel, Recorder) {
+    static func connection(_ counter: ConnectionCounter, limits: ConnectionLimits = ConnectionLimits()) throws -> (EmbeddedChannel, Recorder) {
         let recorder = Recorder()
         let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandler(ConnectionGuard(limits: ConnectionLimits(), counter: counter))
+        try channel.pipeline.syncOperations.addHandler(ConnectionGuard(limits: limits, counter: counter))
         try channel.pipeline.syncOperations.addHandler(recorder)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
         return (channel, recorder)
@@ -82,7 +83,77 @@ import Testing
         let counter = ConnectionCounter()
         counter.stopAccepting()
         let (channel, _) = try Self.connection(counter)
-        channel.embeddedEventLoop.advanceTime(by: ConnectionGuard.quiesceHeadWait)
+        channel.embeddedEventLoop.advanceTime(by: ConnectionState.quiesceHeadWait)
         #expect(!channel.isActive)
+    }
+
+    static let limits = ConnectionLimits(headerTimeout: .milliseconds(300), bodyTimeout: .milliseconds(300),
+                                         keepAliveTimeout: .milliseconds(300))
+    static let put = HTTPRequestPart.head(HTTPRequest(method: .put, scheme: nil, authority: "localhost", path: "/predictions/tiny"))
+
+    static func answer(_ channel: EmbeddedChannel, _ status: HTTPResponse.Status = .ok) throws {
+        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: status)))
+        try channel.writeOutbound(HTTPResponsePart.end(nil))
+    }
+
+    @Test func slowRequestHeadIsClosedAfterTheHeaderTimeout() throws {
+        let (channel, recorder) = try Self.connection(ConnectionCounter(), limits: Self.limits)
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(299))
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(1))
+        #expect(!channel.isActive, "closed at the header timeout")
+        #expect(try channel.readOutbound(as: HTTPResponsePart.self) == nil, "closed without an answer")
+        #expect(recorder.seen.isEmpty)
+    }
+
+    @Test func idleKeepAliveConnectionIsClosed() throws {
+        let (channel, _) = try Self.connection(ConnectionCounter(), limits: Self.limits)
+        try channel.writeInbound(Self.head)
+        try channel.writeInbound(HTTPRequestPart.end(nil))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(10))
+        #expect(channel.isActive, "a request being answered has no deadline")
+        try Self.answer(channel)
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(300))
+        #expect(!channel.isActive, "closed once idle for the keep-alive timeout")
+    }
+
+    /// Answered before its body was read (404 for an unknown model), then the body arrives:
+    /// the connection is idle from then on and closes after the keep-alive timeout.
+    @Test func connectionAnsweredBeforeItsBodyStillTimesOut() throws {
+        let (channel, _) = try Self.connection(ConnectionCounter(), limits: Self.limits)
+        try channel.writeInbound(Self.put)
+        try Self.answer(channel, .notFound)
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(200))
+        try channel.writeInbound(HTTPRequestPart.body(ByteBuffer(string: "hello")))
+        try channel.writeInbound(HTTPRequestPart.end(nil))
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(299))
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(1))
+        #expect(!channel.isActive)
+    }
+
+    /// Six requests, each after an idle time just under the keep-alive timeout.
+    @Test func keepAliveConnectionInUseStaysOpen() throws {
+        let (channel, recorder) = try Self.connection(ConnectionCounter(), limits: Self.limits)
+        for _ in 0..<6 {
+            try channel.writeInbound(Self.head)
+            try channel.writeInbound(HTTPRequestPart.end(nil))
+            try Self.answer(channel)
+            channel.embeddedEventLoop.advanceTime(by: .milliseconds(299))
+            #expect(channel.isActive)
+        }
+        #expect(recorder.seen.filter { $0 == "head" }.count == 6)
+    }
+
+    @Test func stalledBodyIsClosedAfterTheBodyTimeout() throws {
+        let (channel, _) = try Self.connection(ConnectionCounter(), limits: Self.limits)
+        try channel.writeInbound(Self.put)
+        for _ in 0..<3 {
+            channel.embeddedEventLoop.advanceTime(by: .milliseconds(250))
+            try channel.writeInbound(HTTPRequestPart.body(ByteBuffer(bytes: [UInt8](repeating: 1, count: 10))))
+        }
+        #expect(channel.isActive, "a body that keeps coming is read")
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(300))
+        #expect(!channel.isActive, "an upload that stops is not waited for forever")
     }
 }

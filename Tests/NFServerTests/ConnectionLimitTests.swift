@@ -4,9 +4,10 @@ import HummingbirdTesting
 import Testing
 @testable import NFServer
 
-/// Connections a client holds open (issue 8): timeouts for the request head, a stalled body and
-/// an idle keep-alive connection; the open-connection limit; the close after an early 413.
-/// Each test runs the whole application on a real socket with short limits.
+/// Connections a client holds open, on a real socket through the whole application: the
+/// open-connection limit, the close after an early 413, oversized heads. The timeouts (head,
+/// stalled body, idle keep-alive) are `ConnectionGuardTests` on virtual time, and their rules
+/// `ConnectionStateTests`.
 @Suite struct ConnectionLimitTests {
     static func configuration(_ limits: ConnectionLimits, maxBodyBytes: Int = 200_000) -> ServerConfiguration {
         var configuration = TestServer.configuration(maxBodyBytes: maxBodyBytes)
@@ -15,72 +16,6 @@ import Testing
     }
 
     static let get = Array("GET /v2/health/live HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8)
-
-    @Test func slowRequestHeadIsClosedAfterTheHeaderTimeout() async throws {
-        let app = try await buildApplication(Self.configuration(.init(headerTimeout: .milliseconds(300))), logger: TestServer.logger)
-        try await app.test(.live) { client in
-            let port = try #require(client.port)
-            let connection = try await onThread { try RawHTTPConnection(port: port) }
-            try await onThread { try connection.send(Array("GET /v2/health/live HTTP/1.1\r\nHost: loc".utf8)) }  // slowloris: never finishes
-            let start = ContinuousClock.now
-            let (bytes, closed) = (try await onThread { connection.readUntilClosed(timeout: .seconds(5)) })
-            #expect(closed && bytes.isEmpty, "closed without an answer")
-            #expect(ContinuousClock.now - start < .seconds(3))
-        }
-    }
-
-    @Test func idleKeepAliveConnectionIsClosed() async throws {
-        let app = try await buildApplication(Self.configuration(.init(keepAliveTimeout: .milliseconds(300))), logger: TestServer.logger)
-        try await app.test(.live) { client in
-            let port = try #require(client.port)
-            let connection = try await onThread { try RawHTTPConnection(port: port) }
-            try await onThread { try connection.send(Self.get) }
-            #expect((try await onThread { connection.readHead() })?.hasPrefix("HTTP/1.1 200") == true)
-            let (_, closed) = (try await onThread { connection.readUntilClosed(timeout: .seconds(5)) })
-            #expect(closed, "closed once idle for the keep-alive timeout")
-        }
-    }
-
-    /// Answered before its body was read (404 for an unknown model), then the body arrives:
-    /// the connection is idle from then on and closes after the keep-alive timeout.
-    @Test func connectionAnsweredBeforeItsBodyStillTimesOut() async throws {
-        let app = try await buildApplication(Self.configuration(.init(keepAliveTimeout: .milliseconds(300))), logger: TestServer.logger)
-        try await app.test(.live) { client in
-            let port = try #require(client.port)
-            let connection = try await onThread { try RawHTTPConnection(port: port) }
-            try await onThread { try connection.send(Array("PUT /predictions/nope HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\n".utf8)) }
-            #expect((try await onThread { connection.readHead() })?.hasPrefix("HTTP/1.1 404") == true)
-            try await onThread { try connection.send(Array("hello".utf8)) }
-            let (_, closed) = try await onThread { connection.readUntilClosed(timeout: .seconds(5)) }
-            #expect(closed)
-        }
-    }
-
-    /// Six requests 200 ms apart under a 2 s keep-alive timeout (the margin is for a busy
-    /// machine: under the whole suite on 2 cores, 500 ms was missed).
-    @Test func keepAliveConnectionInUseStaysOpen() async throws {
-        let app = try await buildApplication(Self.configuration(.init(keepAliveTimeout: .seconds(2))), logger: TestServer.logger)
-        try await app.test(.live) { client in
-            let port = try #require(client.port)
-            let connection = try await onThread { try RawHTTPConnection(port: port) }
-            for _ in 0..<6 {
-                try await onThread { try connection.send(Self.get) }
-                #expect((try await onThread { connection.readHead() })?.hasPrefix("HTTP/1.1 200") == true)
-                _ = (try await onThread { connection.readUntilClosed(timeout: .milliseconds(200)) })  // the body, and a pause under the timeout
-            }
-        }
-    }
-
-    @Test func stalledBodyIsClosedAfterTheBodyTimeout() async throws {
-        let app = try await buildApplication(Self.configuration(.init(bodyTimeout: .milliseconds(300))), logger: TestServer.logger)
-        try await app.test(.live) { client in
-            let port = try #require(client.port)
-            let connection = try await onThread { try RawHTTPConnection(port: port) }
-            try await onThread { try connection.send(Array("PUT /predictions/tiny HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n".utf8) + [UInt8](repeating: 1, count: 10)) }
-            let (_, closed) = (try await onThread { connection.readUntilClosed(timeout: .seconds(5)) })
-            #expect(closed, "an upload that stops is not waited for forever")
-        }
-    }
 
     /// Python's urllib sends `Connection: close` and no `Expect`, writes the whole body, then
     /// reads: it must get the 413 and see the connection end, not hang.

@@ -69,49 +69,31 @@ public final class ConnectionCounter: Sendable {
     func stopAccepting() { stopped.store(true, ordering: .relaxed) }
 }
 
-/// One per connection, between the HTTP codec and Hummingbird: enforces `ConnectionLimits`
-/// (closing a connection that is too slow to send its head or body, or idle too long), refuses
-/// a connection over the limit with a JSON 503, and closes the connection after a response
-/// that says `Connection: close` (the 413 for a body the server will not read), so a client
-/// still uploading is not left waiting for a reader that never comes.
+/// One per connection, between the HTTP codec and Hummingbird: the driver of
+/// `ConnectionState`, which decides; this handler feeds it the channel's events with the event
+/// loop's time (`EventLoop.now`, virtual on an `EmbeddedEventLoop`), keeps its one close timer,
+/// and does what it answers: pass parts on, answer a connection over the limit with a JSON 503,
+/// close, count in the server's `ConnectionCounter`, tell waiting requests their client left.
 final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
 
-    private let limits: ConnectionLimits
+    private var state: ConnectionState
     private let counter: ConnectionCounter
-    private var counted = false
-    private var refused = false
     private var timer: Scheduled<Void>?
-    /// Requests whose head was read and whose response has not ended.
-    private var inFlight = 0
-    private var readingBody = false
-    private var closeAfterResponse = false
-    /// After a `Connection: close` response sent before the request was read to its end: the
-    /// rest is read and dropped for a while (nginx's lingering close), so that a client still
-    /// uploading finishes its write and reads the answer instead of meeting a reset.
-    private var lingerDeadline: NIODeadline?
-    /// Requests whose head was read on this connection so far.
-    private var requestsSeen = 0
-    /// Graceful shutdown arrived before this connection's first request head: the head is
-    /// waited for (a client that connected just before has sent its request) and the shutdown
-    /// passed on with it, so that request is answered and then the connection closes.
-    private var quiescePending = false
-    /// The client closed its side (TCP FIN): it sends nothing more, and a long request it is
-    /// waiting for may stop (`ConnectionWatch`). Hummingbird allows half-closure, so the channel
-    /// itself stays active until the response is written.
-    private(set) var inputClosed = false
     /// Called once when the client closes its side or the connection goes (`whenClientLeaves`).
     private var leaveCallbacks: [Int: @Sendable () -> Void] = [:]
     private var nextLeaveCallback = 0
-    static let quiesceHeadWait = TimeAmount.seconds(2)
-    static let lingerIdle = TimeAmount.seconds(2)
-    static let lingerTotal = TimeAmount.seconds(10)
+
+    /// The client closed its side (TCP FIN): it sends nothing more, and a long request it is
+    /// waiting for may stop (`ConnectionWatch`). Hummingbird allows half-closure, so the channel
+    /// itself stays active until the response is written.
+    var inputClosed: Bool { state.inputClosed }
 
     init(limits: ConnectionLimits, counter: ConnectionCounter) {
-        self.limits = limits
+        state = ConnectionState(limits: limits)
         self.counter = counter
     }
 
@@ -125,20 +107,23 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        closed()
-        clientLeft()
+        handle(.gone, context)
         context.fireChannelInactive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        closed()
-        clientLeft()
+        handle(.gone, context)
+    }
+
+    private func opened(_ context: ChannelHandlerContext) {
+        guard !state.counted else { return }
+        handle(.opened(open: counter.opened(), acceptingStopped: counter.acceptingStopped), context)
     }
 
     /// Calls `callback` (on the event loop) when the client closes its side or the connection
     /// goes, at once if it has; returns an id for `forget` while it has not.
     func whenClientLeaves(_ callback: @escaping @Sendable () -> Void) -> Int? {
-        if inputClosed {
+        if state.inputClosed {
             callback()
             return nil
         }
@@ -150,142 +135,105 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// The request finished: its callback is no longer wanted.
     func forget(_ id: Int) { leaveCallbacks[id] = nil }
 
-    private func clientLeft() {
-        let callbacks = leaveCallbacks.values
-        leaveCallbacks = [:]
-        for callback in callbacks { callback() }
-    }
-
-    private func opened(_ context: ChannelHandlerContext) {
-        guard !counted else { return }
-        counted = true
-        refused = counter.opened() > limits.maxConnections
-        schedule(context, after: refused ? limits.refusedHeaderTimeout : limits.headerTimeout)
-        // The listener closed while this connection was being set up: the quiesce sent to the
-        // open connections may have reached it before this handler existed.
-        if counter.acceptingStopped, !refused { quiesceBeforeFirstHead(context) }
-    }
-
-    private func closed() {
-        cancelTimer()
-        if counted {
-            counted = false
-            counter.closed()
-        }
-        if inFlight > 0 {
-            counter.requestsEnded(inFlight)
-            inFlight = 0
-        }
-    }
-
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        if let lingerDeadline {
-            let remaining = lingerDeadline - .now()
-            scheduleClose(context, after: min(Self.lingerIdle, max(remaining, .zero)))
-            return
+        let part: ConnectionState.Read
+        switch unwrapInboundIn(data) {
+        case .head: part = .head
+        case .body: part = .body
+        case .end: part = .end
         }
-        if refused {
-            if case .head = part { refuse(context) }
-            return
-        }
-        switch part {
-        case .head:
-            inFlight += 1
-            counter.requestsStarted(1)
-            requestsSeen += 1
-            readingBody = true
-            schedule(context, after: limits.bodyTimeout)
-            if quiescePending {
-                quiescePending = false
-                context.fireChannelRead(data)
-                context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
-                return
-            }
-        case .body:
-            if readingBody { schedule(context, after: limits.bodyTimeout) }
-        case .end:
-            readingBody = false
-            if inFlight == 0 {
-                // Answered before its body was read (a 404 for an unknown model): idle from now.
-                schedule(context, after: limits.keepAliveTimeout)
-            } else {
-                cancelTimer()
-            }
-        }
-        context.fireChannelRead(data)
+        handle(.read(part), context, read: data)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
         case let .head(head):
-            if head.status.kind != .informational, head.headerFields[.connection]?.lowercased() == "close" {
-                closeAfterResponse = true
+            if head.status.kind != .informational {
+                handle(.responseHead(closesConnection: head.headerFields[.connection]?.lowercased() == "close"), context)
             }
             context.write(data, promise: promise)
         case .body:
             context.write(data, promise: promise)
         case .end:
-            if inFlight > 0 {
-                inFlight -= 1
-                counter.requestsEnded(1)
-            }
-            if closeAfterResponse {
+            let actions = state.on(.responseEnd, now: context.eventLoop.now)
+            if actions.contains(.flush) {
                 context.writeAndFlush(data, promise: promise)
-                if readingBody {
-                    lingerDeadline = .now() + Self.lingerTotal
-                    scheduleClose(context, after: Self.lingerIdle)
-                } else {
-                    scheduleClose(context, after: .zero)
-                }
-                return
+            } else {
+                context.write(data, promise: promise)
             }
-            if inFlight == 0, !readingBody {
-                schedule(context, after: limits.keepAliveTimeout)
-            }
-            context.write(data, promise: promise)
+            perform(actions, context)
         }
     }
 
-    /// A close the server decides on: the requests read to their end and not yet answered on
-    /// this connection are counted as dropped, unless the client had closed its side first (it
-    /// left, and a long request it was waiting for stops unanswered: nginx's 499).
+    /// A close the server decides on: its requests read and unanswered are dropped.
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
-        let read = inFlight - (readingBody ? 1 : 0)
-        if mode != .input, read > 0 {
-            if !inputClosed { counter.requestsDropped(read) }
-            counter.requestsEnded(read)
-            inFlight -= read
-        }
+        if mode != .input { handle(.serverCloses, context) }
         context.close(mode: mode, promise: promise)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed {
-            inputClosed = true
-            clientLeft()
+            handle(.inputClosed, context)
         }
-        // Hummingbird's connection handler closes a connection with no request in progress at
-        // once; for one whose first request has not arrived yet, that would drop a request
-        // the client has already sent.
-        if event is ChannelShouldQuiesceEvent, requestsSeen == 0, inFlight == 0, !refused {
-            quiesceBeforeFirstHead(context)
+        if event is ChannelShouldQuiesceEvent {
+            handle(.quiesce, context)
             return
         }
         context.fireUserInboundEventTriggered(event)
     }
 
-    /// Shutdown reached this connection before its first request head: the head is waited for
-    /// a while and the quiesce passed on with it.
-    private func quiesceBeforeFirstHead(_ context: ChannelHandlerContext) {
-        quiescePending = true
-        scheduleClose(context, after: Self.quiesceHeadWait)
+    private func handle(_ event: ConnectionState.Event, _ context: ChannelHandlerContext, read: NIOAny? = nil) {
+        perform(state.on(event, now: context.eventLoop.now), context, read: read)
+    }
+
+    private func perform(_ actions: [ConnectionState.Action], _ context: ChannelHandlerContext, read: NIOAny? = nil) {
+        for action in actions {
+            switch action {
+            case .forward:
+                if let read { context.fireChannelRead(read) }
+            case .forwardThenQuiesce:
+                if let read { context.fireChannelRead(read) }
+                context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+            case .passQuiesce:
+                context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+            case .refuse:
+                refuse(context)
+            case .flush:
+                break  // done by `write`, which sees it first
+            case let .closeAt(deadline):
+                timer?.cancel()
+                let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+                let contextBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+                    loopBound.value.handle(.timerFired, contextBound.value)
+                }
+            case .cancelTimer:
+                timer?.cancel()
+                timer = nil
+            case .close:
+                timer = nil
+                context.channel.close(promise: nil)
+            case .countOpened:
+                break  // counted by `opened`: the event carries the number the counter gave
+            case .countClosed:
+                counter.closed()
+            case let .requestsStarted(n):
+                counter.requestsStarted(n)
+            case let .requestsEnded(n):
+                counter.requestsEnded(n)
+            case let .requestsDropped(n):
+                counter.requestsDropped(n)
+            case .clientLeft:
+                let callbacks = leaveCallbacks.values
+                leaveCallbacks = [:]
+                for callback in callbacks { callback() }
+            }
+        }
     }
 
     /// Answers a connection over the limit and closes it.
     private func refuse(_ context: ChannelHandlerContext) {
-        cancelTimer()
-        let body = ByteBuffer(string: #"{"error":"too many open connections (the server's limit is \#(limits.maxConnections)); retry shortly"}"#)
+        let body = ByteBuffer(string: #"{"error":"too many open connections (the server's limit is \#(state.limits.maxConnections)); retry shortly"}"#)
         var head = HTTPResponse(status: .serviceUnavailable)
         head.headerFields[.contentType] = "application/json; charset=utf-8"
         head.headerFields[.contentLength] = "\(body.readableBytes)"
@@ -295,23 +243,5 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(.body(body)), promise: nil)
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in loopBound.value.close(promise: nil) }
-    }
-
-    /// Closes the connection after `delay` unless rescheduled or cancelled first.
-    private func schedule(_ context: ChannelHandlerContext, after delay: Duration) {
-        scheduleClose(context, after: TimeAmount(delay))
-    }
-
-    private func scheduleClose(_ context: ChannelHandlerContext, after delay: TimeAmount) {
-        cancelTimer()
-        let channel = context.channel
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) {
-            channel.close(promise: nil)
-        }
-    }
-
-    private func cancelTimer() {
-        timer?.cancel()
-        timer = nil
     }
 }
