@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes every parser of untrusted bytes with libFuzzer and AddressSanitizer (Fuzz/README.md).
+# Fuzzes every parser of untrusted bytes with libFuzzer and AddressSanitizer (docs/testing.md, "Fuzzing").
 #   scripts/fuzz.sh                 each target 10 minutes (the long run)
 #   scripts/fuzz.sh 15              each target 15 seconds (what CI runs)
 #   scripts/fuzz.sh 60 FuzzImage    one target, a minute

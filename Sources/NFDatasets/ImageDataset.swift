@@ -1,6 +1,6 @@
 import NFImage
 
-/// How a dataset folder is laid out (api.md "Datasets").
+/// How a dataset folder is laid out (docs/api.md "Datasets").
 public enum DatasetLayout: String, Sendable, Codable {
     /// One sub-folder of images per class (torchvision's ImageFolder).
     case imagefolder

@@ -1,4 +1,4 @@
-/// Maps a dataset's labels onto a model's class indices (api.md: ImageFolder labels are matched
+/// Maps a dataset's labels onto a model's class indices (docs/api.md: ImageFolder labels are matched
 /// to the model's `label_names` by name, else by sorted order). Names match ignoring case and
 /// any character that is not a letter or digit, so the folder "T-shirt-top" (a file name cannot
 /// hold '/') is the class "T-shirt/top".

@@ -2,7 +2,7 @@ import NFLayers
 import NFModels
 import NFTensors
 
-/// The NF-ResNet paper's networks at initialization, exactly as signal-propagation.md
+/// The NF-ResNet paper's networks at initialization, exactly as docs/signal-propagation.md
 /// ("Networks at initialization") and DeepMind's code build them:
 ///
 ///     stem: 7x7/2 conv (16 * width channels, no bias), 3x3/2 max-pool

@@ -5,7 +5,7 @@ import NFModels
 import NFPipeline
 import NFTensors
 
-/// BatchNorm's estimation shift magnitude (Huang et al., CVPR 2022; estimation-shift.md) and its
+/// BatchNorm's estimation shift magnitude (Huang et al., CVPR 2022; docs/estimation-shift.md) and its
 /// remedy, AdaBN's recalibration. Every function here is blocking.
 public enum EstimationShift {
     /// Each normalization layer of `classifier` in forward order with its ESM against the input

@@ -1,4 +1,4 @@
-/// One normalization layer's estimation shift (Huang et al., CVPR 2022; estimation-shift.md):
+/// One normalization layer's estimation shift (Huang et al., CVPR 2022; docs/estimation-shift.md):
 /// the l2 distances over channels between its running statistics and the statistics its input
 /// really had. GroupNorm (batch-free) layers are listed in place with null ESM.
 public struct EstimationShiftLayer: Sendable, Equatable, Codable {

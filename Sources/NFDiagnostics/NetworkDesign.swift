@@ -7,7 +7,7 @@ import NFModels
 ///     {"family": "nf_resnet", "alpha": 0.2, "weight_standardization": true, "activation": "relu", "depths": [...], "width": 4}
 ///
 /// Absent fields take the defaults below; `validated()` fills them in and checks the limits.
-/// Built as signal-propagation.md describes (`DesignNetwork`).
+/// Built as docs/signal-propagation.md describes (`DesignNetwork`).
 public struct NetworkDesign: Sendable, Equatable, Codable {
     public enum Family: String, Sendable, Codable {
         case preactResnet = "preact_resnet"

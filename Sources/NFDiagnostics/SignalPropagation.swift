@@ -5,7 +5,7 @@ import NFModels
 import NFPipeline
 import NFTensors
 
-/// Signal propagation plots (Brock, De & Smith 2021; signal-propagation.md): per residual block,
+/// Signal propagation plots (Brock, De & Smith 2021; docs/signal-propagation.md): per residual block,
 /// the average channel squared mean, the average channel variance and the residual branch's
 /// variance, for a served model, for a registered architecture at initialization, or for one of
 /// the paper's designs. Every function here is blocking (the server runs them off its event

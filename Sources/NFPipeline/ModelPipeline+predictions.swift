@@ -1,6 +1,6 @@
 import NFTensors
 
-/// One class of a prediction, as api.md's prediction response lists them.
+/// One class of a prediction, as docs/api.md's prediction response lists them.
 public struct Prediction: Codable, Sendable, Equatable {
     public let index: Int
     public let label: String

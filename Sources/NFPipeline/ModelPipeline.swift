@@ -119,7 +119,7 @@ public struct ModelPipeline: Sendable {
     /// Work below this many floating-point operations runs on one thread, leaving the other
     /// core to HTTP and decoding. Alone, two threads are faster even for fmnist-resnet-bn at
     /// batch 1 (0.13 against 0.19 ms); served under load, one is: 4,725 against 3,597 requests/s
-    /// at 32 clients, 1,456 against 729 at one (`tools/bench/load.sh`, README "Performance").
+    /// at 32 clients, 1,456 against 729 at one (`tools/bench/load.sh`, docs/performance.md).
     /// A 1 GFLOP pass takes about 10 ms on one core; resnet50's 8 GFLOP per image take both.
     public static let singleThreadFlops = 1_000_000_000
 

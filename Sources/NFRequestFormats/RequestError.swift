@@ -1,5 +1,5 @@
 /// A request a client got wrong, found while decoding or validating its bytes: the HTTP status
-/// it deserves and a message that says what to send instead. `NFServer` answers it as api.md's
+/// it deserves and a message that says what to send instead. `NFServer` answers it as docs/api.md's
 /// JSON error; nothing here knows about HTTP beyond the status number.
 public struct RequestError: Error, CustomStringConvertible, Sendable, Equatable {
     /// 400, 413 or 422.

@@ -76,7 +76,7 @@ public func serve(_ configuration: ServerConfiguration, logger: Logger) async th
     logger.log(level: dropped == 0 ? .notice : .error, "stopped; requests dropped: \(dropped)")
 }
 
-/// Every route of api.md over `store`, running inference on `pool`.
+/// Every route of docs/api.md over `store`, running inference on `pool`.
 func buildRouter(_ configuration: ServerConfiguration, store: ModelStore, pool: ComputePool, loader: ModelLoader = ModelLoader(),
                  lifecycle: ServerLifecycle = ServerLifecycle(), logger: Logger = Logger(label: "nfserve"),
                  metrics: ServerMetrics = ServerMetrics(), connections: ConnectionCounter? = nil) -> Router<ServerRequestContext> {

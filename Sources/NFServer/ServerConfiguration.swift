@@ -1,6 +1,6 @@
 import NFServing
 
-/// What `nfserve serve` was asked to do; the defaults are api.md's.
+/// What `nfserve serve` was asked to do; the defaults are docs/api.md's.
 public struct ServerConfiguration: Sendable {
     public var host: String
     public var port: Int

@@ -12,7 +12,7 @@ struct NFServeCommand: AsyncParsableCommand {
     )
 
     // OpenMP waiting: libgomp's default (spin up to 300,000 times at a barrier, then sleep) is
-    // kept. It measured fastest both idle and beside a busy neighbour (README, "Threads"):
+    // kept. It measured fastest both idle and beside a busy neighbour (docs/performance.md, "Threads"):
     // passive waiting pays a futex wake-up between every two steps of a plan.
     static func main() async {
         do {

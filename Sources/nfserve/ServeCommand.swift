@@ -4,7 +4,7 @@ import Logging
 import NFServer
 import NFServing
 
-/// `nfserve serve`: the HTTP service of api.md.
+/// `nfserve serve`: the HTTP service of docs/api.md.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",

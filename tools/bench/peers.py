@@ -6,7 +6,7 @@ model, nfserve running the same weights, side by side in one run.
         [--iterations 10] [--warmup 2] [--rounds 3] [--runtime all|both|torch|onnxruntime|nfserve] \
         [--nfserve .build/release/nfserve] [--model-args '{"json": ...}'] [--save-checkpoint DIR]
 
-Method (docs: ../shared/reference/performance.md): timm.create_model(name, **model_args).eval() with
+Method (docs/performance.md): timm.create_model(name, **model_args).eval() with
 random weights (fixed seed), input N(0,1) [batch, in_chans, size, size];
   torch:        torch.set_num_threads(threads), forward under torch.inference_mode();
   onnxruntime:  torch.onnx.export(..., opset_version=17) to a temp dir (dynamo exporter, falling back to

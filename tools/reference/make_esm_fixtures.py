@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write the PyTorch reference for nfserve's BatchNorm estimation shift magnitude (ESM) and AdaBN.
 
-Definition: shared/reference/estimation-shift.md (Huang et al., "Delving into the Estimation Shift of Batch
+Definition: docs/estimation-shift.md (Huang et al., "Delving into the Estimation Shift of Batch
 Normalization in a Network", CVPR 2022). For a BatchNorm with running statistics (mu_hat, sigma2_hat) and
 the statistics (mu, sigma2) its input really has in inference mode over a dataset, per channel:
     esm_mean = || mu_hat - mu ||_2,   esm_var = || sigma2_hat - sigma2 ||_2     (l2 over channels, float64)

@@ -179,7 +179,7 @@ def gn_like(bn: nn.BatchNorm2d, gn_groups: int) -> nn.GroupNorm:
 
 
 def apply_xbn(model: nn.Module, variant: str, gn_groups: int) -> None:
-    """Turn a timm ResNet into the XBNBlock variant (normalizer-free.md): stem bn1 -> GroupNorm,
+    """Turn a timm ResNet into the XBNBlock variant (docs/models.md, "XBNBlock ResNets"): stem bn1 -> GroupNorm,
     one BatchNorm per block -> GroupNorm, downsample BatchNorms kept. Key names unchanged."""
     from timm.models.resnet import BasicBlock, Bottleneck
     assert isinstance(model.bn1, nn.BatchNorm2d), "XBN expects the plain 7x7 stem"
@@ -378,7 +378,7 @@ def main():
                      "'input' in io.safetensors is the model input (already normalized); 'logits' = "
                      "model(input) in eval mode under torch.inference_mode(), float32, computed from the "
                      "weights exactly as stored in model.safetensors (F16/BF16 rounded, then widened). "
-                     "xbn cases: timm ResNet with normalizer-free.md's XBNBlock norm swap "
+                     "xbn cases: timm ResNet with the XBNBlock norm swap of docs/models.md "
                      "(model_args xbn/gn_groups are popped before timm.create_model)."),
             "torch": torch.__version__,
             "timm": timm.__version__,

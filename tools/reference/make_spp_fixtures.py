@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write the PyTorch reference for nfserve's signal propagation plots (SPPs).
 
-Definitions: shared/reference/signal-propagation.md (Brock, De & Smith 2021; DeepMind's `signal_metrics`,
+Definitions: docs/signal-propagation.md (Brock, De & Smith 2021; DeepMind's `signal_metrics`,
 biased variance). For an activation x [N, C, H, W] (float32 in the network), in float64:
     mean_c, var_c (biased) over (n, h, w); avg_sq_channel_mean = mean_c(mean_c^2); avg_channel_var = mean_c(var_c)
 computed inside forward hooks / at the site itself, immediately (timm adds the shortcut in place into

@@ -80,7 +80,7 @@ struct NormFreeBlock: Sendable {
             out = try attnLast(out, context)
             out.scale(by: attnGain)
         }
-        // The residual branch as signal-propagation.md measures it: after SE x attn_gain,
+        // The residual branch as docs/signal-propagation.md measures it: after SE x attn_gain,
         // before the skip gain and alpha.
         context.observe(.residualBranch(position), out)
         out.add(shortcut, scalingSelfBy: (skipinitGain ?? 1) * alpha)

@@ -82,7 +82,7 @@ public struct ResNet: ImageClassifier {
     private static func makeBlock(_ scope: WeightScope, position: BlockPosition, config: ResNetConfig, inChannels: Int, planes: Int,
                                   stride: Int, downsample: ResNetDownsample?, makeNorm: NormFactory) throws -> ResNetBlock {
         let outChannels = planes * config.block.expansion
-        // Which norm (1-based) XBNBlock turns into GroupNorm (normalizer-free.md, XBNBlock table).
+        // Which norm (1-based) XBNBlock turns into GroupNorm (docs/models.md, "XBNBlock ResNets").
         let replaced: Int? = switch (config.xbn, config.block) {
         case (nil, _): nil
         case (.p1, _): 1

@@ -1,7 +1,7 @@
 import Hummingbird
 import Logging
 
-/// Turns every error a handler throws into api.md's JSON error response, through
+/// Turns every error a handler throws into docs/api.md's JSON error response, through
 /// `APIError(mapping:)`, and the router's not-found into a JSON 404 or 405.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let routes: RouteTable

@@ -5,7 +5,7 @@ import NFDiagnostics
 import NFPipeline
 import NFServing
 
-/// The diagnostics of signal-propagation.md over HTTP: `GET /diagnostics/spp` on a served model,
+/// The diagnostics of docs/signal-propagation.md over HTTP: `GET /diagnostics/spp` on a served model,
 /// `POST /diagnostics/spp` for designs and architectures at initialization (or several runs to
 /// overlay), answered as JSON or, with `?format=svg` or `Accept: image/svg+xml`, as the picture.
 ///

@@ -5,7 +5,7 @@ import Hummingbird
 import NFServing
 
 /// TorchServe's prediction forms: `POST|PUT /predictions/{model}` and `POST|PUT /predict?model=`,
-/// with a raw image body or multipart file parts, answered in api.md's prediction response.
+/// with a raw image body or multipart file parts, answered in docs/api.md's prediction response.
 struct PredictionRoutes: Sendable {
     let store: ModelStore
     let inference: Inference
