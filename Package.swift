@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 // nfserve: an HTTP inference and diagnostics service for CNN image classifiers.
 //
-// Layers depend one way (see README "Architecture"):
+// Layers depend one way (docs/architecture.md):
 //   CNFDNNL (C shim over oneDNN)
 //   NFTensors   tensors and kernels (plain reference kernels + oneDNN fast path)
 //   NFCheckpoint safetensors + config.json (no ML dependency)
@@ -107,7 +107,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Fuzz targets, one per parser of untrusted bytes (Fuzz/README.md): scripts/fuzz.sh builds
+        // Fuzz targets, one per parser of untrusted bytes (docs/testing.md, "Fuzzing"): scripts/fuzz.sh builds
         // them with libFuzzer and AddressSanitizer; in a plain build each replays corpus files.
         .target(name: "NFFuzzSupport", path: "Fuzz/Support"),
         .executableTarget(name: "FuzzSafeTensors", dependencies: ["NFCheckpoint", "NFFuzzSupport"], path: "Fuzz/FuzzSafeTensors"),
@@ -118,9 +118,11 @@ let package = Package(
         ], path: "Fuzz/FuzzMultipart"),
         .executableTarget(name: "FuzzImage", dependencies: ["NFImage", "NFFuzzSupport"], path: "Fuzz/FuzzImage"),
         .executableTarget(name: "FuzzIDX", dependencies: ["NFDatasets", "NFFuzzSupport"], path: "Fuzz/FuzzIDX"),
+        // Test-only: the trait that keeps machine-loading suites apart from live-server ones.
+        .target(name: "NFTestSupport", path: "Tests/NFTestSupport"),
         .testTarget(name: "NFTensorsTests", dependencies: ["NFTensors"]),
         .testTarget(name: "NFCheckpointTests", dependencies: ["NFCheckpoint"]),
-        .testTarget(name: "NFDiagnosticsTests", dependencies: ["NFDiagnostics", "NFPipeline", "NFDatasets", "NFPlot", "NFModels", "NFLayers", "NFTensors", "NFCheckpoint"]),
+        .testTarget(name: "NFDiagnosticsTests", dependencies: ["NFTestSupport", "NFDiagnostics", "NFPipeline", "NFDatasets", "NFPlot", "NFModels", "NFLayers", "NFTensors", "NFCheckpoint"]),
         .testTarget(name: "NFPlotTests", dependencies: ["NFPlot"]),
         .testTarget(name: "NFServingTests", dependencies: ["NFServing"]),
         .testTarget(name: "NFPipelineTests", dependencies: ["NFPipeline", "NFDatasets", "NFModels"]),
@@ -132,7 +134,7 @@ let package = Package(
             name: "NFServerTests",
             dependencies: [
                 "NFServer", "NFServing", "NFModels", "NFCheckpoint", "NFLayers", "NFTensors", "NFRequestFormats", "NFImage", "NFDiagnostics",
-                "NFPipeline", "NFDatasets",
+                "NFPipeline", "NFDatasets", "NFTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

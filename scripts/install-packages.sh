@@ -5,6 +5,7 @@
 #   scripts/install-packages.sh data      Debian's Fashion-MNIST (for `nfserve eval`, the tests, training)
 #   scripts/install-packages.sh browser   Chromium, its WebDriver and Selenium (the dashboard's browser test)
 #   scripts/install-packages.sh fleet     HAProxy (scripts/cluster-rehearsal.sh's load balancer)
+#   scripts/install-packages.sh checks    Python's YAML and venv (tools/openapi-json.py, scripts/schemathesis.sh)
 # The Dockerfile runs this same script, so the README's set-up exercises it.
 set -euo pipefail
 mode="${1:-build}"
@@ -16,6 +17,7 @@ case "$mode" in
   data)    packages=(dataset-fashion-mnist) ;;
   browser) packages=(chromium chromium-driver python3-selenium fonts-dejavu-core) ;;
   fleet)   packages=(haproxy curl) ;;
+  checks)  packages=(python3-yaml python3-venv python3-pip) ;;
   *) echo "usage: $0 [runtime|build|data|browser|fleet]" >&2; exit 2 ;;
 esac
 missing=()

@@ -4,11 +4,11 @@
 # rehearsal behind HAProxy).
 # Usage: scripts/test.sh [swift test args...]
 #
-# Without arguments the suites run in three passes: everything but the heavy reference suites and
-# the process tests; the reference suites alone (DesignReferenceTests builds 600-layer networks on
-# every core; EstimationShiftReferenceTests recalibrates two models layer by layer over 2000
-# images); then the process tests. Run beside the server tests they would starve those tests'
-# timeouts and load on a 2-core machine.
+# Without arguments: the static checks (imports against Package.swift, documents and links,
+# the OpenAPI JSON against its YAML, swift-format), every Swift test suite in one pass (the suites
+# that load the whole machine and those whose servers must answer in time keep apart through the
+# MachineLoad trait, Tests/NFTestSupport), the browser test, the rolling-restart rehearsals and a
+# short Schemathesis pass against the OpenAPI document.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-packages.sh build
@@ -16,20 +16,21 @@ scripts/install-packages.sh runtime
 scripts/install-packages.sh data
 scripts/install-packages.sh browser
 scripts/install-packages.sh fleet
-swift build --build-tests
+scripts/install-packages.sh checks
+swift build --build-tests --explicit-target-dependency-import-check error
 if [ "$#" -gt 0 ]; then
   swift test --skip-build "$@"
 else
-  heavy='DesignReferenceTests|EstimationShiftReferenceTests'
-  # Fresh server processes under a burst of connections or in a 1 GiB cgroup: beside the other
-  # server tests they would take the cores those tests' load needs.
-  processes='AcceptBurstTests|MemoryCgroupTests'
-  swift test --skip-build --skip "$heavy|$processes"
-  swift test --skip-build --filter "$heavy"
-  swift test --skip-build --filter "$processes"
+  python3 scripts/check-imports.py
+  python3 tools/check-docs.py
+  python3 tools/openapi-json.py --check
+  swift format lint --strict --recursive --parallel Package.swift Sources Tests Fuzz
+  swift test --skip-build
   scripts/browser-test.sh
   # A rolling restart of three replicas behind HAProxy under load, with the shutdown delay the
   # docs recommend for its checks and with none (requests sent to a closed port counted apart).
   NFSERVE=.build/debug/nfserve scripts/cluster-rehearsal.sh --shutdown-delay 2
   NFSERVE=.build/debug/nfserve scripts/cluster-rehearsal.sh --shutdown-delay 0
+  # The HTTP contract, generated requests against a live server (about a minute).
+  NFSERVE=.build/debug/nfserve scripts/schemathesis.sh
 fi

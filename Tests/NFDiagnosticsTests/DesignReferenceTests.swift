@@ -1,9 +1,10 @@
 import Foundation
+import NFTestSupport
 import Testing
 @testable import NFDiagnostics
 
 /// The NF-ResNet paper's four 600-layer networks at initialization (64 px, batch 4), as
-/// signal-propagation.md builds them, against an independent PyTorch computation:
+/// docs/signal-propagation.md builds them, against an independent PyTorch computation:
 /// Tests/Fixtures/spp/designs.json, written by tools/reference/make_spp_fixtures.py with torch
 /// seeds 0-4 (weights and input). The random draws differ between the two (nfserve's seeded
 /// generator against torch's), so the comparison is statistical:
@@ -15,7 +16,7 @@ import Testing
 ///   lie within 1-2 PyTorch standard deviations of PyTorch's; seed 0, the one tested, is the
 ///   farthest (3.5 on NF-ResNet without WS, whose statistics spread most between seeds);
 /// - and, independent of PyTorch, the paper's observations on nfserve's own run (below).
-@Suite(.serialized) struct DesignReferenceTests {
+@Suite(.serialized, .machineLoad(.exclusive)) struct DesignReferenceTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 

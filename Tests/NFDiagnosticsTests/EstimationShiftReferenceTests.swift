@@ -1,6 +1,7 @@
 import Foundation
 import NFDatasets
 import NFPipeline
+import NFTestSupport
 import Testing
 @testable import NFDiagnostics
 
@@ -9,7 +10,7 @@ import Testing
 /// on every normalization module, moments in float64 over the first 2000 Fashion-MNIST test
 /// images, preprocessed by timm's eval transform), for the shipped BatchNorm and XBNBlock
 /// checkpoints; and AdaBN's layer-by-layer recalibration on the same images.
-@Suite(.serialized) struct EstimationShiftReferenceTests {
+@Suite(.serialized, .machineLoad(.exclusive)) struct EstimationShiftReferenceTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 

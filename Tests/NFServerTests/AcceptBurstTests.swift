@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Synchronization
+import NFTestSupport
 import Testing
 @testable import NFServer
 
@@ -12,7 +13,7 @@ import Testing
 /// `NIOAsyncWriter`'s deinit (swift-nio#2813).
 ///
 /// `NFSERVE_BURST_RUNS` sets how many processes (10 by default); `NFSERVE_BINARY` the binary.
-@Suite(.serialized) struct AcceptBurstTests {
+@Suite(.serialized, .machineLoad(.exclusive)) struct AcceptBurstTests {
     enum Outcome: Sendable, Hashable {
         case answered
         case refused

@@ -1,13 +1,14 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import NFTestSupport
 import Testing
 @testable import NFServer
 
 /// Every broken file of Tests/Fixtures/images (tools/reference/make_image_fixtures.py: truncated,
 /// corrupt, empty, huge dimensions, GIF/BMP/WebP/TIFF, random bytes) sent to `/predictions`:
-/// each gets api.md's JSON error with the status of its kind, and the server keeps serving.
-@Suite struct BrokenImageTests {
+/// each gets docs/api.md's JSON error with the status of its kind, and the server keeps serving.
+@Suite(.machineLoad(.shared)) struct BrokenImageTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/images")
 

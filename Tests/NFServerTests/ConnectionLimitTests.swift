@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import NFTestSupport
 import Testing
 @testable import NFServer
 
@@ -8,7 +9,7 @@ import Testing
 /// open-connection limit, the close after an early 413, oversized heads. The timeouts (head,
 /// stalled body, idle keep-alive) are `ConnectionGuardTests` on virtual time, and their rules
 /// `ConnectionStateTests`.
-@Suite struct ConnectionLimitTests {
+@Suite(.machineLoad(.shared)) struct ConnectionLimitTests {
     static func configuration(_ limits: ConnectionLimits, maxBodyBytes: Int = 200_000) -> ServerConfiguration {
         var configuration = TestServer.configuration(maxBodyBytes: maxBodyBytes)
         configuration.connectionLimits = limits

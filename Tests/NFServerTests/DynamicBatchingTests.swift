@@ -6,6 +6,7 @@ import NIOCore
 import NFDiagnostics
 import NFPipeline
 import NFTensors
+import NFTestSupport
 import Testing
 @testable import NFServer
 @testable import NFServing
@@ -15,7 +16,7 @@ import Testing
 /// logits it gets alone; inputs of another size are not mixed in; the queue's bound holds; a
 /// cancelled request leaves the queue. The rules themselves, with their times, are
 /// NFServingTests' `BatchQueueTests` (synthetic time, no sleep).
-@Suite struct DynamicBatchingTests {
+@Suite(.machineLoad(.shared)) struct DynamicBatchingTests {
     static func input(_ seed: Int, size: Int = 32, images: Int = 1) -> Tensor {
         var state = UInt64(seed) &* 0x9E37_79B9_7F4A_7C15 &+ 1
         return Tensor(shape: [images, 1, size, size], storage: (0..<(images * size * size)).map { _ in
@@ -104,70 +105,6 @@ import Testing
         let logits = try await admitted.value
         #expect(logits.maxAbsDifference(try model.logits(input: Self.input(2))) <= 1e-5)
         #expect(inference.batchers.batcher(for: model).passes == 1)
-    }
-}
-
-/// The live estimation shift's sampling under a budget: while a merge is pending no pass is
-/// observed, and after it one is again once the budget allows; without a budget every pass is.
-@Suite struct LiveSamplingTests {
-    @Test func aBudgetSamplesPasses() async throws {
-        let model = TestCheckpoints.tiny
-        let live = LiveMonitors(enabled: true, budget: 1)
-        let first = try #require(live.recorder(for: model))
-        #expect(live.recorder(for: model) == nil, "a merge is pending: not observed")
-        _ = try model.logits(input: DynamicBatchingTests.input(0), context: .init(observer: first))
-        live.record(first, model: model, images: 1)
-        let deadline = ContinuousClock.now + .seconds(10)
-        var again: NormalizationRecorder?
-        while again == nil && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(5))
-            again = live.recorder(for: model)
-        }
-        #expect(again != nil, "observed again once the merge is done")
-        live.discard(try #require(again))
-        #expect(live.monitor(for: model).all.images == 1)
-
-        let every = LiveMonitors(enabled: true)
-        let a = every.recorder(for: model), b = every.recorder(for: model)
-        #expect(a != nil && b != nil)
-    }
-}
-
-/// A prediction whose client hangs up while it waits for the compute pool leaves the queue:
-/// counted as 499, and never computed.
-@Suite struct CancelledPredictionTests {
-    @Test func aClientThatLeavesTakesItsRequestOutOfTheQueue() async throws {
-        let pool = ComputePool(maxQueued: 64)
-        let app = try await buildApplication(TestServer.configuration(), logger: TestServer.logger,
-                                             lifecycle: ServerLifecycle(), pool: pool)
-        try await app.test(.live) { client in
-            let port = try #require(client.port)
-            let deadline = ContinuousClock.now + .seconds(30)
-            while try await client.execute(uri: "/v2/models/tiny/ready", method: .get).status != .ok, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            let (gate, blocker) = try await DynamicBatchingTests.block(pool)
-            let png = TestPNG.sample()
-            let connection = try await onThread { try RawHTTPConnection(port: port) }
-            try await onThread {
-                try connection.send(Array("PUT /predictions/tiny HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\nContent-Length: \(png.count)\r\n\r\n".utf8) + png)
-            }
-            await DynamicBatchingTests.waitUntil { pool.heldBytes > 0 }  // admitted, behind the blocker
-            connection.hangUp()
-            var left = false
-            let start = ContinuousClock.now
-            while !left, ContinuousClock.now - start < .seconds(10) {
-                left = String(buffer: try await client.execute(uri: "/metrics", method: .get).body).contains(#"status="499""#)
-                if !left { try await Task.sleep(for: .milliseconds(20)) }
-            }
-            #expect(left, "the request did not end when its client left")
-            gate.signal()
-            try await blocker.value
-            let after = try await client.execute(uri: "/predictions/tiny", method: .put, body: ByteBuffer(bytes: png))
-            #expect(after.status == .ok)
-            let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
-            #expect(metrics.contains(#"nfserve_inference_images_total{model="tiny"} 1"#), "only the second request was computed")
-        }
     }
 }
 

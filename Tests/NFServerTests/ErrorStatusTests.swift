@@ -3,13 +3,14 @@ import Hummingbird
 import HummingbirdTesting
 import Synchronization
 import NFImage
+import NFTestSupport
 import Testing
 @testable import NFServer
 @testable import NFServing
 
-/// Every error status of api.md, each with the JSON body `{"error": "..."}`, and the server
+/// Every error status of docs/api.md, each with the JSON body `{"error": "..."}`, and the server
 /// still serving afterwards.
-@Suite struct ErrorStatusTests {
+@Suite(.machineLoad(.shared)) struct ErrorStatusTests {
     /// Each image error's status, decided by the server (NFImage only names the kind).
     @Test func imageErrorStatuses() {
         #expect(APIError(mapping: ImageError.empty).status.code == 400)

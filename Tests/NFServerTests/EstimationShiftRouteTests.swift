@@ -5,6 +5,7 @@ import NFDatasets
 import NFDiagnostics
 import NFImage
 import NFPipeline
+import NFTestSupport
 import Testing
 @testable import NFServer
 @testable import NFServing
@@ -14,7 +15,7 @@ import Testing
 /// themselves are held against PyTorch in NFDiagnosticsTests; here: live traffic gives what a
 /// dataset pass over the same images gives, recalibration zeroes the shift and is undone
 /// exactly, and a swap under load never mixes statistics.
-@Suite(.serialized) struct EstimationShiftRouteTests {
+@Suite(.serialized, .machineLoad(.shared)) struct EstimationShiftRouteTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
     static let modelName = "fmnist-resnet-bn"

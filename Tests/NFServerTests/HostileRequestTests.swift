@@ -4,13 +4,14 @@ import Hummingbird
 import HummingbirdTesting
 import NFRequestFormats
 import NFTensors
+import NFTestSupport
 import Testing
 @testable import NFServer
 @testable import NFServing
 
 /// Numbers from clients (issue 8): every hostile request below is a 4xx with a JSON reason,
 /// and the server answers the next request. Each case is named after what it tries.
-@Suite struct HostileRequestTests {
+@Suite(.machineLoad(.shared)) struct HostileRequestTests {
     static func fp32(_ shape: String, _ data: String) -> String {
         #"{"inputs": [{"name": "input", "datatype": "FP32", "shape": \#(shape), "data": \#(data)}]}"#
     }

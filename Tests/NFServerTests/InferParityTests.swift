@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import NFCheckpoint
 import NFModels
+import NFTestSupport
 import Testing
 @testable import NFServer
 @testable import NFServing
@@ -12,7 +13,7 @@ import Testing
 /// weights and input) served as a model and queried through `POST /v2/models/{m}/infer` with
 /// its FP32 input: the logits that come back equal timm's within 1e-3 of the logit scale, so the
 /// serving path (JSON in and out, batching, the compute pool) adds no error.
-@Suite struct InferParityTests {
+@Suite(.machineLoad(.shared)) struct InferParityTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/parity")
 

@@ -1,11 +1,12 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import NFTestSupport
 import Testing
 @testable import NFServer
 
 /// The whole application on a real socket.
-@Suite struct LiveServerTests {
+@Suite(.machineLoad(.shared)) struct LiveServerTests {
     @Test func servesOverHTTP() async throws {
         let app = try await buildApplication(TestServer.configuration(maxBodyBytes: 200_000), logger: TestServer.logger)
         try await app.test(.live) { client in

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import NFTestSupport
 import Testing
 @testable import NFServer
 
@@ -11,7 +12,7 @@ import Testing
 /// must never kill it; every request gets 200 or a JSON refusal. Skipped, saying why, where no
 /// memory cgroup can be made. `NFSERVE_CGROUP_IMAGES` sets the ESM and recalibration passes'
 /// images (2,000 by default: the debug build is slow; 10,000 is the whole test set).
-@Suite(.serialized) struct MemoryCgroupTests {
+@Suite(.serialized, .machineLoad(.exclusive)) struct MemoryCgroupTests {
     struct Cgroup {
         let path: String
         let version: Int

@@ -4,12 +4,13 @@ import Hummingbird
 import HummingbirdTesting
 import NFRequestFormats
 import NFTensors
+import NFTestSupport
 import Testing
 @testable import NFServer
 @testable import NFServing
 
 /// The Open Inference Protocol v2 routes: metadata, readiness and `infer`.
-@Suite struct OpenInferenceTests {
+@Suite(.machineLoad(.shared)) struct OpenInferenceTests {
     /// A deterministic `[2, 1, 16, 16]` input.
     static let input: [Float] = (0..<(2 * 256)).map { Float(($0 * 37) % 101) / 50 - 1 }
 

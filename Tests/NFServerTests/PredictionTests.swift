@@ -3,12 +3,13 @@ import NFRequestFormats
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import NFTestSupport
 import Testing
 @testable import NFServer
 @testable import NFServing
 
-/// `/predictions/{model}` and `/predict`: the TorchServe forms of api.md.
-@Suite struct PredictionTests {
+/// `/predictions/{model}` and `/predict`: the TorchServe forms of docs/api.md.
+@Suite(.machineLoad(.shared)) struct PredictionTests {
     /// What the model answers for `image` through the same pipeline, outside HTTP.
     static func expectedProbabilities(_ image: [UInt8]) throws -> [Float] {
         let model = TestCheckpoints.tiny

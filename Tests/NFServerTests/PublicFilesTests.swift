@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import NFTestSupport
 import Testing
 @testable import NFServer
 
@@ -8,7 +9,7 @@ import Testing
 /// their content types and caching headers, the API still answering first, no directory
 /// listing and nothing outside the folder. (What the page does is tested in a browser:
 /// Tests/Browser/test_dashboard.py.)
-@Suite struct PublicFilesTests {
+@Suite(.machineLoad(.shared)) struct PublicFilesTests {
     static let publicFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Public").path
 

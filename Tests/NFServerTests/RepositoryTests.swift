@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import NFTestSupport
 import Testing
 @testable import NFServer
 @testable import NFServing
@@ -8,7 +9,7 @@ import Testing
 /// Triton's model repository extension over the checkpoints folder, behind the admin token
 /// (issue 8): index, load (reload from disk; a failed reload keeps the old version), unload,
 /// and models swapped under load with no failed request.
-@Suite struct RepositoryTests {
+@Suite(.machineLoad(.shared)) struct RepositoryTests {
     static let token = "s3cret-token"
     static let admin: HTTPFields = [.authorization: "Bearer \(token)"]
 

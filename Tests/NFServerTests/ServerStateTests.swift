@@ -1,12 +1,13 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import NFTestSupport
 import Testing
 @testable import NFServer
 @testable import NFServing
 
 /// Health, readiness, the model list, datasets, metrics and the page at `/`.
-@Suite struct ServerStateTests {
+@Suite(.machineLoad(.shared)) struct ServerStateTests {
     @Test func beforeLoadingEverythingAnswers503ButLiveness() async throws {
         // A store that lists the folders but has not loaded them (no loading service runs).
         let store = ModelStore(checkpoints: TestCheckpoints.root, logger: TestServer.logger)

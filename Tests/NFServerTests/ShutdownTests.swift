@@ -4,6 +4,7 @@ import NFCheckpoint
 import NFLayers
 import NFModels
 import Synchronization
+import NFTestSupport
 import Testing
 @testable import NFServer
 
@@ -11,7 +12,7 @@ import Testing
 /// turns 503 at once while the server still serves for `--shutdown-delay`; then new connections
 /// are refused; every request that reached the server is answered, a request still computing
 /// too; the process exits 0.
-@Suite(.serialized) struct ShutdownTests {
+@Suite(.serialized, .machineLoad(.shared)) struct ShutdownTests {
     /// The `nfserve` binary next to the test bundle (`swift build --build-tests` builds both).
     static var binary: String {
         if let chosen = ProcessInfo.processInfo.environment["NFSERVE_BINARY"], !chosen.isEmpty { return chosen }

@@ -2,13 +2,14 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import NFDiagnostics
+import NFTestSupport
 import Testing
 @testable import NFServer
 
-/// `GET` and `POST /diagnostics/spp` over HTTP: the shapes api.md and issue 9 give, the limits,
+/// `GET` and `POST /diagnostics/spp` over HTTP: the shapes docs/api.md and issue 9 give, the limits,
 /// and that the server answers what the library computes (the numbers themselves are checked
 /// against PyTorch in NFDiagnosticsTests).
-@Suite struct SignalPropagationRouteTests {
+@Suite(.machineLoad(.shared)) struct SignalPropagationRouteTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 

@@ -93,7 +93,7 @@ extension TestResponse {
         }
     }
 
-    /// The `error` message of api.md's error body, after checking its shape.
+    /// The `error` message of docs/api.md's error body, after checking its shape.
     var errorMessage: String {
         get throws {
             let object = try json
