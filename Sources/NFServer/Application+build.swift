@@ -1,9 +1,9 @@
 import Hummingbird
-import NFTensors
 import Logging
-import ServiceLifecycle
-import NFServing
 import NFDiagnostics
+import NFServing
+import NFTensors
+import ServiceLifecycle
 
 /// nfserve's version, reported by `GET /v2`.
 public let nfserveVersion = "0.1.0"
@@ -16,8 +16,10 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
 
 /// `pool`: tests hold the compute pool to queue requests behind it. `connections` counts the
 /// server's connections (`serve` reads it at exit).
-func buildApplication(_ configuration: ServerConfiguration, logger: Logger, lifecycle: ServerLifecycle,
-                      pool: ComputePool? = nil, connections: ConnectionCounter? = nil) async throws -> some ApplicationProtocol {
+func buildApplication(
+    _ configuration: ServerConfiguration, logger: Logger, lifecycle: ServerLifecycle,
+    pool: ComputePool? = nil, connections: ConnectionCounter? = nil
+) async throws -> some ApplicationProtocol {
     let configuration = configuration.resolvingMemoryLimit()
     let store = ModelStore(checkpoints: configuration.checkpoints, logger: logger)
     let budgets = configuration.memoryBudgets
@@ -27,8 +29,9 @@ func buildApplication(_ configuration: ServerConfiguration, logger: Logger, life
     let metrics = ServerMetrics()
     let counter = connections ?? ConnectionCounter()
     counter.onDrop { metrics.recordDroppedRequests($0) }
-    let router = buildRouter(configuration, store: store, pool: pool, loader: loader, lifecycle: lifecycle, logger: logger,
-                             metrics: metrics, connections: counter)
+    let router = buildRouter(
+        configuration, store: store, pool: pool, loader: loader, lifecycle: lifecycle, logger: logger,
+        metrics: metrics, connections: counter)
     let (maxBodyBytes, limits) = (configuration.maxBodyBytes, configuration.connectionLimits)
     // `ConnectionGuard` answers connections over the limit with a 503; beyond twice the limit
     // the server stops accepting until some close (they wait in the kernel's backlog), so
@@ -36,12 +39,14 @@ func buildApplication(_ configuration: ServerConfiguration, logger: Logger, life
     let hardLimit = limits.maxConnections.multipliedReportingOverflow(by: 2)
     return Application(
         router: router,
-        server: .http1(configuration: .init(additionalChannelHandlers: [
-            ConnectionGuard(limits: limits, counter: counter),
-            ExpectContinueHandler(maxBodyBytes: maxBodyBytes),
-        ])),
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "nfserve",
-                             availableConnectionsDelegate: .maximum(hardLimit.overflow ? .max : hardLimit.partialValue, logger: logger)),
+        server: .http1(
+            configuration: .init(additionalChannelHandlers: [
+                ConnectionGuard(limits: limits, counter: counter),
+                ExpectContinueHandler(maxBodyBytes: maxBodyBytes),
+            ])),
+        configuration: .init(
+            address: .hostname(configuration.host, port: configuration.port), serverName: "nfserve",
+            availableConnectionsDelegate: .maximum(hardLimit.overflow ? .max : hardLimit.partialValue, logger: logger)),
         services: [ModelLoadingService(store: store, loader: loader, logger: logger)],
         onServerRunning: { listener in
             do {
@@ -65,8 +70,10 @@ public func serve(_ configuration: ServerConfiguration, logger: Logger) async th
     var group = ServiceGroupConfiguration(
         services: [
             .init(service: app),
-            .init(service: DrainOnShutdown(lifecycle: lifecycle, delay: configuration.shutdownDelay,
-                                           grace: configuration.shutdownGrace, connections: connections, logger: logger)),
+            .init(
+                service: DrainOnShutdown(
+                    lifecycle: lifecycle, delay: configuration.shutdownDelay,
+                    grace: configuration.shutdownGrace, connections: connections, logger: logger)),
         ],
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger)
@@ -77,11 +84,13 @@ public func serve(_ configuration: ServerConfiguration, logger: Logger) async th
 }
 
 /// Every route of docs/api.md over `store`, running inference on `pool`.
-func buildRouter(_ configuration: ServerConfiguration, store: ModelStore, pool: ComputePool, loader: ModelLoader = ModelLoader(),
-                 lifecycle: ServerLifecycle = ServerLifecycle(), logger: Logger = Logger(label: "nfserve"),
-                 metrics: ServerMetrics = ServerMetrics(), connections: ConnectionCounter? = nil) -> Router<ServerRequestContext> {
+func buildRouter(
+    _ configuration: ServerConfiguration, store: ModelStore, pool: ComputePool, loader: ModelLoader = ModelLoader(),
+    lifecycle: ServerLifecycle = ServerLifecycle(), logger: Logger = Logger(label: "nfserve"),
+    metrics: ServerMetrics = ServerMetrics(), connections: ConnectionCounter? = nil,
+    routes: RouteTable = RouteTable()
+) -> Router<ServerRequestContext> {
     let router = Router(context: ServerRequestContext.self)
-    let routes = RouteTable()
     // Outermost first: metrics see the status errors are answered with.
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
     router.add(middleware: ErrorMiddleware(routes: routes))
@@ -91,8 +100,9 @@ func buildRouter(_ configuration: ServerConfiguration, store: ModelStore, pool: 
     }
 
     let live = LiveMonitors(enabled: configuration.liveEstimationShift, budget: configuration.liveEstimationShiftBudget)
-    let inference = Inference(pool: pool, metrics: metrics, maxPixels: configuration.maxPixels, live: live,
-                              batching: configuration.batching)
+    let inference = Inference(
+        pool: pool, metrics: metrics, maxPixels: configuration.maxPixels, live: live,
+        batching: configuration.batching)
     PredictionRoutes(store: store, inference: inference, maxBodyBytes: configuration.maxBodyBytes)
         .add(to: router, routes: routes)
     ModelRoutes(store: store).add(to: router, routes: routes)
@@ -108,15 +118,17 @@ func buildRouter(_ configuration: ServerConfiguration, store: ModelStore, pool: 
     let memory = MemoryAdmission(budgets: budgets)
     DiagnosticsRoutes(store: store, pool: diagnostics, datasets: configuration.datasets, memory: memory)
         .add(to: router, routes: routes)
-    let estimationShift = EstimationShiftService(store: store, pool: diagnostics, datasets: configuration.datasets, live: live,
-                                                 maxPixels: configuration.maxPixels,
-                                                 maxRecalibrationBytes: budgets.recalibrationBytes, memory: memory)
+    let estimationShift = EstimationShiftService(
+        store: store, pool: diagnostics, datasets: configuration.datasets, live: live,
+        maxPixels: configuration.maxPixels,
+        maxRecalibrationBytes: budgets.recalibrationBytes, memory: memory)
     EstimationShiftRoutes(service: estimationShift, authorization: AdminAuthorization(token: configuration.adminToken))
         .add(to: router, routes: routes)
     OpenAPIRoute.add(to: router, routes: routes)
     router.on("/metrics", method: .get, table: routes) { _, _ in
-        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                 body: .init(byteBuffer: ByteBuffer(string: metrics.render(store: store, live: live, connections: connections, memory: (budgets, pool)))))
+        Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: metrics.render(store: store, live: live, connections: connections, memory: (budgets, pool)))))
     }
     return router
 }

@@ -19,6 +19,11 @@ final class RouteTable: Sendable {
         }
     }
 
+    /// Every path as the router takes it (`/models/{model}`) with its methods, in the order added.
+    var all: [(path: String, methods: Set<HTTPRequest.Method>)] {
+        entries.withLock { $0.map { ("/" + $0.segments.joined(separator: "/"), $0.methods) } }
+    }
+
     /// The methods served on a concrete request path, empty when no route has that shape.
     func methods(forPath path: String) -> Set<HTTPRequest.Method> {
         let request = Self.segments(path)
@@ -41,8 +46,10 @@ final class RouteTable: Sendable {
 extension Router {
     /// Adds a route and records it in `table`.
     @discardableResult
-    func on<Output: ResponseGenerator>(_ path: String, method: HTTPRequest.Method, table: RouteTable,
-                                       use handler: @Sendable @escaping (Request, Context) async throws -> Output) -> Self {
+    func on<Output: ResponseGenerator>(
+        _ path: String, method: HTTPRequest.Method, table: RouteTable,
+        use handler: @Sendable @escaping (Request, Context) async throws -> Output
+    ) -> Self {
         table.add(path, method: method)
         return on(RouterPath(path), method: method, use: handler)
     }
