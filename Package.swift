@@ -27,7 +27,7 @@ let package = Package(
     name: "nfserve",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "nfserve", targets: ["nfserve"]),
+        .executable(name: "nfserve", targets: ["nfserve"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -111,18 +111,25 @@ let package = Package(
         // them with libFuzzer and AddressSanitizer; in a plain build each replays corpus files.
         .target(name: "NFFuzzSupport", path: "Fuzz/Support"),
         .executableTarget(name: "FuzzSafeTensors", dependencies: ["NFCheckpoint", "NFFuzzSupport"], path: "Fuzz/FuzzSafeTensors"),
-        .executableTarget(name: "FuzzModelConfig", dependencies: ["NFModels", "NFLayers", "NFCheckpoint", "NFFuzzSupport"], path: "Fuzz/FuzzModelConfig"),
+        .executableTarget(
+            name: "FuzzModelConfig", dependencies: ["NFModels", "NFLayers", "NFCheckpoint", "NFFuzzSupport"], path: "Fuzz/FuzzModelConfig"),
         .executableTarget(name: "FuzzInferenceRequest", dependencies: ["NFRequestFormats", "NFFuzzSupport"], path: "Fuzz/FuzzInferenceRequest"),
-        .executableTarget(name: "FuzzMultipart", dependencies: [
-            "NFRequestFormats", "NFFuzzSupport", .product(name: "NIOCore", package: "swift-nio"),
-        ], path: "Fuzz/FuzzMultipart"),
+        .executableTarget(
+            name: "FuzzMultipart",
+            dependencies: [
+                "NFRequestFormats", "NFFuzzSupport", .product(name: "NIOCore", package: "swift-nio"),
+            ], path: "Fuzz/FuzzMultipart"),
         .executableTarget(name: "FuzzImage", dependencies: ["NFImage", "NFFuzzSupport"], path: "Fuzz/FuzzImage"),
         .executableTarget(name: "FuzzIDX", dependencies: ["NFDatasets", "NFFuzzSupport"], path: "Fuzz/FuzzIDX"),
         // Test-only: the trait that keeps machine-loading suites apart from live-server ones.
         .target(name: "NFTestSupport", path: "Tests/NFTestSupport"),
         .testTarget(name: "NFTensorsTests", dependencies: ["NFTensors"]),
         .testTarget(name: "NFCheckpointTests", dependencies: ["NFCheckpoint"]),
-        .testTarget(name: "NFDiagnosticsTests", dependencies: ["NFTestSupport", "NFDiagnostics", "NFPipeline", "NFDatasets", "NFPlot", "NFModels", "NFLayers", "NFTensors", "NFCheckpoint"]),
+        .testTarget(
+            name: "NFDiagnosticsTests",
+            dependencies: [
+                "NFTestSupport", "NFDiagnostics", "NFPipeline", "NFDatasets", "NFPlot", "NFModels", "NFLayers", "NFTensors", "NFCheckpoint",
+            ]),
         .testTarget(name: "NFPlotTests", dependencies: ["NFPlot"]),
         .testTarget(name: "NFServingTests", dependencies: ["NFServing"]),
         .testTarget(name: "NFPipelineTests", dependencies: ["NFPipeline", "NFDatasets", "NFModels"]),

@@ -18,7 +18,8 @@ func fuzzOne(_ bytes: [UInt8]) {
     let labels = rest.prefix(labelLength)
     let images = rest.dropFirst(labelLength)
     guard (try? Data(images).write(to: imagesFile)) != nil,
-          (try? Data(labels).write(to: labelsFile)) != nil else { return }
+        (try? Data(labels).write(to: labelsFile)) != nil
+    else { return }
     guard let dataset = try? IDXDataset(name: "fuzz", images: imagesFile, labels: labelLength > 0 ? labelsFile : nil) else { return }
     _ = try? IDXDataset.count(of: imagesFile, rank: 3)
     for index in Set([0, dataset.count / 2, dataset.count - 1]) where index >= 0 && index < dataset.count {

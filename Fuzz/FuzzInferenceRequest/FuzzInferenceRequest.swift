@@ -1,6 +1,6 @@
 import Foundation
-import NFRequestFormats
 import NFFuzzSupport
+import NFRequestFormats
 
 // Fuzz target: the body of an Open Inference Protocol `POST /v2/models/{m}/infer`, decoded and
 // validated as the server does before any inference: FP32 inputs against a 1-channel model with

@@ -1,7 +1,7 @@
 import NFCheckpoint
+import NFFuzzSupport
 import NFLayers
 import NFModels
-import NFFuzzSupport
 
 // Fuzz target: a checkpoint folder's config.json, with its model_args and pretrained_cfg,
 // parsed and built into an architecture as a load does. The weights come from an empty

@@ -1,5 +1,5 @@
-import NFRequestFormats
 import NFFuzzSupport
+import NFRequestFormats
 import NIOCore
 
 // Fuzz target: a multipart/form-data upload. The first line of the input is the request's

@@ -84,18 +84,23 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
         case let .shapeTooLarge(file, tensor, shape, dtype):
             return "\(file): tensor \(quoted(tensor)): shape \(shape) of \(dtype.rawValue) is too large to address (its byte size overflows)"
         case let .sizeMismatch(file, tensor, begin, end, shape, dtype, expected):
-            return "\(file): tensor \(quoted(tensor)): data_offsets [\(begin), \(end)) hold \(end - begin) bytes but shape \(shape) of \(dtype.rawValue) needs \(expected)"
+            return
+                "\(file): tensor \(quoted(tensor)): data_offsets [\(begin), \(end)) hold \(end - begin) bytes but shape \(shape) of \(dtype.rawValue) needs \(expected)"
         case let .offsetsOutOfRange(file, tensor, begin, end, dataLength):
             return "\(file): tensor \(quoted(tensor)): data_offsets [\(begin), \(end)) lie outside the \(dataLength)-byte data section"
         case let .overlappingTensors(file, first, firstRange, second, secondRange):
-            return "\(file): tensors \(quoted(first)) [\(firstRange.lowerBound), \(firstRange.upperBound)) and \(quoted(second)) [\(secondRange.lowerBound), \(secondRange.upperBound)) overlap"
+            return
+                "\(file): tensors \(quoted(first)) [\(firstRange.lowerBound), \(firstRange.upperBound)) and \(quoted(second)) [\(secondRange.lowerBound), \(secondRange.upperBound)) overlap"
         case let .gapBetweenTensors(file, before, after, gap):
-            let place = before.map { "between tensor \(quoted($0)) and tensor \(quoted(after))" }
+            let place =
+                before.map { "between tensor \(quoted($0)) and tensor \(quoted(after))" }
                 ?? "before the first tensor \(quoted(after))"
-            return "\(file): data section has a gap: bytes [\(gap.lowerBound), \(gap.upperBound)) \(place) belong to no tensor; safetensors requires the tensors to cover the data section without holes"
+            return
+                "\(file): data section has a gap: bytes [\(gap.lowerBound), \(gap.upperBound)) \(place) belong to no tensor; safetensors requires the tensors to cover the data section without holes"
         case let .trailingBytes(file, last, used, dataLength):
             let place = last.map { "after the last tensor \(quoted($0))" } ?? "but the header lists no tensors"
-            return "\(file): data section has \(dataLength - used) trailing bytes: tensors cover [0, \(used)) of \(dataLength) bytes; bytes [\(used), \(dataLength)) \(place) belong to no tensor"
+            return
+                "\(file): data section has \(dataLength - used) trailing bytes: tensors cover [0, \(used)) of \(dataLength) bytes; bytes [\(used), \(dataLength)) \(place) belong to no tensor"
         case let .tensorNotFound(file, tensor):
             return "\(file): no tensor named \(quoted(tensor))"
         case let .unsupportedDType(file, tensor, dtype):

@@ -45,9 +45,15 @@ struct JSONParser {
         case UInt8(ascii: "{"): return try parseObject()
         case UInt8(ascii: "["): return try parseArray()
         case UInt8(ascii: "\""): return .string(try parseString())
-        case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
-        case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
-        case UInt8(ascii: "n"): try expectLiteral("null"); return .null
+        case UInt8(ascii: "t"):
+            try expectLiteral("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try expectLiteral("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try expectLiteral("null")
+            return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try parseNumber())
         case let byte: throw error("unexpected \(describeByte(byte)), expected a value")
         }
@@ -74,8 +80,9 @@ struct JSONParser {
             skipWhitespace()
             let value = try parseValue()
             if members.updateValue(value, forKey: key) != nil, rejectDuplicateKeys {
-                throw JSONParseError(message: "duplicate key \(JSONValue.quote(key))", offset: keyOffset,
-                                     duplicateKey: (key, depth))
+                throw JSONParseError(
+                    message: "duplicate key \(JSONValue.quote(key))", offset: keyOffset,
+                    duplicateKey: (key, depth))
             }
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input inside an object") }
@@ -254,7 +261,8 @@ struct JSONParser {
     private mutating func expectLiteral(_ literal: String) throws(JSONParseError) {
         let expected = Array(literal.utf8)
         guard index + expected.count <= bytes.count,
-              expected.indices.allSatisfy({ bytes[index + $0] == expected[$0] }) else {
+            expected.indices.allSatisfy({ bytes[index + $0] == expected[$0] })
+        else {
             throw error("invalid literal, expected \(literal)")
         }
         index += expected.count

@@ -109,7 +109,8 @@ public struct ModelConfig: Sendable, Equatable {
             var names = [String?](repeating: nil, count: map.count)
             for (indexKey, element) in map {
                 guard let index = Int(indexKey), names.indices.contains(index), names[index] == nil else {
-                    throw fields.error("\(fields.fieldName(key)) keys must be the class indices 0..<\(map.count), each once, found \(quoted(indexKey))")
+                    throw fields.error(
+                        "\(fields.fieldName(key)) keys must be the class indices 0..<\(map.count), each once, found \(quoted(indexKey))")
                 }
                 guard let name = element.stringValue else {
                     throw fields.error("\(fields.fieldName(key))[\(quoted(indexKey))] must be a string, got \(element.kindDescription)")

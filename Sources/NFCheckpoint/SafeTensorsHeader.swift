@@ -76,8 +76,9 @@ struct SafeTensorsHeader: Sendable {
     /// implementation's serde struct ignores them.
     private static func parseEntry(name: String, value: JSONValue, dataLength: Int, file: String) throws(CheckpointError) -> TensorInfo {
         guard case let .object(fields) = value else {
-            throw .invalidEntry(file: file, tensor: name,
-                                reason: "entry must be an object with \"dtype\", \"shape\" and \"data_offsets\", got \(value.kindDescription)")
+            throw .invalidEntry(
+                file: file, tensor: name,
+                reason: "entry must be an object with \"dtype\", \"shape\" and \"data_offsets\", got \(value.kindDescription)")
         }
         func field(_ key: String) throws(CheckpointError) -> JSONValue {
             guard let value = fields[key], value != .null else {
@@ -104,8 +105,9 @@ struct SafeTensorsHeader: Sendable {
 
         let offsetsValue = try field("data_offsets")
         guard let offsets = offsetsValue.intArray, offsets.count == 2, offsets[0] >= 0, offsets[1] >= 0 else {
-            throw .invalidEntry(file: file, tensor: name,
-                                reason: "\"data_offsets\" must be two non-negative integers [begin, end], got \(offsetsValue.kindDescription)")
+            throw .invalidEntry(
+                file: file, tensor: name,
+                reason: "\"data_offsets\" must be two non-negative integers [begin, end], got \(offsetsValue.kindDescription)")
         }
         let (begin, end) = (offsets[0], offsets[1])
         guard begin <= end else {
@@ -141,8 +143,9 @@ struct SafeTensorsHeader: Sendable {
         for tensor in ordered {
             let range = tensor.dataRange
             if range.lowerBound < cursor, let previous {
-                throw .overlappingTensors(file: file, first: previous.name, firstRange: previous.dataRange,
-                                          second: tensor.name, secondRange: range)
+                throw .overlappingTensors(
+                    file: file, first: previous.name, firstRange: previous.dataRange,
+                    second: tensor.name, secondRange: range)
             }
             if range.lowerBound > cursor {
                 throw .gapBetweenTensors(file: file, before: previous?.name, after: tensor.name, gap: cursor..<range.lowerBound)

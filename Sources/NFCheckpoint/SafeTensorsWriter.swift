@@ -10,8 +10,10 @@ public enum SafeTensorsWriter {
     /// (the spec allows trailing 0x20 padding), so that the data section starts 8-byte aligned.
     /// `bytes` are written as given and not checked against `shape` and `dtype`: a mismatch yields
     /// a file that readers must reject, which is what the error tests want.
-    public static func encode(_ tensors: [(name: String, dtype: DType, shape: [Int], bytes: [UInt8])],
-                              metadata: [String: String] = [:]) -> [UInt8] {
+    public static func encode(
+        _ tensors: [(name: String, dtype: DType, shape: [Int], bytes: [UInt8])],
+        metadata: [String: String] = [:]
+    ) -> [UInt8] {
         var members: [String] = []
         if !metadata.isEmpty {
             let pairs = metadata.keys.sorted().map { "\(JSONValue.quote($0)):\(JSONValue.quote(metadata[$0]!))" }
@@ -21,7 +23,8 @@ public enum SafeTensorsWriter {
         for tensor in tensors {
             let end = offset + tensor.bytes.count
             let shape = tensor.shape.map(String.init).joined(separator: ",")
-            members.append("\(JSONValue.quote(tensor.name)):{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}")
+            members.append(
+                "\(JSONValue.quote(tensor.name)):{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}")
             offset = end
         }
         var header = "{" + members.joined(separator: ",") + "}"

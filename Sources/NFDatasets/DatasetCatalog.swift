@@ -64,8 +64,9 @@ public struct DatasetCatalog: Sendable {
     public static func open(folder: URL, name: String) throws -> any ImageDataset {
         let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).sorted()
         if let imagesFile = files.first(where: { $0.contains("-images-idx3-ubyte") }),
-           let prefix = imagesFile.components(separatedBy: "-images-idx3-ubyte").first,
-           let pair = idxPair(in: folder, prefix: prefix) {
+            let prefix = imagesFile.components(separatedBy: "-images-idx3-ubyte").first,
+            let pair = idxPair(in: folder, prefix: prefix)
+        {
             return try IDXDataset(name: name, images: pair.images, labels: pair.labels)
         }
         if !subdirectories(of: folder).isEmpty { return ImageFolderDataset(name: name, folder: folder) }
@@ -76,15 +77,18 @@ public struct DatasetCatalog: Sendable {
     /// one that cannot be read is left out.
     public func summaries() -> [DatasetSummary] {
         names.compactMap { name in
-            if let prefix = Self.debianNames[name], !FileManager.default.fileExists(atPath: URL(fileURLWithPath: root).appendingPathComponent(name).path),
-               let pair = idxPair(in: URL(fileURLWithPath: debianRoot), prefix: prefix) {
+            if let prefix = Self.debianNames[name],
+                !FileManager.default.fileExists(atPath: URL(fileURLWithPath: root).appendingPathComponent(name).path),
+                let pair = idxPair(in: URL(fileURLWithPath: debianRoot), prefix: prefix)
+            {
                 return try? Self.idxSummary(name: name, pair: pair)
             }
             let folder = URL(fileURLWithPath: root).appendingPathComponent(name)
             let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).sorted()
             if let imagesFile = files.first(where: { $0.contains("-images-idx3-ubyte") }),
-               let prefix = imagesFile.components(separatedBy: "-images-idx3-ubyte").first,
-               let pair = idxPair(in: folder, prefix: prefix) {
+                let prefix = imagesFile.components(separatedBy: "-images-idx3-ubyte").first,
+                let pair = idxPair(in: folder, prefix: prefix)
+            {
                 return try? Self.idxSummary(name: name, pair: pair)
             }
             guard let d = try? Self.open(folder: folder, name: name) else { return nil }
@@ -93,8 +97,9 @@ public struct DatasetCatalog: Sendable {
     }
 
     static func idxSummary(name: String, pair: (images: URL, labels: URL?)) throws -> DatasetSummary {
-        DatasetSummary(name: name, layout: .idx, images: try IDXDataset.count(of: pair.images, rank: 3),
-                       labelled: pair.labels != nil, classes: nil)
+        DatasetSummary(
+            name: name, layout: .idx, images: try IDXDataset.count(of: pair.images, rank: 3),
+            labelled: pair.labels != nil, classes: nil)
     }
 }
 

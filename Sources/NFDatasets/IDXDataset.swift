@@ -1,6 +1,6 @@
-import NFCheckpoint
 import CNFImageCodecs
 import Foundation
+import NFCheckpoint
 import NFImage
 
 /// MNIST's IDX format (yann.lecun.com/exdb/mnist): a big-endian header — two zero bytes, a type
@@ -32,7 +32,9 @@ public struct IDXDataset: ImageDataset {
         let (needed, overflow2) = count.multipliedReportingOverflow(by: size)
         let overflow = overflow1 || overflow2
         guard !overflow, imageBytes.count - imageOffset >= needed else {
-            throw DatasetError("\(images.path): \(count) images of \(rows)x\(columns) need \(overflow ? "more" : String(needed)) bytes, the file has \(imageBytes.count - imageOffset)")
+            throw DatasetError(
+                "\(images.path): \(count) images of \(rows)x\(columns) need \(overflow ? "more" : String(needed)) bytes, the file has \(imageBytes.count - imageOffset)"
+            )
         }
         pixels = Array(imageBytes[imageOffset..<(imageOffset + needed)])
         if let labels {
@@ -82,8 +84,9 @@ public struct IDXDataset: ImageDataset {
 
     public func item(_ index: Int, maxPixels: Int) throws -> (image: Image8, label: Int?) {
         let size = rows * columns
-        let image = Image8(width: columns, height: rows, channels: 1,
-                           pixels: Array(pixels[(index * size)..<((index + 1) * size)]))
+        let image = Image8(
+            width: columns, height: rows, channels: 1,
+            pixels: Array(pixels[(index * size)..<((index + 1) * size)]))
         return (image, labels.map { Int($0[index]) })
     }
 }

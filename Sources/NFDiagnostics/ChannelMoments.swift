@@ -58,8 +58,9 @@ public struct ChannelMoments: Sendable, Equatable {
         let batch = activation.channelMoments()
         guard batch.count > 0 else { return }
         for channel in 0..<channels {
-            mergeChannel(channel, currentCount: count, otherCount: batch.count, otherMean: batch.mean[channel],
-                         otherM2: batch.m2[channel])
+            mergeChannel(
+                channel, currentCount: count, otherCount: batch.count, otherMean: batch.mean[channel],
+                otherM2: batch.m2[channel])
         }
         count += batch.count
     }
@@ -74,7 +75,10 @@ public struct ChannelMoments: Sendable, Equatable {
             i += 8
         }
         var total = lanes.sum()
-        while i < count { total += Double(values[i]); i += 1 }
+        while i < count {
+            total += Double(values[i])
+            i += 1
+        }
         return total
     }
 
@@ -90,7 +94,11 @@ public struct ChannelMoments: Sendable, Equatable {
             i += 8
         }
         var total = lanes.sum()
-        while i < count { let d = Double(values[i]) - mean; total += d * d; i += 1 }
+        while i < count {
+            let d = Double(values[i]) - mean
+            total += d * d
+            i += 1
+        }
         return total
     }
 
@@ -110,7 +118,10 @@ public struct ChannelMoments: Sendable, Equatable {
             let (n, _, h, w) = a.nchw
             for s in 0..<n {
                 for ch in 0..<c {
-                    for i in 0..<(h * w) { let d = Double(a.storage[(s * c + ch) * h * w + i]) - mean[ch]; squares[ch] += d * d }
+                    for i in 0..<(h * w) {
+                        let d = Double(a.storage[(s * c + ch) * h * w + i]) - mean[ch]
+                        squares[ch] += d * d
+                    }
                 }
             }
         }
@@ -122,8 +133,9 @@ public struct ChannelMoments: Sendable, Equatable {
         precondition(other.channels == channels, "cannot merge moments of \(other.channels) channels into \(channels)")
         guard other.count > 0 else { return }
         for channel in 0..<channels {
-            mergeChannel(channel, currentCount: count,
-                         otherCount: other.count, otherMean: other.mean[channel], otherM2: other.m2[channel])
+            mergeChannel(
+                channel, currentCount: count,
+                otherCount: other.count, otherMean: other.mean[channel], otherM2: other.m2[channel])
         }
         count += other.count
     }

@@ -127,8 +127,9 @@ private final class DesignPass {
                     if b == 0 { expectedStd = 1 }
                     let alpha = design.alpha!
                     expectedStd = (expectedStd * expectedStd + alpha * alpha).squareRoot()
-                    x = try nfBlock(x, position, inC: inC, outC: outC, stride: stride, projection: projection,
-                                    beta: Float(beta), alpha: Float(alpha))
+                    x = try nfBlock(
+                        x, position, inC: inC, outC: outC, stride: stride, projection: projection,
+                        beta: Float(beta), alpha: Float(alpha))
                 }
                 inC = outC
                 index += 1
@@ -150,8 +151,10 @@ private final class DesignPass {
         }
     }
 
-    private func preactBlock(_ x: Tensor, _ position: BlockPosition, inC: Int, outC: Int, stride: Int,
-                             projection: Bool) throws -> Tensor {
+    private func preactBlock(
+        _ x: Tensor, _ position: BlockPosition, inC: Int, outC: Int, stride: Int,
+        projection: Bool
+    ) throws -> Tensor {
         let mid = outC / 4
         var out = try pre(x, position.name + ".bn0")
         let shortcut = projection ? try conv(out, inC, outC, kernel: 1, stride: stride) : x
@@ -172,8 +175,10 @@ private final class DesignPass {
         activation.apply(&t, scale: gamma * scale)
     }
 
-    private func nfBlock(_ x: Tensor, _ position: BlockPosition, inC: Int, outC: Int, stride: Int, projection: Bool,
-                         beta: Float, alpha: Float) throws -> Tensor {
+    private func nfBlock(
+        _ x: Tensor, _ position: BlockPosition, inC: Int, outC: Int, stride: Int, projection: Bool,
+        beta: Float, alpha: Float
+    ) throws -> Tensor {
         let mid = outC / 4
         var out = x
         act(&out, scale: beta)
@@ -196,11 +201,13 @@ private final class DesignPass {
         stream += 1
         let fanIn = inC * kernel * kernel
         let shape = [outC, inC, kernel, kernel]
-        var weight = RandomNormal.tensor(shape: shape, std: ((standardized ? 1.0 : 2.0) / Double(fanIn)).squareRoot(),
-                                         seed: seed, stream: stream)
+        var weight = RandomNormal.tensor(
+            shape: shape, std: ((standardized ? 1.0 : 2.0) / Double(fanIn)).squareRoot(),
+            seed: seed, stream: stream)
         if standardized { weight = deepMindStandardized(weight) }
-        let geometry = ConvolutionGeometry(inChannels: inC, outChannels: outC, kernel: kernel, stride: stride,
-                                           padding: .symmetric(kernel / 2, kernel / 2))
+        let geometry = ConvolutionGeometry(
+            inChannels: inC, outChannels: outC, kernel: kernel, stride: stride,
+            padding: .symmetric(kernel / 2, kernel / 2))
         return try Convolution(geometry: geometry, weight: weight, bias: nil)(x)
     }
 }
@@ -217,7 +224,10 @@ func deepMindStandardized(_ weight: Tensor) -> Tensor {
             for i in range { sum += Double(w[i]) }
             let mean = sum / Double(fanIn)
             var squares = 0.0
-            for i in range { let d = Double(w[i]) - mean; squares += d * d }
+            for i in range {
+                let d = Double(w[i]) - mean
+                squares += d * d
+            }
             let scale = 1 / Swift.max(squares / Double(fanIn) * Double(fanIn), 1e-4).squareRoot()
             for i in range { w[i] = Float((Double(w[i]) - mean) * scale) }
         }

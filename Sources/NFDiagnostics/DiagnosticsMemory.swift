@@ -49,8 +49,9 @@ extension ModelPipeline {
     /// Bytes a recalibration on `images` images allocates: the preprocessed images it holds, a
     /// batch's pass, and a copy of the network (its new statistics, counted as all its weights).
     public func recalibrationBytes(images: Int, batchSize: Int = EstimationShift.defaultBatchSize) throws -> Int {
-        saturatingBytes(Double(images) * Double(inputSize.reduce(4, *)) + Double(try passBytes(batch: batchSize))
-            + Double(classifier.parameterCount) * 4)
+        saturatingBytes(
+            Double(images) * Double(inputSize.reduce(4, *)) + Double(try passBytes(batch: batchSize))
+                + Double(classifier.parameterCount) * 4)
     }
 }
 

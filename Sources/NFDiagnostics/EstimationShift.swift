@@ -13,8 +13,9 @@ public enum EstimationShift {
     /// `|| running_var - sigma2 ||_2` over channels, in Double.
     public static func layers(_ classifier: any ImageClassifier, measured: [String: ChannelMoments]) -> [EstimationShiftLayer] {
         classifier.normalizationLayers.enumerated().map { index, layer in
-            var entry = EstimationShiftLayer(index: index, name: layer.name, kind: layer.batchNorm == nil ? "groupnorm" : "batchnorm",
-                                             channels: layer.channels, esmMean: nil, esmVar: nil)
+            var entry = EstimationShiftLayer(
+                index: index, name: layer.name, kind: layer.batchNorm == nil ? "groupnorm" : "batchnorm",
+                channels: layer.channels, esmMean: nil, esmVar: nil)
             if let bn = layer.batchNorm, let moments = measured[bn.name], moments.count > 0 {
                 let variance = moments.variance
                 var meanSquares = 0.0, varSquares = 0.0
@@ -35,17 +36,22 @@ public enum EstimationShift {
     /// Images per batch of a pass over a dataset.
     public static let defaultBatchSize = 64
 
-    public static func batches(_ pipeline: ModelPipeline, dataset: any ImageDataset, limit: Int?, batchSize: Int = defaultBatchSize,
-                               maxPixels: Int = 40_000_000) -> DatasetBatches {
-        DatasetBatches(pipeline: pipeline, dataset: dataset, total: min(limit ?? dataset.count, dataset.count),
-                       batchSize: batchSize, maxPixels: maxPixels)
+    public static func batches(
+        _ pipeline: ModelPipeline, dataset: any ImageDataset, limit: Int?, batchSize: Int = defaultBatchSize,
+        maxPixels: Int = 40_000_000
+    ) -> DatasetBatches {
+        DatasetBatches(
+            pipeline: pipeline, dataset: dataset, total: min(limit ?? dataset.count, dataset.count),
+            batchSize: batchSize, maxPixels: maxPixels)
     }
 
     /// Runs `pipeline` in inference mode over every batch and accumulates each normalization
     /// layer's input. `afterBatch` is told (images done, total) and may throw to stop (a
     /// cancelled request).
-    public static func measure(_ pipeline: ModelPipeline, batches: DatasetBatches,
-                               afterBatch: (Int, Int) throws -> Void = { _, _ in }) throws -> (recorder: NormalizationRecorder, images: Int) {
+    public static func measure(
+        _ pipeline: ModelPipeline, batches: DatasetBatches,
+        afterBatch: (Int, Int) throws -> Void = { _, _ in }
+    ) throws -> (recorder: NormalizationRecorder, images: Int) {
         let recorder = NormalizationRecorder()
         var done = 0
         for batch in batches {
@@ -68,8 +74,10 @@ public enum EstimationShift {
     /// variance its input has over `inputs` when every earlier layer already uses its new
     /// statistics, so that afterwards the ESM on the same inputs is 0 up to rounding. Each
     /// layer costs one pass over the inputs up to that layer (`ForwardContext.stopAtNormalization`).
-    public static func recalibrated(_ classifier: any ImageClassifier, inputs: [Tensor],
-                                    afterLayer: (Int, Int) throws -> Void = { _, _ in }) throws -> (any ImageClassifier, [String: RunningStatistics]) {
+    public static func recalibrated(
+        _ classifier: any ImageClassifier, inputs: [Tensor],
+        afterLayer: (Int, Int) throws -> Void = { _, _ in }
+    ) throws -> (any ImageClassifier, [String: RunningStatistics]) {
         var statistics: [String: RunningStatistics] = [:]
         var current = classifier
         let layers = classifier.batchNormLayers
@@ -93,7 +101,9 @@ public enum EstimationShift {
     /// AdaBN in one step from moments measured elsewhere (live traffic): each BatchNorm takes the
     /// statistics its input had under the statistics then in use. Not exact for layers after a
     /// changed one (their inputs change with it); a dataset recalibration is.
-    public static func recalibrated(_ classifier: any ImageClassifier, measured: [String: ChannelMoments]) -> (any ImageClassifier, [String: RunningStatistics]) {
+    public static func recalibrated(
+        _ classifier: any ImageClassifier, measured: [String: ChannelMoments]
+    ) -> (any ImageClassifier, [String: RunningStatistics]) {
         var statistics: [String: RunningStatistics] = [:]
         for bn in classifier.batchNormLayers {
             guard let moments = measured[bn.name], moments.count > 0 else { continue }

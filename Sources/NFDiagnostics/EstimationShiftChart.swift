@@ -10,11 +10,15 @@ public enum EstimationShiftChart {
         }
         func series(_ value: (EstimationShiftLayer) -> Double?, _ what: String) -> [Series] {
             zip(reports, labels).map { report, label in
-                Series(name: label, points: report.layers.map { layer in
-                    let y = value(layer)
-                    return DataPoint(x: Double(layer.index), y: y,
-                                     label: "\(label) \(layer.name) (\(layer.index), \(layer.kind)): \(what) \(y.map { NumberFormatting.format($0) } ?? "none")")
-                })
+                Series(
+                    name: label,
+                    points: report.layers.map { layer in
+                        let y = value(layer)
+                        return DataPoint(
+                            x: Double(layer.index), y: y,
+                            label:
+                                "\(label) \(layer.name) (\(layer.index), \(layer.kind)): \(what) \(y.map { NumberFormatting.format($0) } ?? "none")")
+                    })
             }
         }
         var markers: [Marker] = []
@@ -24,12 +28,16 @@ public enum EstimationShiftChart {
             }
         }
         let title = reports.count == 1 ? "Estimation shift: \(labels[0])" : "Estimation shift"
-        return Figure(title: title, panels: [
-            Panel(title: "Mean shift (esm_mean)", xLabel: "normalization layer", yLabel: "esm_mean (l2 over channels)",
-                  yScale: .log, series: series(\.esmMean, "esm_mean"), markers: markers, xIntegerTicks: true),
-            Panel(title: "Variance shift (esm_var)", xLabel: "normalization layer", yLabel: "esm_var (l2 over channels)",
-                  yScale: .log, series: series(\.esmVar, "esm_var"), markers: markers, xIntegerTicks: true),
-        ])
+        return Figure(
+            title: title,
+            panels: [
+                Panel(
+                    title: "Mean shift (esm_mean)", xLabel: "normalization layer", yLabel: "esm_mean (l2 over channels)",
+                    yScale: .log, series: series(\.esmMean, "esm_mean"), markers: markers, xIntegerTicks: true),
+                Panel(
+                    title: "Variance shift (esm_var)", xLabel: "normalization layer", yLabel: "esm_var (l2 over channels)",
+                    yScale: .log, series: series(\.esmVar, "esm_var"), markers: markers, xIntegerTicks: true),
+            ])
     }
 
     public static func svg(_ reports: [EstimationShiftReport]) -> String {

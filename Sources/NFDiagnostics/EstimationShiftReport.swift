@@ -59,8 +59,10 @@ public struct EstimationShiftReport: Sendable, Codable {
     public var statistics: String
     public var layers: [EstimationShiftLayer]
 
-    public init(model: String, source: String, dataset: String? = nil, scope: String? = nil, window: Int? = nil, images: Int,
-                statistics: String, layers: [EstimationShiftLayer]) {
+    public init(
+        model: String, source: String, dataset: String? = nil, scope: String? = nil, window: Int? = nil, images: Int,
+        statistics: String, layers: [EstimationShiftLayer]
+    ) {
         self.model = model
         self.source = source
         self.dataset = dataset

@@ -40,8 +40,10 @@ public struct NetworkDesign: Sendable, Equatable, Codable {
         case weightStandardization = "weight_standardization"
     }
 
-    public init(family: Family, order: Order? = nil, alpha: Double? = nil, weightStandardization: Bool? = nil,
-                activation: String? = nil, depths: [Int]? = nil, width: Int? = nil, label: String? = nil) {
+    public init(
+        family: Family, order: Order? = nil, alpha: Double? = nil, weightStandardization: Bool? = nil,
+        activation: String? = nil, depths: [Int]? = nil, width: Int? = nil, label: String? = nil
+    ) {
         self.family = family
         self.order = order
         self.alpha = alpha
@@ -135,7 +137,8 @@ public enum SignalPropagationLimits {
         guard size >= 1 else { throw DiagnosticsRequestError("size must be positive, got \(size)") }
         guard size <= maxSize else { throw DiagnosticsRequestError("size must be at most \(maxSize) (limit maxSize), got \(size)") }
         guard batch * size * size <= maxInputPixels else {
-            throw DiagnosticsRequestError("batch x size^2 = \(batch * size * size) is over the limit maxInputPixels, \(maxInputPixels) (e.g. batch 16 at 256 px)")
+            throw DiagnosticsRequestError(
+                "batch x size^2 = \(batch * size * size) is over the limit maxInputPixels, \(maxInputPixels) (e.g. batch 16 at 256 px)")
         }
     }
 }

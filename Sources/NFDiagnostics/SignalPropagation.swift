@@ -14,8 +14,10 @@ public enum SignalPropagation {
     /// A served (trained) model on N(0, 1) noise or on the first `batch` images of a dataset,
     /// preprocessed exactly as for prediction. `openDataset` opens the dataset the input names
     /// (the server: names in its catalog only; the command line: names or folders).
-    public static func measure(_ pipeline: ModelPipeline, input request: SignalPropagationInput,
-                               openDataset: (String) throws -> any ImageDataset) throws -> SignalPropagationReport {
+    public static func measure(
+        _ pipeline: ModelPipeline, input request: SignalPropagationInput,
+        openDataset: (String) throws -> any ImageDataset
+    ) throws -> SignalPropagationReport {
         let start = ContinuousClock.now
         let (input, resolved) = try makeInput(request, pipeline: pipeline, openDataset: openDataset)
         let recorder = SignalPropagationRecorder()
@@ -38,19 +40,24 @@ public enum SignalPropagation {
         let network = DesignNetwork(design: design, seed: seed)
         let gigaFLOPs = network.flops(batch: resolved.batch!, size: resolved.size!) / 1e9
         guard gigaFLOPs <= SignalPropagationLimits.maxGigaFLOPs else {
-            throw DiagnosticsRequestError("this design needs \(Int(gigaFLOPs.rounded())) GFLOPs at batch \(resolved.batch!), \(resolved.size!) px; "
-                + "the limit maxGigaFLOPs is \(Int(SignalPropagationLimits.maxGigaFLOPs)): use fewer blocks, a smaller width, batch or size")
+            throw DiagnosticsRequestError(
+                "this design needs \(Int(gigaFLOPs.rounded())) GFLOPs at batch \(resolved.batch!), \(resolved.size!) px; "
+                    + "the limit maxGigaFLOPs is \(Int(SignalPropagationLimits.maxGigaFLOPs)): use fewer blocks, a smaller width, batch or size")
         }
         let recorder = SignalPropagationRecorder()
-        try network.run(gaussian(batch: resolved.batch!, channels: 3, height: resolved.size!, width: resolved.size!, seed: seed),
-                        observer: recorder)
-        var notes = ["Weights drawn at initialization with seed \(seed) (\(design.family == .nfResnet && design.weightStandardization! ? "DeepMind's scaled weight standardization" : "He-normal, N(0, 2/fan_in)")); the input is N(0, 1) noise from the same seed."]
+        try network.run(
+            gaussian(batch: resolved.batch!, channels: 3, height: resolved.size!, width: resolved.size!, seed: seed),
+            observer: recorder)
+        var notes = [
+            "Weights drawn at initialization with seed \(seed) (\(design.family == .nfResnet && design.weightStandardization! ? "DeepMind's scaled weight standardization" : "He-normal, N(0, 2/fan_in)")); the input is N(0, 1) noise from the same seed."
+        ]
         if design.family == .preactResnet {
             notes.append("BatchNorm normalizes with the batch's own statistics (training mode), as at initialization.")
         }
         return SignalPropagationReport(
             model: nil, architecture: design, atInit: true, label: design.label!, input: resolved,
-            blockOutput: "the sum of the residual branch\(design.family == .nfResnet ? " (times alpha)" : "") and the shortcut; no activation follows the addition in these pre-activation blocks",
+            blockOutput:
+                "the sum of the residual branch\(design.family == .nfResnet ? " (times alpha)" : "") and the shortcut; no activation follows the addition in these pre-activation blocks",
             notes: notes, seconds: seconds(since: start), points: recorder.points(expectedVariances: network.expectedVariances))
     }
 
@@ -58,7 +65,8 @@ public enum SignalPropagation {
     public static func measure(architecture: String, input request: SignalPropagationInput) throws -> SignalPropagationReport {
         let start = ContinuousClock.now
         guard ModelRegistry.architectures.contains(architecture) else {
-            throw DiagnosticsRequestError("\"\(architecture)\" is not a registered architecture (known: \(ModelRegistry.architectures.joined(separator: ", ")))")
+            throw DiagnosticsRequestError(
+                "\"\(architecture)\" is not a registered architecture (known: \(ModelRegistry.architectures.joined(separator: ", ")))")
         }
         let (resolved, seed) = try designInput(request)
         // Checked from the architecture's costs (FLOPs per image at 32 px, scaled by the area)
@@ -66,20 +74,26 @@ public enum SignalPropagation {
         if let cost = ArchitectureCost.of(architecture) {
             let flops = cost.flops(batch: resolved.batch!, size: resolved.size!) / 1e9
             guard flops <= SignalPropagationLimits.maxGigaFLOPs else {
-                throw DiagnosticsRequestError("\(architecture) needs about \(Int(flops.rounded())) GFLOPs at batch \(resolved.batch!), \(resolved.size!) px; the limit maxGigaFLOPs is \(Int(SignalPropagationLimits.maxGigaFLOPs))")
+                throw DiagnosticsRequestError(
+                    "\(architecture) needs about \(Int(flops.rounded())) GFLOPs at batch \(resolved.batch!), \(resolved.size!) px; the limit maxGigaFLOPs is \(Int(SignalPropagationLimits.maxGigaFLOPs))"
+                )
             }
         }
-        let classifier = try ModelRegistry.build(architecture: architecture, numClasses: nil, modelArgs: [:],
-                                                 weights: WeightLoader(source: InitializerWeightSource(seed: seed)))
+        let classifier = try ModelRegistry.build(
+            architecture: architecture, numClasses: nil, modelArgs: [:],
+            weights: WeightLoader(source: InitializerWeightSource(seed: seed)))
         let recorder = SignalPropagationRecorder()
         let normalized = classifier.normalizationKind != .normalizerFree
         let context = ForwardContext(observer: recorder, batchStatistics: normalized ? MomentsBatchStatistics() : nil)
         var input = resolved
         input.channels = classifier.inputChannels
-        _ = try classifier.forward(gaussian(batch: input.batch!, channels: classifier.inputChannels, height: input.size!, width: input.size!, seed: seed),
-                                   context: context)
-        var notes = ["Weights from nfserve's seeded initializer (seed \(seed)): He-normal convs, norm scales 1, biases 0. "
-            + "The gains timm initializes to 0 so that every residual branch starts silent (conv3.gain, skipinit_gain, the last BatchNorm scale with zero_init_last) are set to 1 for the plot."]
+        _ = try classifier.forward(
+            gaussian(batch: input.batch!, channels: classifier.inputChannels, height: input.size!, width: input.size!, seed: seed),
+            context: context)
+        var notes = [
+            "Weights from nfserve's seeded initializer (seed \(seed)): He-normal convs, norm scales 1, biases 0. "
+                + "The gains timm initializes to 0 so that every residual branch starts silent (conv3.gain, skipinit_gain, the last BatchNorm scale with zero_init_last) are set to 1 for the plot."
+        ]
         if normalized { notes.append("BatchNorm normalizes with the batch's own statistics (training mode), as at initialization.") }
         return SignalPropagationReport(
             model: architecture, architecture: nil, atInit: true, label: "\(architecture) (init)", input: input,
@@ -99,8 +113,10 @@ public enum SignalPropagation {
     }
 
     /// The input for a served model and the request as resolved (size, channels, seed filled in).
-    static func makeInput(_ request: SignalPropagationInput, pipeline: ModelPipeline,
-                          openDataset: (String) throws -> any ImageDataset) throws -> (Tensor, SignalPropagationInput) {
+    static func makeInput(
+        _ request: SignalPropagationInput, pipeline: ModelPipeline,
+        openDataset: (String) throws -> any ImageDataset
+    ) throws -> (Tensor, SignalPropagationInput) {
         var resolved = request
         let channels = pipeline.inputSize[0]
         let batch = request.batch ?? 8
@@ -143,7 +159,8 @@ public enum SignalPropagation {
         let size = request.size ?? 64
         resolved.batch = request.batch ?? 4
         guard size >= SignalPropagationLimits.minDesignSize else {
-            throw DiagnosticsRequestError("size must be at least \(SignalPropagationLimits.minDesignSize) (the last stage needs a pixel), got \(size)")
+            throw DiagnosticsRequestError(
+                "size must be at least \(SignalPropagationLimits.minDesignSize) (the last stage needs a pixel), got \(size)")
         }
         try SignalPropagationLimits.checkInput(batch: resolved.batch!, size: size)
         resolved.size = size

@@ -65,18 +65,22 @@ public final class SignalPropagationRecorder: ForwardObserver {
         state.withLock { state in
             var points: [SignalPropagationPoint] = []
             if let stem = state.stem {
-                points.append(SignalPropagationPoint(index: 0, name: "stem", stage: nil,
-                                                     averageSquaredChannelMean: stem.averageSquaredMean,
-                                                     averageChannelVariance: stem.averageVariance,
-                                                     residualVariance: nil, expectedVariance: expectedVariances?.first))
+                points.append(
+                    SignalPropagationPoint(
+                        index: 0, name: "stem", stage: nil,
+                        averageSquaredChannelMean: stem.averageSquaredMean,
+                        averageChannelVariance: stem.averageVariance,
+                        residualVariance: nil, expectedVariance: expectedVariances?.first))
             }
             for index in state.blocks.keys.sorted() {
                 guard let block = state.blocks[index], let output = block.output else { continue }
                 let expected = expectedVariances.flatMap { index + 1 < $0.count ? $0[index + 1] : nil }
-                points.append(SignalPropagationPoint(index: index + 1, name: block.position.name, stage: block.position.stage,
-                                                     averageSquaredChannelMean: output.averageSquaredMean,
-                                                     averageChannelVariance: output.averageVariance,
-                                                     residualVariance: block.branch?.averageVariance, expectedVariance: expected))
+                points.append(
+                    SignalPropagationPoint(
+                        index: index + 1, name: block.position.name, stage: block.position.stage,
+                        averageSquaredChannelMean: output.averageSquaredMean,
+                        averageChannelVariance: output.averageVariance,
+                        residualVariance: block.branch?.averageVariance, expectedVariance: expected))
             }
             return points
         }

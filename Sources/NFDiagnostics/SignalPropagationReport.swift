@@ -24,8 +24,10 @@ public struct SignalPropagationPoint: Sendable, Equatable, Codable {
         case expectedVariance = "expected_var"
     }
 
-    public init(index: Int, name: String, stage: Int?, averageSquaredChannelMean: Double, averageChannelVariance: Double,
-                residualVariance: Double?, expectedVariance: Double?) {
+    public init(
+        index: Int, name: String, stage: Int?, averageSquaredChannelMean: Double, averageChannelVariance: Double,
+        residualVariance: Double?, expectedVariance: Double?
+    ) {
         self.index = index
         self.name = name
         self.stage = stage
@@ -83,8 +85,10 @@ public struct SignalPropagationInput: Sendable, Equatable, Codable {
         channels = try container.decodeIfPresent(Int.self, forKey: .channels)
     }
 
-    public init(source: Source = .gaussian, dataset: String? = nil, batch: Int? = nil, size: Int? = nil, seed: UInt64? = nil,
-                channels: Int? = nil) {
+    public init(
+        source: Source = .gaussian, dataset: String? = nil, batch: Int? = nil, size: Int? = nil, seed: UInt64? = nil,
+        channels: Int? = nil
+    ) {
         self.source = source
         self.dataset = dataset
         self.batch = batch

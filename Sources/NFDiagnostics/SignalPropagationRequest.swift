@@ -48,7 +48,8 @@ public struct SignalPropagationRequest: Sendable, Decodable {
         case let (nil, name?):
             return [SignalPropagationRun(kind: atInit == true ? .initializedArchitecture(name) : .servedModel(name), input: input)]
         case (nil, nil):
-            throw DiagnosticsRequestError("give \"architecture\" (a design, or a list of them) or \"model\" (with \"at_init\": true for a registered architecture)")
+            throw DiagnosticsRequestError(
+                "give \"architecture\" (a design, or a list of them) or \"model\" (with \"at_init\": true for a registered architecture)")
         case (_?, _?):
             throw DiagnosticsRequestError("give either \"architecture\" or \"model\", not both")
         }

@@ -26,7 +26,7 @@ enum ExifOrientation {
         let base = data.startIndex
         let little: Bool
         switch (data[base], data[base + 1]) {
-        case (0x49, 0x49): little = true   // "II"
+        case (0x49, 0x49): little = true  // "II"
         case (0x4D, 0x4D): little = false  // "MM"
         default: return nil
         }
@@ -37,7 +37,8 @@ enum ExifOrientation {
         }
         func u32(_ offset: Int) -> Int? {
             guard let lo = u16(little ? offset : offset + 2),
-                  let hi = u16(little ? offset + 2 : offset) else { return nil }
+                let hi = u16(little ? offset + 2 : offset)
+            else { return nil }
             return hi << 16 | lo
         }
         guard u16(2) == 42, let ifd = u32(4), let count = u16(ifd) else { return nil }
@@ -49,10 +50,10 @@ enum ExifOrientation {
             // The value sits in the 4-byte field when it fits, else at the offset stored there.
             let unit: Int
             switch type {
-            case 1, 6: unit = 1          // BYTE, SBYTE
-            case 3, 8: unit = 2          // SHORT, SSHORT
-            case 4, 9: unit = 4          // LONG, SLONG
-            default: continue            // not an integer type: ignored
+            case 1, 6: unit = 1  // BYTE, SBYTE
+            case 3, 8: unit = 2  // SHORT, SSHORT
+            case 4, 9: unit = 4  // LONG, SLONG
+            default: continue  // not an integer type: ignored
             }
             var valueAt = at + 8
             if unit * n > 4 {
@@ -68,7 +69,7 @@ enum ExifOrientation {
             case 4: value = u32(valueAt)
             default: value = u32(valueAt).map { Int(Int32(truncatingIfNeeded: $0)) }
             }
-            if let value { found = value }   // a later duplicate wins, as in Pillow's dict
+            if let value { found = value }  // a later duplicate wins, as in Pillow's dict
         }
         return found
     }
@@ -84,7 +85,10 @@ enum ExifOrientation {
                 var j = i + key.count
                 if j < xmp.endIndex, xmp[j] == UInt8(ascii: "=") {
                     j += 1
-                    guard j < xmp.endIndex, xmp[j] == UInt8(ascii: "\"") else { i += 1; continue }
+                    guard j < xmp.endIndex, xmp[j] == UInt8(ascii: "\"") else {
+                        i += 1
+                        continue
+                    }
                 } else if j < xmp.endIndex, xmp[j] == UInt8(ascii: ">") {
                     // fallthrough to the digit
                 } else {
@@ -114,13 +118,13 @@ enum ExifOrientation {
         // sy = ay*x + by*y + cy (Pillow's Transpose.c, written as one affine map).
         let (ax, bx, cx, ay, by, cy): (Int, Int, Int, Int, Int, Int)
         switch value {
-        case 2: (ax, bx, cx, ay, by, cy) = (-1, 0, w - 1, 0, 1, 0)            // FLIP_LEFT_RIGHT
-        case 3: (ax, bx, cx, ay, by, cy) = (-1, 0, w - 1, 0, -1, h - 1)       // ROTATE_180
-        case 4: (ax, bx, cx, ay, by, cy) = (1, 0, 0, 0, -1, h - 1)            // FLIP_TOP_BOTTOM
-        case 5: (ax, bx, cx, ay, by, cy) = (0, 1, 0, 1, 0, 0)                 // TRANSPOSE
-        case 6: (ax, bx, cx, ay, by, cy) = (0, 1, 0, -1, 0, h - 1)            // ROTATE_270
-        case 7: (ax, bx, cx, ay, by, cy) = (0, -1, w - 1, -1, 0, h - 1)       // TRANSVERSE
-        default: (ax, bx, cx, ay, by, cy) = (0, -1, w - 1, 1, 0, 0)           // 8: ROTATE_90
+        case 2: (ax, bx, cx, ay, by, cy) = (-1, 0, w - 1, 0, 1, 0)  // FLIP_LEFT_RIGHT
+        case 3: (ax, bx, cx, ay, by, cy) = (-1, 0, w - 1, 0, -1, h - 1)  // ROTATE_180
+        case 4: (ax, bx, cx, ay, by, cy) = (1, 0, 0, 0, -1, h - 1)  // FLIP_TOP_BOTTOM
+        case 5: (ax, bx, cx, ay, by, cy) = (0, 1, 0, 1, 0, 0)  // TRANSPOSE
+        case 6: (ax, bx, cx, ay, by, cy) = (0, 1, 0, -1, 0, h - 1)  // ROTATE_270
+        case 7: (ax, bx, cx, ay, by, cy) = (0, -1, w - 1, -1, 0, h - 1)  // TRANSVERSE
+        default: (ax, bx, cx, ay, by, cy) = (0, -1, w - 1, 1, 0, 0)  // 8: ROTATE_90
         }
         return Image8(width: outW, height: outH, channels: c) { out in
             image.pixels.withUnsafeBufferPointer { src in
@@ -133,7 +137,9 @@ enum ExifOrientation {
                         if c == 1 {
                             dst[0] = p[0]
                         } else {
-                            dst[0] = p[0]; dst[1] = p[1]; dst[2] = p[2]
+                            dst[0] = p[0]
+                            dst[1] = p[1]
+                            dst[2] = p[2]
                         }
                         dst += c
                         sx += ax

@@ -12,8 +12,9 @@ public struct Image8: Sendable, Equatable {
     public init(width: Int, height: Int, channels: Int, pixels: [UInt8]) {
         precondition(width > 0 && height > 0, "image dimensions must be positive, got \(width)x\(height)")
         precondition(channels == 1 || channels == 3, "channels must be 1 or 3, got \(channels)")
-        precondition(pixels.count == width * height * channels,
-                     "\(width)x\(height)x\(channels) image needs \(width * height * channels) bytes, got \(pixels.count)")
+        precondition(
+            pixels.count == width * height * channels,
+            "\(width)x\(height)x\(channels) image needs \(width * height * channels) bytes, got \(pixels.count)")
         self.width = width
         self.height = height
         self.channels = channels
@@ -21,8 +22,10 @@ public struct Image8: Sendable, Equatable {
     }
 
     /// Builds an image whose bytes are written by `initializer`, which must fill all of them.
-    init(width: Int, height: Int, channels: Int,
-         unsafeUninitialized initializer: (UnsafeMutableBufferPointer<UInt8>) throws -> Void) rethrows {
+    init(
+        width: Int, height: Int, channels: Int,
+        unsafeUninitialized initializer: (UnsafeMutableBufferPointer<UInt8>) throws -> Void
+    ) rethrows {
         let count = width * height * channels
         let pixels = try [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
             try initializer(buffer)

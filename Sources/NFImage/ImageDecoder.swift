@@ -20,12 +20,14 @@ public enum ImageDecoder {
             switch try sniff(data) {
             case .jpeg:
                 let info = try JPEGDecoder.parse(data)
-                return ImageHeader(format: .jpeg, width: info.width, height: info.height,
-                                   channels: info.components == 1 ? 1 : 3)
+                return ImageHeader(
+                    format: .jpeg, width: info.width, height: info.height,
+                    channels: info.components == 1 ? 1 : 3)
             case .png:
                 var png = try PNGDecoder.header(data)
-                return ImageHeader(format: .png, width: Int(png.width), height: Int(png.height),
-                                   channels: Int(nf_png_output_channels(&png)))
+                return ImageHeader(
+                    format: .png, width: Int(png.width), height: Int(png.height),
+                    channels: Int(nf_png_output_channels(&png)))
             }
         }
     }
@@ -76,20 +78,36 @@ public enum ImageDecoder {
             throw ImageError.corrupt("the JPEG file is truncated")
         }
         let what: String
-        if starts(ascii("GIF87a")) || starts(ascii("GIF89a")) { what = "GIF" }
-        else if starts(ascii("BM")) && b.count >= 14 { what = "BMP" }
-        else if starts(ascii("RIFF")) && starts(ascii("WEBP"), at: 8) { what = "WebP" }
-        else if starts([0x49, 0x49, 0x2A, 0x00]) || starts([0x4D, 0x4D, 0x00, 0x2A]) { what = "TIFF" }
-        else if starts(ascii("ftyp"), at: 4) && (starts(ascii("avif"), at: 8) || starts(ascii("avis"), at: 8)) { what = "AVIF" }
-        else if starts(ascii("ftyp"), at: 4) && (starts(ascii("heic"), at: 8) || starts(ascii("heix"), at: 8)
-                                                 || starts(ascii("mif1"), at: 8) || starts(ascii("msf1"), at: 8)) { what = "HEIF" }
-        else if starts([0x00, 0x00, 0x00, 0x0C, 0x6A, 0x50, 0x20, 0x20]) || starts([0xFF, 0x4F, 0xFF, 0x51]) { what = "JPEG 2000" }
-        else if starts([0xFF, 0x0A]) || starts([0x00, 0x00, 0x00, 0x0C, 0x4A, 0x58, 0x4C, 0x20]) { what = "JPEG XL" }
-        else if starts([0x00, 0x00, 0x01, 0x00]) { what = "ICO" }
-        else if starts(ascii("8BPS")) { what = "PSD" }
-        else if starts(ascii("qoif")) { what = "QOI" }
-        else if starts(ascii("%PDF")) { what = "PDF" }
-        else { what = "unknown" }
+        if starts(ascii("GIF87a")) || starts(ascii("GIF89a")) {
+            what = "GIF"
+        } else if starts(ascii("BM")) && b.count >= 14 {
+            what = "BMP"
+        } else if starts(ascii("RIFF")) && starts(ascii("WEBP"), at: 8) {
+            what = "WebP"
+        } else if starts([0x49, 0x49, 0x2A, 0x00]) || starts([0x4D, 0x4D, 0x00, 0x2A]) {
+            what = "TIFF"
+        } else if starts(ascii("ftyp"), at: 4) && (starts(ascii("avif"), at: 8) || starts(ascii("avis"), at: 8)) {
+            what = "AVIF"
+        } else if starts(ascii("ftyp"), at: 4)
+            && (starts(ascii("heic"), at: 8) || starts(ascii("heix"), at: 8)
+                || starts(ascii("mif1"), at: 8) || starts(ascii("msf1"), at: 8))
+        {
+            what = "HEIF"
+        } else if starts([0x00, 0x00, 0x00, 0x0C, 0x6A, 0x50, 0x20, 0x20]) || starts([0xFF, 0x4F, 0xFF, 0x51]) {
+            what = "JPEG 2000"
+        } else if starts([0xFF, 0x0A]) || starts([0x00, 0x00, 0x00, 0x0C, 0x4A, 0x58, 0x4C, 0x20]) {
+            what = "JPEG XL"
+        } else if starts([0x00, 0x00, 0x01, 0x00]) {
+            what = "ICO"
+        } else if starts(ascii("8BPS")) {
+            what = "PSD"
+        } else if starts(ascii("qoif")) {
+            what = "QOI"
+        } else if starts(ascii("%PDF")) {
+            what = "PDF"
+        } else {
+            what = "unknown"
+        }
         throw ImageError.unsupportedFormat(what)
     }
 }

@@ -34,7 +34,7 @@ enum JPEGDecoder {
         let n = data.count
         var info = Info()
         var sawFrame = false
-        var i = 2                                  // after FF D8
+        var i = 2  // after FF D8
         func truncated() -> ImageError {
             .corrupt("the JPEG file ends inside its header (truncated upload?)")
         }
@@ -47,13 +47,16 @@ enum JPEGDecoder {
         }
         while true {
             guard i < n else { return try stop(truncated()) }
-            if data[i] != 0xFF { i += 1; continue }          // junk between segments: skipped, as Pillow
-            while i < n && data[i] == 0xFF { i += 1 }         // fill bytes
+            if data[i] != 0xFF {
+                i += 1
+                continue
+            }  // junk between segments: skipped, as Pillow
+            while i < n && data[i] == 0xFF { i += 1 }  // fill bytes
             guard i < n else { return try stop(truncated()) }
             let marker = data[i]
             i += 1
             switch marker {
-            case 0x00, 0x01, 0xD0...0xD8:                     // stuffed byte, TEM, RSTn, SOI: no length
+            case 0x00, 0x01, 0xD0...0xD8:  // stuffed byte, TEM, RSTn, SOI: no length
                 continue
             case 0xD9:
                 return try stop(.corrupt("the JPEG file has no image data (end marker before any scan)"))
@@ -68,7 +71,7 @@ enum JPEGDecoder {
             switch marker {
             case 0xC0...0xCF where marker != 0xC4 && marker != 0xC8 && marker != 0xCC:
                 // SOFn (C4 = DHT, C8 = JPG extension, CC = DAC are not frame headers).
-                guard !sawFrame else { break }                 // libjpeg rejects a second SOF
+                guard !sawFrame else { break }  // libjpeg rejects a second SOF
                 guard payload.count >= 6 else { throw ImageError.corrupt("the JPEG frame header is too short") }
                 sawFrame = true
                 let p = payload.lowerBound
@@ -131,8 +134,9 @@ enum JPEGDecoder {
         var message = [CChar](repeating: 0, count: 256)
         let status = raw.withUnsafeMutableBufferPointer { out in
             message.withUnsafeMutableBufferPointer { text in
-                nf_jpeg_decode(data.baseAddress, data.count, Int32(w), Int32(h), Int32(components),
-                               out.baseAddress, out.count, text.baseAddress, text.count)
+                nf_jpeg_decode(
+                    data.baseAddress, data.count, Int32(w), Int32(h), Int32(components),
+                    out.baseAddress, out.count, text.baseAddress, text.count)
             }
         }
         try check(status, message: message)

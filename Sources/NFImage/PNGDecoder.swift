@@ -22,16 +22,19 @@ enum PNGDecoder {
     }
 
     /// Decodes the pixels (before EXIF orientation) and returns the orientation value.
-    static func decode(_ data: UnsafeBufferPointer<UInt8>, header: nf_png_header,
-                       maxPixels: Int) throws -> (Image8, Int?) {
+    static func decode(
+        _ data: UnsafeBufferPointer<UInt8>, header: nf_png_header,
+        maxPixels: Int
+    ) throws -> (Image8, Int?) {
         var h = header
         let width = Int(header.width), height = Int(header.height)
         let channels = Int(nf_png_output_channels(&h))
         // Per-side limits for spng: the pixel limit was checked by the caller; this keeps
         // spng's own check consistent with it (and well below its 2^31-1 maximum).
         let side = UInt32(clamping: min(maxPixels, Int(Int32.max)))
-        var limits = nf_png_limits(max_width: side, max_height: side,
-                                   max_chunk_size: maxChunkSize, max_cache_size: maxChunkCache)
+        var limits = nf_png_limits(
+            max_width: side, max_height: side,
+            max_chunk_size: maxChunkSize, max_cache_size: maxChunkCache)
         var message = [CChar](repeating: 0, count: 256)
         var exif = [UInt8](repeating: 0, count: exifCapacity)
         var exifLength = 0
@@ -39,13 +42,14 @@ enum PNGDecoder {
         let image = Image8(width: width, height: height, channels: channels) { out in
             status = exif.withUnsafeMutableBufferPointer { exifBuffer in
                 message.withUnsafeMutableBufferPointer { text in
-                    nf_png_decode(data.baseAddress, data.count, &limits, out.baseAddress, out.count,
-                                  exifBuffer.baseAddress, exifBuffer.count, &exifLength,
-                                  text.baseAddress, text.count)
+                    nf_png_decode(
+                        data.baseAddress, data.count, &limits, out.baseAddress, out.count,
+                        exifBuffer.baseAddress, exifBuffer.count, &exifLength,
+                        text.baseAddress, text.count)
                 }
             }
             if status != Int32(NF_CODEC_OK.rawValue) {
-                out.initialize(repeating: 0)   // the array must be fully initialized even on failure
+                out.initialize(repeating: 0)  // the array must be fully initialized even on failure
             }
         }
         try check(status, message: message)
@@ -73,12 +77,13 @@ enum PNGDecoder {
             let type = (data[i + 4], data[i + 5], data[i + 6], data[i + 7])
             let start = i + 8
             guard length >= 0, start + length <= data.count else { return nil }
-            if type == (0x49, 0x45, 0x4E, 0x44) { return nil }                       // IEND
-            if type == (0x69, 0x54, 0x58, 0x74), length > keyword.count + 3 {         // iTXt
+            if type == (0x49, 0x45, 0x4E, 0x44) { return nil }  // IEND
+            if type == (0x69, 0x54, 0x58, 0x74), length > keyword.count + 3 {  // iTXt
                 let chunk = UnsafeBufferPointer(rebasing: data[start..<(start + length)])
                 // (`chunk` is rebased: its indices start at 0, not at `start`.)
                 if chunk.starts(with: keyword), chunk[keyword.count] == 0,
-                   chunk[keyword.count + 1] == 0 {                                     // not compressed
+                    chunk[keyword.count + 1] == 0
+                {  // not compressed
                     // keyword \0 flag method language \0 translated-keyword \0 text
                     var j = keyword.count + 3
                     var zeros = 0
@@ -89,7 +94,7 @@ enum PNGDecoder {
                     if zeros == 2 { return (start + j)..<(start + length) }
                 }
             }
-            i = start + length + 4                                                    // + CRC
+            i = start + length + 4  // + CRC
         }
         return nil
     }

@@ -101,7 +101,7 @@ enum PillowResample {
         for (j, xx) in window.enumerated() {
             let center = Double(Float(0)) + (Double(xx) + 0.5) * scale
             var ww = 0.0
-            var xmin = Int(center - support + 0.5)        // (int) truncates toward zero
+            var xmin = Int(center - support + 0.5)  // (int) truncates toward zero
             if xmin < 0 { xmin = 0 }
             var xmax = Int(center + support + 0.5)
             if xmax > inSize { xmax = inSize }
@@ -131,8 +131,10 @@ enum PillowResample {
 
     /// The window `xs` x `ys` of `image` resized to `width` x `height` with `interpolation`.
     /// With the full ranges this is `Image.resize((width, height), filter)`.
-    static func resize(_ image: Image8, width: Int, height: Int, interpolation: Interpolation,
-                       xs: Range<Int>? = nil, ys: Range<Int>? = nil) -> Image8 {
+    static func resize(
+        _ image: Image8, width: Int, height: Int, interpolation: Interpolation,
+        xs: Range<Int>? = nil, ys: Range<Int>? = nil
+    ) -> Image8 {
         let xs = xs ?? 0..<width, ys = ys ?? 0..<height
         precondition(xs.lowerBound >= 0 && xs.upperBound <= width && !xs.isEmpty)
         precondition(ys.lowerBound >= 0 && ys.upperBound <= height && !ys.isEmpty)
@@ -146,7 +148,8 @@ enum PillowResample {
         let needVertical = height != image.height
 
         // Source rows the output window needs (all of `ys` when there is no vertical pass).
-        let vertical: Coefficients? = needVertical
+        let vertical: Coefficients? =
+            needVertical
             ? coefficients(inSize: image.height, outSize: height, filter: filter, window: ys) : nil
         let rows: Range<Int>
         if let v = vertical {
@@ -175,46 +178,49 @@ enum PillowResample {
         let half: Int32 = 1 << (precisionBits - 1)
         return Image8(width: outW, height: outH, channels: c) { out in
             image.pixels.withUnsafeBufferPointer { srcBuffer in
-            co.weights.withUnsafeBufferPointer { wBuffer in
-            co.first.withUnsafeBufferPointer { firstBuffer in
-            co.count.withUnsafeBufferPointer { countBuffer in
-                let src = srcBuffer.baseAddress!, wts = wBuffer.baseAddress!
-                let firsts = firstBuffer.baseAddress!, counts = countBuffer.baseAddress!
-                let dst = out.baseAddress!
-                for (oy, y) in rows.enumerated() {
-                    let row = src + y * inW * c
-                    var o = dst + oy * outW * c
-                    if c == 1 {
-                        for xx in 0..<outW {
-                            let k = wts + xx * ksize
-                            let p = row + firsts[xx]
-                            var s0 = half
-                            for t in 0..<counts[xx] {
-                                s0 &+= Int32(p[t]) &* k[t]
+                co.weights.withUnsafeBufferPointer { wBuffer in
+                    co.first.withUnsafeBufferPointer { firstBuffer in
+                        co.count.withUnsafeBufferPointer { countBuffer in
+                            let src = srcBuffer.baseAddress!, wts = wBuffer.baseAddress!
+                            let firsts = firstBuffer.baseAddress!, counts = countBuffer.baseAddress!
+                            let dst = out.baseAddress!
+                            for (oy, y) in rows.enumerated() {
+                                let row = src + y * inW * c
+                                var o = dst + oy * outW * c
+                                if c == 1 {
+                                    for xx in 0..<outW {
+                                        let k = wts + xx * ksize
+                                        let p = row + firsts[xx]
+                                        var s0 = half
+                                        for t in 0..<counts[xx] {
+                                            s0 &+= Int32(p[t]) &* k[t]
+                                        }
+                                        o[0] = clip8(s0)
+                                        o += 1
+                                    }
+                                } else {
+                                    for xx in 0..<outW {
+                                        let k = wts + xx * ksize
+                                        var p = row + firsts[xx] * 3
+                                        var s0 = half, s1 = half, s2 = half
+                                        for t in 0..<counts[xx] {
+                                            let w = k[t]
+                                            s0 &+= Int32(p[0]) &* w
+                                            s1 &+= Int32(p[1]) &* w
+                                            s2 &+= Int32(p[2]) &* w
+                                            p += 3
+                                        }
+                                        o[0] = clip8(s0)
+                                        o[1] = clip8(s1)
+                                        o[2] = clip8(s2)
+                                        o += 3
+                                    }
+                                }
                             }
-                            o[0] = clip8(s0)
-                            o += 1
-                        }
-                    } else {
-                        for xx in 0..<outW {
-                            let k = wts + xx * ksize
-                            var p = row + firsts[xx] * 3
-                            var s0 = half, s1 = half, s2 = half
-                            for t in 0..<counts[xx] {
-                                let w = k[t]
-                                s0 &+= Int32(p[0]) &* w
-                                s1 &+= Int32(p[1]) &* w
-                                s2 &+= Int32(p[2]) &* w
-                                p += 3
-                            }
-                            o[0] = clip8(s0)
-                            o[1] = clip8(s1)
-                            o[2] = clip8(s2)
-                            o += 3
                         }
                     }
                 }
-            }}}}
+            }
         }
     }
 
@@ -230,25 +236,27 @@ enum PillowResample {
         var accumulator = [Int32](repeating: 0, count: rowLength)
         return Image8(width: image.width, height: outH, channels: c) { out in
             image.pixels.withUnsafeBufferPointer { srcBuffer in
-            co.weights.withUnsafeBufferPointer { wBuffer in
-            accumulator.withUnsafeMutableBufferPointer { accBuffer in
-                let src = srcBuffer.baseAddress!, wts = wBuffer.baseAddress!
-                let acc = accBuffer.baseAddress!, dst = out.baseAddress!
-                for yy in 0..<outH {
-                    for i in 0..<rowLength { acc[i] = half }
-                    let k = wts + yy * ksize
-                    let ymin = co.first[yy] - rowOffset
-                    for t in 0..<co.count[yy] {
-                        let row = src + (ymin + t) * rowLength
-                        let w = k[t]
-                        for i in 0..<rowLength {
-                            acc[i] &+= Int32(row[i]) &* w
+                co.weights.withUnsafeBufferPointer { wBuffer in
+                    accumulator.withUnsafeMutableBufferPointer { accBuffer in
+                        let src = srcBuffer.baseAddress!, wts = wBuffer.baseAddress!
+                        let acc = accBuffer.baseAddress!, dst = out.baseAddress!
+                        for yy in 0..<outH {
+                            for i in 0..<rowLength { acc[i] = half }
+                            let k = wts + yy * ksize
+                            let ymin = co.first[yy] - rowOffset
+                            for t in 0..<co.count[yy] {
+                                let row = src + (ymin + t) * rowLength
+                                let w = k[t]
+                                for i in 0..<rowLength {
+                                    acc[i] &+= Int32(row[i]) &* w
+                                }
+                            }
+                            let o = dst + yy * rowLength
+                            for i in 0..<rowLength { o[i] = clip8(acc[i]) }
                         }
                     }
-                    let o = dst + yy * rowLength
-                    for i in 0..<rowLength { o[i] = clip8(acc[i]) }
                 }
-            }}}
+            }
         }
     }
 
@@ -279,7 +287,7 @@ enum PillowResample {
                     var o = dst + oy * xs.count * c
                     for sx in xin {
                         if sy < 0 || sx < 0 {
-                            for ch in 0..<c { o[ch] = 0 }       // outside the source: Pillow fills 0
+                            for ch in 0..<c { o[ch] = 0 }  // outside the source: Pillow fills 0
                         } else {
                             let p = src + (sy * inW + sx) * c
                             for ch in 0..<c { o[ch] = p[ch] }

@@ -81,10 +81,13 @@ public struct Preprocessing: Sendable {
     ///   - cropMode: "center" (or "" for timm's default), "squash" or "border".
     ///   - mean, std: C values each.
     /// - Throws: `PreprocessingError` for a configuration that cannot be reproduced.
-    public init(inputSize: [Int], interpolation: String, cropPct: Double, cropMode: String,
-                mean: [Float], std: [Float]) throws {
+    public init(
+        inputSize: [Int], interpolation: String, cropPct: Double, cropMode: String,
+        mean: [Float], std: [Float]
+    ) throws {
         guard inputSize.count == 3, inputSize[0] == 1 || inputSize[0] == 3,
-              inputSize[1] > 0, inputSize[2] > 0 else {
+            inputSize[1] > 0, inputSize[2] > 0
+        else {
             throw PreprocessingError.invalidInputSize(inputSize)
         }
         guard let interpolationValue = Interpolation(rawValue: interpolation.lowercased()) else {
@@ -212,8 +215,8 @@ public struct Preprocessing: Sendable {
 
     /// torchvision center_crop / timm center_crop_or_pad offset along one side.
     static func cropOffset(size: Int, crop: Int) -> Int {
-        if crop > size { return -((crop - size) / 2) }            // left/top padding
-        let d = size - crop                                      // round(d / 2.0), half to even
+        if crop > size { return -((crop - size) / 2) }  // left/top padding
+        let d = size - crop  // round(d / 2.0), half to even
         let half = d / 2
         return d % 2 == 0 ? half : (half % 2 == 0 ? half : half + 1)
     }
@@ -232,8 +235,9 @@ public struct Preprocessing: Sendable {
         let converted = image.converted(toChannels: channels)
         let layout = layout(width: converted.width, height: converted.height)
         guard !layout.xs.isEmpty, !layout.ys.isEmpty else { return (nil, layout) }
-        let region = PillowResample.resize(converted, width: layout.resizedWidth, height: layout.resizedHeight,
-                                           interpolation: interpolation, xs: layout.xs, ys: layout.ys)
+        let region = PillowResample.resize(
+            converted, width: layout.resizedWidth, height: layout.resizedHeight,
+            interpolation: interpolation, xs: layout.xs, ys: layout.ys)
         return (region, layout)
     }
 

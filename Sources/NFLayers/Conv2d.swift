@@ -27,8 +27,10 @@ public struct Conv2d: Sendable {
     public let parameterCount: Int
 
     /// `[N, C_in, H, W] -> [N, C_out, OH, OW]`, optionally `+ residual` and ReLU, fused.
-    public func callAsFunction(_ x: Tensor, _ context: ForwardContext, residual: Tensor? = nil,
-                               relu: Bool = false) throws -> Tensor {
+    public func callAsFunction(
+        _ x: Tensor, _ context: ForwardContext, residual: Tensor? = nil,
+        relu: Bool = false
+    ) throws -> Tensor {
         context.record(flops: convolution.flops(batch: x.shape[0], height: x.shape[2], width: x.shape[3]))
         let y = try convolution(x, residual: residual, relu: relu)
         context.record(activation: y.count)

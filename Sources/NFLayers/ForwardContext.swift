@@ -96,8 +96,10 @@ public final class ForwardContext {
     /// Elements of the largest convolution output so far (what a pass's activations scale with).
     public private(set) var largestActivation: Int = 0
 
-    public init(observer: (any ForwardObserver)? = nil, batchStatistics: (any BatchStatistics)? = nil,
-                stopAtNormalization: String? = nil) {
+    public init(
+        observer: (any ForwardObserver)? = nil, batchStatistics: (any BatchStatistics)? = nil,
+        stopAtNormalization: String? = nil
+    ) {
         self.observer = observer
         self.batchStatistics = batchStatistics
         self.stopAtNormalization = stopAtNormalization

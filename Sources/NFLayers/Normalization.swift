@@ -12,18 +12,22 @@ public struct BatchNorm2d: Sendable {
 
     public init(_ scope: WeightScope, channels: Int, eps: Float = 1e-5) throws {
         let shape = [channels]
-        try self.init(name: scope.prefix,
-                      weight: scope.tensor("weight", shape: shape).storage,
-                      bias: scope.tensor("bias", shape: shape).storage,
-                      runningMean: scope.tensor("running_mean", shape: shape).storage,
-                      runningVar: scope.tensor("running_var", shape: shape).storage,
-                      eps: eps)
+        try self.init(
+            name: scope.prefix,
+            weight: scope.tensor("weight", shape: shape).storage,
+            bias: scope.tensor("bias", shape: shape).storage,
+            runningMean: scope.tensor("running_mean", shape: shape).storage,
+            runningVar: scope.tensor("running_var", shape: shape).storage,
+            eps: eps)
         scope.ignore("num_batches_tracked")
     }
 
     public init(name: String, weight: [Float], bias: [Float], runningMean: [Float], runningVar: [Float], eps: Float) {
         self.name = name
-        self.weight = weight; self.bias = bias; self.runningMean = runningMean; self.runningVar = runningVar
+        self.weight = weight
+        self.bias = bias
+        self.runningMean = runningMean
+        self.runningVar = runningVar
         self.eps = eps
         // Float arithmetic in the order PyTorch's CPU kernel prepares it (batch_norm_cpu_collect_linear_and_constant_terms).
         var mul = [Float](repeating: 0, count: weight.count), add = mul
@@ -67,8 +71,9 @@ public struct BatchNorm2d: Sendable {
 
     /// A BatchNorm as PyTorch initializes one: scale 1, shift 0, running mean 0 and variance 1.
     public static func initialized(name: String, channels: Int, eps: Float = 1e-5) -> BatchNorm2d {
-        BatchNorm2d(name: name, weight: .init(repeating: 1, count: channels), bias: .init(repeating: 0, count: channels),
-                    runningMean: .init(repeating: 0, count: channels), runningVar: .init(repeating: 1, count: channels), eps: eps)
+        BatchNorm2d(
+            name: name, weight: .init(repeating: 1, count: channels), bias: .init(repeating: 0, count: channels),
+            runningMean: .init(repeating: 0, count: channels), runningVar: .init(repeating: 1, count: channels), eps: eps)
     }
 }
 

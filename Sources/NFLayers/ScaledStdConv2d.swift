@@ -10,15 +10,18 @@ import NFTensors
 /// inference, so the standardized weights are computed once here, at load, in Double — PyTorch
 /// recomputes them on every forward.
 public enum ScaledStdConv2d {
-    public static func load(_ scope: WeightScope, geometry: ConvolutionGeometry, gamma: Float,
-                            eps: Float) throws -> Conv2d {
+    public static func load(
+        _ scope: WeightScope, geometry: ConvolutionGeometry, gamma: Float,
+        eps: Float
+    ) throws -> Conv2d {
         try geometry.validate()
         let weight = try scope.tensor("weight", shape: geometry.weightShape)
         let bias = try scope.tensor("bias", shape: [geometry.outChannels])
         let gain = try scope.tensor("gain", shape: [geometry.outChannels, 1, 1, 1])
         let standardized = standardize(weight, gain: gain.storage, gamma: gamma, eps: eps)
-        return Conv2d(name: scope.prefix, convolution: Convolution(geometry: geometry, weight: standardized, bias: bias),
-                      parameterCount: weight.count + bias.count + gain.count)
+        return Conv2d(
+            name: scope.prefix, convolution: Convolution(geometry: geometry, weight: standardized, bias: bias),
+            parameterCount: weight.count + bias.count + gain.count)
     }
 
     /// The standardization alone (OIHW in, OIHW out), for tests and for the SPP builders.

@@ -25,12 +25,14 @@ public struct ArchitectureCost: Sendable, Equatable, Codable {
 
     /// Builds `architecture` with zero weights (no random draws) and runs one image at 32 px.
     public static func measure(architecture: String) throws -> ArchitectureCost {
-        let classifier = try ModelRegistry.build(architecture: architecture, numClasses: nil, modelArgs: [:],
-                                                 weights: WeightLoader(source: ZeroWeightSource()))
+        let classifier = try ModelRegistry.build(
+            architecture: architecture, numClasses: nil, modelArgs: [:],
+            weights: WeightLoader(source: ZeroWeightSource()))
         let context = ForwardContext()
         _ = try classifier.forward(Tensor(shape: [1, classifier.inputChannels, 32, 32]), context: context)
-        return ArchitectureCost(parameters: classifier.parameterCount, flopsPerImageAt32: context.flops,
-                                largestActivationPerImageAt32: context.largestActivation)
+        return ArchitectureCost(
+            parameters: classifier.parameterCount, flopsPerImageAt32: context.flops,
+            largestActivationPerImageAt32: context.largestActivation)
     }
 
     /// FLOPs of a forward pass of `batch` images of `size` x `size` px (scaled by the area).

@@ -50,8 +50,9 @@ public enum CheckpointFolder {
             let config = try ModelConfig.load(path: configPath)
             let file = try SafeTensorsFile(path: weightsPath)
             let classifier = try build(config: config, weights: SafeTensorsWeightSource(file: file))
-            return LoadedModel(name: directory.lastPathComponent, directory: directory.path, config: config,
-                               classifier: classifier, labels: try labels(config: config, classes: classifier.numClasses))
+            return LoadedModel(
+                name: directory.lastPathComponent, directory: directory.path, config: config,
+                classifier: classifier, labels: try labels(config: config, classes: classifier.numClasses))
         } catch let error as CheckpointLoadError {
             throw error
         } catch {
@@ -69,12 +70,14 @@ public enum CheckpointFolder {
             throw ModelBuildError("pretrained_cfg input_size \(size) is larger than nfserve accepts (\(maxInputPixels) pixels)")
         }
         let loader = WeightLoader(source: source)
-        let classifier = try ModelRegistry.build(architecture: config.architecture, numClasses: config.numClasses,
-                                                 modelArgs: config.modelArgs, weights: loader)
+        let classifier = try ModelRegistry.build(
+            architecture: config.architecture, numClasses: config.numClasses,
+            modelArgs: config.modelArgs, weights: loader)
         try loader.finish()
         let channels = config.pretrainedCfg.inputSize.first ?? classifier.inputChannels
         if channels != classifier.inputChannels {
-            throw ModelBuildError("pretrained_cfg input_size has \(channels) channel(s) but the network takes \(classifier.inputChannels) (model_args in_chans)")
+            throw ModelBuildError(
+                "pretrained_cfg input_size has \(channels) channel(s) but the network takes \(classifier.inputChannels) (model_args in_chans)")
         }
         return classifier
     }

@@ -55,8 +55,10 @@ struct PlanObserver {
 /// A convolution's weights and bias with what surrounds it folded in: a BatchNorm after it
 /// (`w[o] * m[o]`, `b[o] * m[o] + a[o]` with its multiplier m and addend a), a constant scale of
 /// its output (`w * s`, `b * s`), or of its input (`w * s` alone). Computed in Double, rounded once.
-func foldedConvolution(_ conv: Convolution, multiplier: [Float]? = nil, addend: [Float]? = nil,
-                       outputScale: Float = 1, inputScale: Float = 1) -> Convolution {
+func foldedConvolution(
+    _ conv: Convolution, multiplier: [Float]? = nil, addend: [Float]? = nil,
+    outputScale: Float = 1, inputScale: Float = 1
+) -> Convolution {
     if multiplier == nil && addend == nil && outputScale == 1 && inputScale == 1 { return conv }
     let out = conv.geometry.outChannels, perOutput = conv.weight.count / out
     var weight = conv.weight

@@ -6,7 +6,8 @@ import Foundation
 public enum ImageNetLabels {
     public static let names: [String] = {
         guard let url = Bundle.module.url(forResource: "imagenet1k_labels", withExtension: "txt"),
-              let text = try? String(contentsOf: url, encoding: .utf8) else { return [] }
+            let text = try? String(contentsOf: url, encoding: .utf8)
+        else { return [] }
         return text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
     }()
 }

@@ -73,7 +73,9 @@ public struct ModelArguments {
     public func finish() throws {
         let unknown = Set(values.keys).subtracting(consumed).sorted()
         if !unknown.isEmpty {
-            throw ModelBuildError("model_args \(unknown.map { "\"\($0)\"" }.joined(separator: ", ")) not supported for \(architecture) (supported: \(consumed.sorted().joined(separator: ", ")))")
+            throw ModelBuildError(
+                "model_args \(unknown.map { "\"\($0)\"" }.joined(separator: ", ")) not supported for \(architecture) (supported: \(consumed.sorted().joined(separator: ", ")))"
+            )
         }
     }
 }

@@ -10,8 +10,10 @@ public enum ModelRegistry {
 
     /// Builds `architecture` with config.json `model_args` overrides (plus the top-level
     /// `num_classes`, which timm passes to create_model too), taking its tensors from `weights`.
-    public static func build(architecture: String, numClasses: Int?, modelArgs: [String: JSONValue],
-                             weights: WeightLoader) throws -> any ImageClassifier {
+    public static func build(
+        architecture: String, numClasses: Int?, modelArgs: [String: JSONValue],
+        weights: WeightLoader
+    ) throws -> any ImageClassifier {
         var args = ModelArguments(modelArgs, architecture: architecture)
         if var config = ResNetConfig.variants[architecture] {
             if let numClasses { config.numClasses = numClasses }

@@ -16,9 +16,11 @@ public struct EvaluationResult: Sendable, Codable, Equatable {
 public enum Evaluation {
     /// Runs `model` over the first `limit` images of `dataset` (all when nil). `predictions`, if
     /// given, receives each image's top-1 class in order; `progress` is told (done, total).
-    public static func run(model: ModelPipeline, dataset: any ImageDataset, limit: Int? = nil, batchSize: Int = 64,
-                           maxPixels: Int = 40_000_000, progress: (Int, Int) -> Void = { _, _ in },
-                           predictions: ((Int) -> Void)? = nil) throws -> EvaluationResult {
+    public static func run(
+        model: ModelPipeline, dataset: any ImageDataset, limit: Int? = nil, batchSize: Int = 64,
+        maxPixels: Int = 40_000_000, progress: (Int, Int) -> Void = { _, _ in },
+        predictions: ((Int) -> Void)? = nil
+    ) throws -> EvaluationResult {
         guard dataset.isLabelled else { throw DatasetError("dataset \"\(dataset.name)\" has no labels to evaluate against") }
         let map = labelMapping(datasetClasses: dataset.classNames, modelLabels: model.labels)
         let total = min(limit ?? dataset.count, dataset.count)
@@ -45,8 +47,9 @@ public enum Evaluation {
             done = end
             progress(done, total)
         }
-        return EvaluationResult(model: model.name, dataset: dataset.name, images: total,
-                                top1: total == 0 ? 0 : Double(top1) / Double(total),
-                                top5: total == 0 ? 0 : Double(top5) / Double(total))
+        return EvaluationResult(
+            model: model.name, dataset: dataset.name, images: total,
+            top1: total == 0 ? 0 : Double(top1) / Double(total),
+            top5: total == 0 ? 0 : Double(top5) / Double(total))
     }
 }

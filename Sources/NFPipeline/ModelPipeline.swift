@@ -45,8 +45,9 @@ public struct ModelPipeline: Sendable {
 
     /// The same pipeline over another network of the same shape (BatchNorm statistics swapped).
     public func replacing(classifier: any ImageClassifier) -> ModelPipeline {
-        ModelPipeline(loaded: loaded.replacing(classifier: classifier), preprocessing: preprocessing, flops: flops,
-                      minimumInputSize: minimumInputSize)
+        ModelPipeline(
+            loaded: loaded.replacing(classifier: classifier), preprocessing: preprocessing, flops: flops,
+            minimumInputSize: minimumInputSize)
     }
 
     /// Every field given (tests make a pipeline with a stricter minimum input size).

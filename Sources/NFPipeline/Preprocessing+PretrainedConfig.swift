@@ -8,7 +8,8 @@ extension Preprocessing {
         func perChannel(_ values: [Double]) -> [Float] {
             (values.count == 1 ? Array(repeating: values[0], count: cfg.inputSize[0]) : values).map(Float.init)
         }
-        try self.init(inputSize: cfg.inputSize, interpolation: cfg.interpolation, cropPct: cfg.cropPct,
-                      cropMode: cfg.cropMode, mean: perChannel(cfg.mean), std: perChannel(cfg.std))
+        try self.init(
+            inputSize: cfg.inputSize, interpolation: cfg.interpolation, cropPct: cfg.cropPct,
+            cropMode: cfg.cropMode, mean: perChannel(cfg.mean), std: perChannel(cfg.std))
     }
 }

@@ -67,19 +67,25 @@ struct LegendLayout {
         svg.open("g", ["class": "legend"])
         for item in items {
             let y = top + (Double(item.row) + 0.5) * Layout.legendRowHeight
-            svg.open("g", [
-                "class": "legend-item c\(item.entry.colorSlot)", "data-series": item.entry.name,
-                "data-index": String(item.entry.index),
-            ])
-            svg.element("line", [
-                "class": "swatch", "x1": svgNumber(item.x), "y1": svgNumber(y),
-                "x2": svgNumber(item.x + Layout.swatchLength), "y2": svgNumber(y),
-                "stroke-dasharray": item.entry.dashed ? Layout.dashPattern : nil,
-            ])
-            svg.element("text", [
-                "class": "text legend-label", "x": svgNumber(item.x + Layout.swatchLength + Layout.swatchGap),
-                "y": svgNumber(y), "dy": "0.35em",
-            ], text: item.entry.name)
+            svg.open(
+                "g",
+                [
+                    "class": "legend-item c\(item.entry.colorSlot)", "data-series": item.entry.name,
+                    "data-index": String(item.entry.index),
+                ])
+            svg.element(
+                "line",
+                [
+                    "class": "swatch", "x1": svgNumber(item.x), "y1": svgNumber(y),
+                    "x2": svgNumber(item.x + Layout.swatchLength), "y2": svgNumber(y),
+                    "stroke-dasharray": item.entry.dashed ? Layout.dashPattern : nil,
+                ])
+            svg.element(
+                "text",
+                [
+                    "class": "text legend-label", "x": svgNumber(item.x + Layout.swatchLength + Layout.swatchGap),
+                    "y": svgNumber(y), "dy": "0.35em",
+                ], text: item.entry.name)
             svg.close("g")
         }
         svg.close("g")

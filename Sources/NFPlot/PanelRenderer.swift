@@ -43,14 +43,18 @@ struct PanelRenderer {
     /// colour, dash and `data-index` from their name's legend entry.
     func write(x: Double, y: Double, entries: [String: LegendEntry], into svg: inout SVGWriter) {
         svg.open("g", ["class": "panel", "transform": "translate(\(svgNumber(x)),\(svgNumber(y)))"])
-        svg.element("text", [
-            "class": "text panel-title", "x": svgNumber((plotLeft + plotRight) / 2), "y": "17", "text-anchor": "middle",
-        ], text: panel.title)
+        svg.element(
+            "text",
+            [
+                "class": "text panel-title", "x": svgNumber((plotLeft + plotRight) / 2), "y": "17", "text-anchor": "middle",
+            ], text: panel.title)
         writeGrid(into: &svg)
-        svg.element("rect", [
-            "class": "frame", "x": svgNumber(plotLeft), "y": svgNumber(plotTop),
-            "width": svgNumber(plotRight - plotLeft), "height": svgNumber(plotBottom - plotTop),
-        ])
+        svg.element(
+            "rect",
+            [
+                "class": "frame", "x": svgNumber(plotLeft), "y": svgNumber(plotTop),
+                "width": svgNumber(plotRight - plotLeft), "height": svgNumber(plotBottom - plotTop),
+            ])
         writeXAxis(into: &svg)
         writeYAxis(into: &svg)
         writeMarkers(into: &svg)
@@ -87,20 +91,26 @@ struct PanelRenderer {
         svg.open("g", ["class": "axis x-axis"])
         for (tick, label) in zip(xAxis.ticks, xTickLabels) {
             guard let x = pixelX(tick) else { continue }
-            svg.element("line", [
-                "class": "tick", "x1": svgNumber(x), "y1": svgNumber(plotBottom),
-                "x2": svgNumber(x), "y2": svgNumber(plotBottom + Layout.tickLength),
-            ])
-            svg.element("text", [
-                "class": "text tick-label", "x": svgNumber(x),
-                "y": svgNumber(plotBottom + Layout.tickLength + Layout.tickLabelGap + Layout.tickLabelFontSize * 0.8),
-                "text-anchor": "middle",
-            ], text: label)
+            svg.element(
+                "line",
+                [
+                    "class": "tick", "x1": svgNumber(x), "y1": svgNumber(plotBottom),
+                    "x2": svgNumber(x), "y2": svgNumber(plotBottom + Layout.tickLength),
+                ])
+            svg.element(
+                "text",
+                [
+                    "class": "text tick-label", "x": svgNumber(x),
+                    "y": svgNumber(plotBottom + Layout.tickLength + Layout.tickLabelGap + Layout.tickLabelFontSize * 0.8),
+                    "text-anchor": "middle",
+                ], text: label)
         }
-        svg.element("text", [
-            "class": "text axis-label", "x": svgNumber((plotLeft + plotRight) / 2), "y": svgNumber(height - 8),
-            "text-anchor": "middle",
-        ], text: panel.xLabel)
+        svg.element(
+            "text",
+            [
+                "class": "text axis-label", "x": svgNumber((plotLeft + plotRight) / 2), "y": svgNumber(height - 8),
+                "text-anchor": "middle",
+            ], text: panel.xLabel)
         svg.close("g")
     }
 
@@ -108,20 +118,26 @@ struct PanelRenderer {
         svg.open("g", ["class": "axis y-axis"])
         for (tick, label) in zip(yAxis.ticks, yTickLabels) {
             guard let y = pixelY(tick) else { continue }
-            svg.element("line", [
-                "class": "tick", "x1": svgNumber(plotLeft - Layout.tickLength), "y1": svgNumber(y),
-                "x2": svgNumber(plotLeft), "y2": svgNumber(y),
-            ])
-            svg.element("text", [
-                "class": "text tick-label", "x": svgNumber(plotLeft - Layout.tickLength - Layout.tickLabelGap),
-                "y": svgNumber(y), "dy": "0.32em", "text-anchor": "end",
-            ], text: label)
+            svg.element(
+                "line",
+                [
+                    "class": "tick", "x1": svgNumber(plotLeft - Layout.tickLength), "y1": svgNumber(y),
+                    "x2": svgNumber(plotLeft), "y2": svgNumber(y),
+                ])
+            svg.element(
+                "text",
+                [
+                    "class": "text tick-label", "x": svgNumber(plotLeft - Layout.tickLength - Layout.tickLabelGap),
+                    "y": svgNumber(y), "dy": "0.32em", "text-anchor": "end",
+                ], text: label)
         }
         let middle = (plotTop + plotBottom) / 2
-        svg.element("text", [
-            "class": "text axis-label", "transform": "translate(\(svgNumber(Self.yLabelBaseline)),\(svgNumber(middle))) rotate(-90)",
-            "text-anchor": "middle",
-        ], text: panel.yLabel)
+        svg.element(
+            "text",
+            [
+                "class": "text axis-label", "transform": "translate(\(svgNumber(Self.yLabelBaseline)),\(svgNumber(middle))) rotate(-90)",
+                "text-anchor": "middle",
+            ], text: panel.yLabel)
         svg.close("g")
     }
 
@@ -136,19 +152,23 @@ struct PanelRenderer {
             let x = plotLeft + fraction * (plotRight - plotLeft)
             let style = marker.style == .boundary ? "boundary" : "highlight"
             svg.open("g", ["class": "marker"])
-            svg.open("line", [
-                "class": style, "x1": svgNumber(x), "y1": svgNumber(plotTop), "x2": svgNumber(x), "y2": svgNumber(plotBottom),
-            ])
+            svg.open(
+                "line",
+                [
+                    "class": style, "x1": svgNumber(x), "y1": svgNumber(plotTop), "x2": svgNumber(x), "y2": svgNumber(plotBottom),
+                ])
             svg.element("title", text: marker.label ?? "x = " + NumberFormatting.format(marker.x, significantDigits: Self.tooltipDigits))
             svg.close("line")
             if let label = marker.label {
                 let extent = x...(x + 3 + Layout.textWidth(label, fontSize: Layout.markerLabelFontSize))
                 let row = labelRows.firstIndex { $0.allSatisfy { !$0.overlaps(extent) } } ?? labelRows.count - 1
                 labelRows[row].append(extent)
-                svg.element("text", [
-                    "class": "text marker-label", "x": svgNumber(x + 3),
-                    "y": svgNumber(plotTop + (Layout.markerLabelFontSize + 1) * Double(row + 1)),
-                ], text: label)
+                svg.element(
+                    "text",
+                    [
+                        "class": "text marker-label", "x": svgNumber(x + 3),
+                        "y": svgNumber(plotTop + (Layout.markerLabelFontSize + 1) * Double(row + 1)),
+                    ], text: label)
             }
             svg.close("g")
         }
@@ -157,9 +177,11 @@ struct PanelRenderer {
 
     /// The series' line, one path per run of consecutive plottable points, and its points.
     private func writeSeries(_ series: Series, entry: LegendEntry, into svg: inout SVGWriter) {
-        svg.open("g", [
-            "class": "series c\(entry.colorSlot)", "data-series": series.name, "data-index": String(entry.index),
-        ])
+        svg.open(
+            "g",
+            [
+                "class": "series c\(entry.colorSlot)", "data-series": series.name, "data-index": String(entry.index),
+            ])
         var runs: [[(x: Double, y: Double, point: DataPoint)]] = [[]]
         for point in series.points {
             if let y = point.y, let px = pixelX(point.x), let py = pixelY(y) {
@@ -172,10 +194,12 @@ struct PanelRenderer {
             var path = run.enumerated().map { index, p in (index == 0 ? "M" : "L") + svgNumber(p.x) + " " + svgNumber(p.y) }
             // A lone point is a zero-length line, which round caps show as a dot.
             if run.count == 1 { path.append("h0") }
-            svg.element("path", [
-                "class": "line", "d": path.joined(separator: " "),
-                "stroke-dasharray": series.dashed ? Layout.dashPattern : nil,
-            ])
+            svg.element(
+                "path",
+                [
+                    "class": "line", "d": path.joined(separator: " "),
+                    "stroke-dasharray": series.dashed ? Layout.dashPattern : nil,
+                ])
         }
         if series.showPoints {
             for p in runs.joined() {

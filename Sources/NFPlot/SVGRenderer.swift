@@ -16,19 +16,23 @@ public enum SVGRenderer {
         let height = panelsTop + Double(rows) * panelHeight
 
         var svg = SVGWriter()
-        svg.open("svg", [
-            "xmlns": "http://www.w3.org/2000/svg", "viewBox": "0 0 \(svgNumber(width)) \(svgNumber(height))",
-            "width": svgNumber(width), "height": svgNumber(height), "role": "img", "class": "nfplot",
-        ])
+        svg.open(
+            "svg",
+            [
+                "xmlns": "http://www.w3.org/2000/svg", "viewBox": "0 0 \(svgNumber(width)) \(svgNumber(height))",
+                "width": svgNumber(width), "height": svgNumber(height), "role": "img", "class": "nfplot",
+            ])
         svg.element("title", text: accessibleTitle(figure))
         svg.open("style")
         svg.raw(SVGStyle.sheet)
         svg.close("style")
         svg.element("rect", ["class": "bg", "width": svgNumber(width), "height": svgNumber(height)])
         if let title = figure.title {
-            svg.element("text", [
-                "class": "text figure-title", "x": svgNumber(width / 2), "y": "19", "text-anchor": "middle",
-            ], text: title)
+            svg.element(
+                "text",
+                [
+                    "class": "text figure-title", "x": svgNumber(width / 2), "y": "19", "text-anchor": "middle",
+                ], text: title)
         }
         legend.write(top: legendTop, into: &svg)
         let entriesByName = Dictionary(uniqueKeysWithValues: entries.map { ($0.name, $0) })

@@ -15,9 +15,10 @@ import NIOCore
 public func multipartUploads(of body: ByteBuffer, boundary: String, maxParts: Int = 128) throws(RequestError) -> [UploadedImage] {
     let parts = try MultipartBody.parts(of: Array(body.readableBytesView), boundary: boundary, maxParts: maxParts)
     let files = parts.map { part in
-        UploadedImage(filename: part.headers.first { $0.name == "content-disposition" }
-                                    .flatMap { MediaTypeHeader($0.value).parameter("filename") },
-                      bytes: part.body)
+        UploadedImage(
+            filename: part.headers.first { $0.name == "content-disposition" }
+                .flatMap { MediaTypeHeader($0.value).parameter("filename") },
+            bytes: part.body)
     }
     let named = files.filter { $0.filename != nil }
     let images = named.isEmpty ? files : named
@@ -81,7 +82,8 @@ enum MultipartBody {
                 throw malformed("the body ends before its closing boundary")
             }
             guard parts.count < maxParts else {
-                throw .tooLarge("more than \(maxParts) parts in one multipart/form-data body; send at most \(maxParts) (and at most 64 images) per request")
+                throw .tooLarge(
+                    "more than \(maxParts) parts in one multipart/form-data body; send at most \(maxParts) (and at most 64 images) per request")
             }
             parts.append(Part(headers: headers, body: Array(body[contentStart..<next])))
             position = next + 2 + delimiter.count
@@ -97,7 +99,8 @@ enum MultipartBody {
             let lineEnd = find([UInt8(ascii: "\r"), UInt8(ascii: "\n")], in: bytes, from: lineStart) ?? bytes.endIndex
             let line = bytes[lineStart..<lineEnd]
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex,
-                  line[..<colon].allSatisfy(isTokenByte) else {
+                line[..<colon].allSatisfy(isTokenByte)
+            else {
                 throw malformed("a part header is not \"Name: value\"")
             }
             let name = String(decoding: line[..<colon], as: UTF8.self).lowercased()

@@ -1,5 +1,5 @@
-import NFImage
 import Foundation
+import NFImage
 import NFTensors
 
 // The request document of the Open Inference Protocol v2 REST API (`POST .../infer`), decoded
@@ -75,7 +75,9 @@ public struct InferenceInput: Decodable, Sendable {
         }
         let limit = Double(Float.greatestFiniteMagnitude)
         if let bad = values.firstIndex(where: { !($0.magnitude <= limit) }) {
-            throw .badRequest("input \"\(name)\": data[\(bad)] = \(values[bad]) is not a finite float32 value (at most \(Float.greatestFiniteMagnitude) in magnitude)")
+            throw .badRequest(
+                "input \"\(name)\": data[\(bad)] = \(values[bad]) is not a finite float32 value (at most \(Float.greatestFiniteMagnitude) in magnitude)"
+            )
         }
         return Tensor(shape: shape, storage: values.map { Float($0) })
     }

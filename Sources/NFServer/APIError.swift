@@ -1,12 +1,12 @@
-import NFServing
 import Foundation
 import Hummingbird
-import NFImage
 import NFDatasets
 import NFDiagnostics
+import NFImage
 import NFModels
 import NFPipeline
 import NFRequestFormats
+import NFServing
 import NFTensors
 
 /// An error answered with a status and the JSON body `{"error": "what went wrong and what to do"}`
@@ -42,8 +42,9 @@ extension APIError {
         case let error as APIError:
             self = error
         case let error as ServingError:
-            self.init(Self.status(of: error.kind), error.message,
-                      headers: error.kind.retryAfterSeconds.map { [.retryAfter: String($0)] } ?? [:])
+            self.init(
+                Self.status(of: error.kind), error.message,
+                headers: error.kind.retryAfterSeconds.map { [.retryAfter: String($0)] } ?? [:])
         case let error as ImageError:
             self.init(Self.status(of: error), error.description)
         case let error as EncodedImageError:
@@ -92,14 +93,16 @@ extension APIError {
     }
 
     /// A long request whose client closed the connection (nginx's 499): stopped, never sent.
-    static let clientClosed = APIError(HTTPResponse.Status(code: 499, reasonPhrase: "Client Closed Request"),
-                                       "the client closed the connection; the request was stopped")
+    static let clientClosed = APIError(
+        HTTPResponse.Status(code: 499, reasonPhrase: "Client Closed Request"),
+        "the client closed the connection; the request was stopped")
 
     static func bodyTooLarge(limit: Int, hint: String = "send a smaller image or raise --max-body-mb") -> APIError {
         let size = limit % (1 << 20) == 0 ? "\(limit >> 20) MiB" : "\(limit) bytes"
         // The rest of the body is not read: the connection closes after this answer
         // (`ConnectionGuard`), so a client still uploading learns at once.
-        return APIError(.contentTooLarge, "request body is larger than the server's limit of \(size); \(hint)",
-                        headers: [.connection: "close"])
+        return APIError(
+            .contentTooLarge, "request body is larger than the server's limit of \(size); \(hint)",
+            headers: [.connection: "close"])
     }
 }

@@ -1,6 +1,6 @@
 import Logging
-import ServiceLifecycle
 import NFServing
+import ServiceLifecycle
 
 /// Loads every model of the store once the application runs, so that `/v2/health/live`
 /// answers while the checkpoints load; then stays until the application shuts down (a service

@@ -40,12 +40,14 @@ public struct ServerConfiguration: Sendable {
     /// machine's memory (`MemoryLimit.detect()`).
     public var memoryLimit: MemoryLimit?
 
-    public init(host: String = "127.0.0.1", port: Int = 8080, checkpoints: String = "./checkpoints",
-                datasets: String = "./datasets", maxBodyBytes: Int = 20 << 20, maxPixels: Int = 40_000_000,
-                adminToken: String? = nil, maxQueuedInferences: Int = 64,
-                connectionLimits: ConnectionLimits = ConnectionLimits(), shutdownGrace: Duration = .seconds(25),
-                shutdownDelay: Duration = .zero, liveEstimationShift: Bool = true, liveEstimationShiftBudget: Double? = nil, publicDirectory: String? = nil,
-                batching: BatchingConfiguration = BatchingConfiguration(), memoryLimit: MemoryLimit? = nil) {
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, checkpoints: String = "./checkpoints",
+        datasets: String = "./datasets", maxBodyBytes: Int = 20 << 20, maxPixels: Int = 40_000_000,
+        adminToken: String? = nil, maxQueuedInferences: Int = 64,
+        connectionLimits: ConnectionLimits = ConnectionLimits(), shutdownGrace: Duration = .seconds(25),
+        shutdownDelay: Duration = .zero, liveEstimationShift: Bool = true, liveEstimationShiftBudget: Double? = nil, publicDirectory: String? = nil,
+        batching: BatchingConfiguration = BatchingConfiguration(), memoryLimit: MemoryLimit? = nil
+    ) {
         self.host = host
         self.port = port
         self.checkpoints = checkpoints

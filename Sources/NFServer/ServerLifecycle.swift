@@ -31,13 +31,15 @@ struct DrainOnShutdown: Service {
     func run() async throws {
         try? await gracefulShutdown()
         lifecycle.beginDraining()
-        logger.notice("shutting down: readiness answers 503; \(delay) until new connections are refused, then requests in flight have \(grace) to finish")
+        logger.notice(
+            "shutting down: readiness answers 503; \(delay) until new connections are refused, then requests in flight have \(grace) to finish")
         let (logger, limit, connections) = (logger, delay + grace + .seconds(5), connections)
         // The last resort: the service group's own limit (delay + grace) cancels what still runs,
         // and that should end it well before this.
         Task.detached {
             try? await Task.sleep(for: limit)
-            logger.error("""
+            logger.error(
+                """
                 still running \(limit) after the shutdown signal: \(connections.openConnections) connections open, \
                 \(connections.unansweredRequests) requests unanswered, \(connections.droppedRequests) dropped; exiting with status 1
                 """)

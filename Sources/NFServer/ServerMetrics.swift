@@ -1,9 +1,9 @@
 import Hummingbird
-import NFDiagnostics
-import NFTensors
 import Metrics
-import Prometheus
+import NFDiagnostics
 import NFServing
+import NFTensors
+import Prometheus
 
 /// The application's metrics, recorded through swift-metrics into its own Prometheus registry
 /// (one per application, so tests can build many without a global bootstrap) and served by
@@ -39,19 +39,24 @@ struct ServerMetrics: InferenceMetrics {
     /// `memory`: the budgets, with the inference pool whose queued inputs count against one;
     /// `nfserve_memory_limit_bytes`, `nfserve_memory_budget_bytes{budget}`,
     /// `nfserve_memory_held_bytes{budget}` and `nfserve_memory_resident_bytes`.
-    func render(store: ModelStore, live: LiveMonitors, connections: ConnectionCounter? = nil,
-                memory: (budgets: MemoryBudgets, pool: ComputePool)? = nil) -> String {
+    func render(
+        store: ModelStore, live: LiveMonitors, connections: ConnectionCounter? = nil,
+        memory: (budgets: MemoryBudgets, pool: ComputePool)? = nil
+    ) -> String {
         if let (budgets, pool) = memory {
             Gauge(label: "nfserve_memory_limit_bytes", factory: factory).record(budgets.limit.bytes)
             if let resident = MemoryReturn.residentBytes() {
                 Gauge(label: "nfserve_memory_resident_bytes", factory: factory).record(resident)
             }
-            for (budget, size, held) in [("queued_inputs", budgets.queuedInputBytes, pool.heldBytes),
-                                         ("plan_buffer_cache", budgets.bufferPoolBytes, BufferPool.shared.cachedBytes)] {
+            for (budget, size, held) in [
+                ("queued_inputs", budgets.queuedInputBytes, pool.heldBytes),
+                ("plan_buffer_cache", budgets.bufferPoolBytes, BufferPool.shared.cachedBytes),
+            ] {
                 Gauge(label: "nfserve_memory_budget_bytes", dimensions: [("budget", budget)], factory: factory).record(size)
                 Gauge(label: "nfserve_memory_held_bytes", dimensions: [("budget", budget)], factory: factory).record(held)
             }
-            Gauge(label: "nfserve_memory_budget_bytes", dimensions: [("budget", "recalibration")], factory: factory).record(budgets.recalibrationBytes)
+            Gauge(label: "nfserve_memory_budget_bytes", dimensions: [("budget", "recalibration")], factory: factory).record(
+                budgets.recalibrationBytes)
         }
         if let connections {
             recordDroppedRequests(0)
@@ -83,8 +88,13 @@ struct ServerMetrics: InferenceMetrics {
             for (group, layers) in groups {
                 for (statistic, values) in [("esm_mean", layers.compactMap(\.esmMean)), ("esm_var", layers.compactMap(\.esmVar))] {
                     for (aggregate, value) in [("mean", values.reduce(0, +) / Double(values.count)), ("max", values.max() ?? 0)] {
-                        Gauge(label: "nfserve_live_esm", dimensions: [("model", monitor.name), ("group", group), ("statistic", statistic),
-                                                                     ("aggregate", aggregate)], factory: factory).record(value)
+                        Gauge(
+                            label: "nfserve_live_esm",
+                            dimensions: [
+                                ("model", monitor.name), ("group", group), ("statistic", statistic),
+                                ("aggregate", aggregate),
+                            ], factory: factory
+                        ).record(value)
                     }
                 }
             }

@@ -78,4 +78,3 @@ public final class ComputePool: Sendable {
     /// requests were admitted one by one).
     public func submit(_ work: @escaping @Sendable () -> Void) { queue.async(execute: work) }
 }
-

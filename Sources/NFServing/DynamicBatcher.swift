@@ -100,8 +100,9 @@ public final class DynamicBatcher: Sendable {
             try await withCheckedThrowingContinuation { continuation in
                 let now = now
                 let action = queue.withLock {
-                    $0.enqueue(Pending(input: input, continuation: continuation), id: id, images: input.shape[0],
-                               shape: Array(input.shape.dropFirst()), announced: announced, now: now)
+                    $0.enqueue(
+                        Pending(input: input, continuation: continuation), id: id, images: input.shape[0],
+                        shape: Array(input.shape.dropFirst()), announced: announced, now: now)
                 }
                 perform(action)
             }
@@ -182,8 +183,9 @@ public final class DynamicBatchers: Sendable {
     public func batcher(for model: ModelPipeline) -> DynamicBatcher {
         batchers.withLock { batchers in
             if let existing = batchers[model.name], existing.model.version === model.version { return existing }
-            let made = DynamicBatcher(model: model, policy: configuration.policy(for: model.name), pool: pool,
-                                      metrics: metrics, live: live)
+            let made = DynamicBatcher(
+                model: model, policy: configuration.policy(for: model.name), pool: pool,
+                metrics: metrics, live: live)
             batchers[model.name] = made
             return made
         }

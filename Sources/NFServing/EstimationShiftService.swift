@@ -42,8 +42,10 @@ public struct EstimationShiftService: Sendable {
     /// Models one request may measure (each a pass over the dataset).
     public static let maxModels = 4
 
-    public init(store: ModelStore, pool: ComputePool, datasets: String, live: LiveMonitors, maxPixels: Int,
-                maxRecalibrationBytes: Int = 512 << 20, memory: MemoryAdmission? = nil) {
+    public init(
+        store: ModelStore, pool: ComputePool, datasets: String, live: LiveMonitors, maxPixels: Int,
+        maxRecalibrationBytes: Int = 512 << 20, memory: MemoryAdmission? = nil
+    ) {
         self.store = store
         self.pool = pool
         self.datasets = datasets
@@ -54,8 +56,10 @@ public struct EstimationShiftService: Sendable {
     }
 
     /// The estimation shift of every BatchNorm of `model` on `source`.
-    public func report(_ model: ModelPipeline, source: EstimationShiftSource,
-                       stillWanted: @Sendable () async throws -> Void) async throws -> EstimationShiftReport {
+    public func report(
+        _ model: ModelPipeline, source: EstimationShiftSource,
+        stillWanted: @Sendable () async throws -> Void
+    ) async throws -> EstimationShiftReport {
         let statistics = store.entry(named: model.name)?.statistics ?? "checkpoint"
         switch source {
         case let .live(window):
@@ -65,12 +69,14 @@ public struct EstimationShiftService: Sendable {
                     throw ServingError(.invalidArgument, "?window= must be 1 to \(monitor.maxWindow) images, got \(window)")
                 }
                 let recent = monitor.recent(window: window)
-                return EstimationShiftReport(model: model.name, source: "live", scope: "recent", window: window, images: recent.images,
-                                             statistics: statistics, layers: EstimationShift.layers(model.classifier, measured: recent.moments))
+                return EstimationShiftReport(
+                    model: model.name, source: "live", scope: "recent", window: window, images: recent.images,
+                    statistics: statistics, layers: EstimationShift.layers(model.classifier, measured: recent.moments))
             }
             let all = monitor.all
-            return EstimationShiftReport(model: model.name, source: "live", scope: "all", images: all.images, statistics: statistics,
-                                         layers: EstimationShift.layers(model.classifier, measured: all.moments))
+            return EstimationShiftReport(
+                model: model.name, source: "live", scope: "all", images: all.images, statistics: statistics,
+                layers: EstimationShift.layers(model.classifier, measured: all.moments))
         case let .dataset(name, limit):
             if let limit, limit < 1 { throw ServingError(.invalidArgument, "?limit= must be positive, got \(limit)") }
             let dataset = try DatasetCatalog(root: datasets).open(name: name)
@@ -85,15 +91,18 @@ public struct EstimationShiftService: Sendable {
                 _ = try await pool.run { try model.logits(input: input, context: ForwardContext(observer: recorder)) }
                 images += input.shape[0]
             }
-            return EstimationShiftReport(model: model.name, source: "dataset", dataset: dataset.name, images: images, statistics: statistics,
-                                         layers: EstimationShift.layers(model.classifier, measured: recorder.moments))
+            return EstimationShiftReport(
+                model: model.name, source: "dataset", dataset: dataset.name, images: images, statistics: statistics,
+                layers: EstimationShift.layers(model.classifier, measured: recorder.moments))
         }
     }
 
     /// Replaces the BatchNorm statistics of the served model `name` by those of `source`, layer
     /// by layer (AdaBN), and swaps the new version in; `restore` brings the checkpoint's back.
-    public func recalibrate(_ name: String, source: EstimationShiftSource,
-                            stillWanted: @Sendable () async throws -> Void) async throws -> RecalibrationOutcome {
+    public func recalibrate(
+        _ name: String, source: EstimationShiftSource,
+        stillWanted: @Sendable () async throws -> Void
+    ) async throws -> RecalibrationOutcome {
         let model = try store.servedModel(named: name)
         guard !model.classifier.batchNormLayers.isEmpty else {
             throw ServingError(.invalidArgument, "\(name) has no BatchNorm layer to recalibrate (\(model.classifier.normalizationKind.rawValue))")
@@ -105,7 +114,8 @@ public struct EstimationShiftService: Sendable {
         case .live:
             let measured = try liveMonitor(model).all
             guard measured.images > 0 else {
-                throw ServingError(.invalidArgument, "\(name) has classified no image since its statistics last changed: nothing live to recalibrate on")
+                throw ServingError(
+                    .invalidArgument, "\(name) has classified no image since its statistics last changed: nothing live to recalibrate on")
             }
             (recalibrated, _) = EstimationShift.recalibrated(model.classifier, measured: measured.moments)
             before = EstimationShift.layers(model.classifier, measured: measured.moments)
@@ -139,17 +149,21 @@ public struct EstimationShiftService: Sendable {
                 let candidate = model.replacing(classifier: network)
                 let counted = images
                 top1 = try await pool.run {
-                    (try Evaluation.run(model: model, dataset: dataset, limit: counted).top1,
-                     try Evaluation.run(model: candidate, dataset: dataset, limit: counted).top1)
+                    (
+                        try Evaluation.run(model: model, dataset: dataset, limit: counted).top1,
+                        try Evaluation.run(model: candidate, dataset: dataset, limit: counted).top1
+                    )
                 }
             }
         }
         let candidate = model.replacing(classifier: recalibrated)
         guard store.swapStatistics(name, from: model, to: candidate, source: sourceName, images: images) else {
-            throw ServingError(.conflict, "\(name) changed while it was being recalibrated (reloaded, unloaded or recalibrated meanwhile); nothing was swapped")
+            throw ServingError(
+                .conflict, "\(name) changed while it was being recalibrated (reloaded, unloaded or recalibrated meanwhile); nothing was swapped")
         }
-        return RecalibrationOutcome(model: name, statistics: store.entry(named: name)?.statistics ?? sourceName, images: images,
-                                    top1: top1, before: before, after: after)
+        return RecalibrationOutcome(
+            model: name, statistics: store.entry(named: name)?.statistics ?? sourceName, images: images,
+            top1: top1, before: before, after: after)
     }
 
     /// Brings the checkpoint's statistics of `name` back: whether they were replaced, and what

@@ -2,8 +2,8 @@ import Dispatch
 import Foundation
 import NFDiagnostics
 import NFImage
-import NFPipeline
 import NFLayers
+import NFPipeline
 import NFTensors
 import Synchronization
 
@@ -18,8 +18,10 @@ public struct Inference: Sendable {
     public let live: LiveMonitors
     public let batchers: DynamicBatchers
 
-    public init(pool: ComputePool, metrics: any InferenceMetrics, maxPixels: Int, live: LiveMonitors,
-         batching: BatchingConfiguration = BatchingConfiguration()) {
+    public init(
+        pool: ComputePool, metrics: any InferenceMetrics, maxPixels: Int, live: LiveMonitors,
+        batching: BatchingConfiguration = BatchingConfiguration()
+    ) {
         self.pool = pool
         self.metrics = metrics
         self.maxPixels = maxPixels

@@ -84,7 +84,8 @@ public struct MemoryLimit: Sendable, Equatable, CustomStringConvertible {
         while true {
             let folder = components.isEmpty ? base : base + "/" + components.joined(separator: "/")
             if let text = try? String(contentsOfFile: folder + "/" + file, encoding: .utf8),
-               let value = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)), value > 0, value < 1 << 62 {
+                let value = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)), value > 0, value < 1 << 62
+            {
                 found = min(found ?? value, value)
             }
             if components.isEmpty { break }
@@ -95,7 +96,8 @@ public struct MemoryLimit: Sendable, Equatable, CustomStringConvertible {
 
     public static func machineMemory(root: String) -> Int? {
         guard let text = try? String(contentsOfFile: root + "/proc/meminfo", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("MemTotal:") }) else { return nil }
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("MemTotal:") })
+        else { return nil }
         let fields = line.split(separator: " ", omittingEmptySubsequences: true)
         guard fields.count >= 2, let kib = Int(fields[1]) else { return nil }
         return kib << 10
@@ -169,14 +171,18 @@ public final class MemoryAdmission: Sendable {
             // What the server holds when no diagnostics run: the lowest resident size seen after one.
             let idle = min(resident, state.idleResident ?? resident)
             guard bytes <= limit - idle - headroom else {
-                throw ServingError(.tooLarge, """
+                throw ServingError(
+                    .tooLarge,
+                    """
                     \(what) needs about \(MemoryLimit.format(bytes)) of memory; the server may use \(budgets.limit) and holds \
                     \(MemoryLimit.format(idle)) with \(MemoryLimit.format(headroom)) kept for inference, so it can never fit: \
                     use a smaller batch, size or network, or give the server more memory (--memory-limit)
                     """)
             }
             guard bytes <= limit - resident - headroom - state.reserved else {
-                throw ServingError(.busy(retryAfterSeconds: 10), """
+                throw ServingError(
+                    .busy(retryAfterSeconds: 10),
+                    """
                     \(what) needs about \(MemoryLimit.format(bytes)) of memory and \
                     \(MemoryLimit.format(max(0, limit - resident - headroom - state.reserved))) is free now; retry later
                     """)

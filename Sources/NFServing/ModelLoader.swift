@@ -1,5 +1,5 @@
-import NFPipeline
 import Dispatch
+import NFPipeline
 
 /// Loads checkpoint folders off the event loops, one at a time, on a queue of their own: at
 /// start and for the admin's reloads, so that a load neither waits behind the inference queue

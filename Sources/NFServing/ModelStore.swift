@@ -1,6 +1,6 @@
-import NFPipeline
 import Foundation
 import Logging
+import NFPipeline
 import Synchronization
 
 /// Every model folder of `--checkpoints` (the model repository) and how far its loading got.
@@ -118,9 +118,12 @@ public final class ModelStore: Sendable {
         }
         switch entry.status {
         case let .ready(model): return model
-        case .loading: throw ServingError(.modelUnavailable, "model \"\(name)\" is still loading; retry shortly (GET /v2/health/ready says when all are loaded)")
+        case .loading:
+            throw ServingError(.modelUnavailable, "model \"\(name)\" is still loading; retry shortly (GET /v2/health/ready says when all are loaded)")
         case let .failed(reason): throw ServingError(.modelUnavailable, "model \"\(name)\" failed to load: \(reason)")
-        case let .unloaded(reason): throw ServingError(.modelUnavailable, "model \"\(name)\" is not loaded (\(reason)); an admin loads it with POST /v2/repository/models/\(name)/load")
+        case let .unloaded(reason):
+            throw ServingError(
+                .modelUnavailable, "model \"\(name)\" is not loaded (\(reason)); an admin loads it with POST /v2/repository/models/\(name)/load")
         }
     }
 
@@ -130,7 +133,8 @@ public final class ModelStore: Sendable {
     public func swapStatistics(_ name: String, from current: ModelPipeline, to recalibrated: ModelPipeline, source: String, images: Int) -> Bool {
         state.withLock { state in
             guard let i = state.entries.firstIndex(where: { $0.name == name }), case let .ready(serving) = state.entries[i].status,
-                  serving.version === current.version else { return false }
+                serving.version === current.version
+            else { return false }
             let checkpoint = state.entries[i].recalibration?.checkpoint ?? current
             state.entries[i].status = .ready(recalibrated)
             state.entries[i].recalibration = Recalibration(checkpoint: checkpoint, source: source, images: images)
@@ -142,7 +146,8 @@ public final class ModelStore: Sendable {
     public func restoreStatistics(_ name: String) -> Bool {
         state.withLock { state in
             guard let i = state.entries.firstIndex(where: { $0.name == name }), let recalibration = state.entries[i].recalibration,
-                  case .ready = state.entries[i].status else { return false }
+                case .ready = state.entries[i].status
+            else { return false }
             state.entries[i].status = .ready(recalibration.checkpoint)
             state.entries[i].recalibration = nil
             return true
@@ -222,7 +227,9 @@ public final class ModelStore: Sendable {
             do {
                 let model = try await load(entry.directory)
                 status = .ready(model)
-                logger.info("loaded \(entry.name): \(model.classifier.architecture), \(model.classifier.parameterCount) parameters, \(model.flops) FLOPs at \(model.inputSize), in \(ContinuousClock.now - start)")
+                logger.info(
+                    "loaded \(entry.name): \(model.classifier.architecture), \(model.classifier.parameterCount) parameters, \(model.flops) FLOPs at \(model.inputSize), in \(ContinuousClock.now - start)"
+                )
             } catch {
                 status = .failed("\(error)")
                 logger.error("model \(entry.name) failed to load: \(error)")
@@ -230,9 +237,10 @@ public final class ModelStore: Sendable {
             state.withLock { state in
                 // An admin may have loaded or unloaded it meanwhile; that decision stands.
                 if let index = state.entries.firstIndex(where: { $0.name == entry.name }),
-                   case .loading = state.entries[index].status {
+                    case .loading = state.entries[index].status
+                {
                     state.entries[index].status = status
-                state.entries[index].recalibration = nil
+                    state.entries[index].recalibration = nil
                 }
             }
         }

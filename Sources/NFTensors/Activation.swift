@@ -15,9 +15,15 @@ public enum Activation: String, Sendable, CaseIterable {
                 for i in p.indices { p[i] = Swift.max(p[i], 0) * scale }
             case .gelu:
                 // Exact GELU, x * Phi(x), as torch.nn.GELU(approximate='none') and timm's 'gelu'.
-                for i in p.indices { let v = p[i]; p[i] = 0.5 * v * (1 + Foundation.erf(v * 0.70710678118654752)) * scale }
+                for i in p.indices {
+                    let v = p[i]
+                    p[i] = 0.5 * v * (1 + Foundation.erf(v * 0.70710678118654752)) * scale
+                }
             case .silu:
-                for i in p.indices { let v = p[i]; p[i] = v / (1 + Foundation.exp(-v)) * scale }
+                for i in p.indices {
+                    let v = p[i]
+                    p[i] = v / (1 + Foundation.exp(-v)) * scale
+                }
             case .sigmoid:
                 for i in p.indices { p[i] = 1 / (1 + Foundation.exp(-p[i])) * scale }
             case .tanh:

@@ -20,8 +20,9 @@ public final class Convolution: Sendable {
     private let primitives = PrimitiveCache<Key, DNNLConvolution>(capacity: 160)
 
     public init(geometry: ConvolutionGeometry, weight: Tensor, bias: Tensor?) {
-        precondition(weight.shape == geometry.weightShape,
-                     "weight \(weight.shape) does not match the geometry's \(geometry.weightShape)")
+        precondition(
+            weight.shape == geometry.weightShape,
+            "weight \(weight.shape) does not match the geometry's \(geometry.weightShape)")
         precondition(bias == nil || bias!.shape == [geometry.outChannels], "bias must be [\(geometry.outChannels)]")
         self.geometry = geometry
         self.weight = weight
@@ -41,8 +42,9 @@ public final class Convolution: Sendable {
         }
         let key = Key(n: n, h: h, w: w, sumScale: residual == nil ? 0 : 1, after: relu ? .relu : .identity)
         let primitive = try primitives.value(for: key) {
-            let made = try DNNLConvolution(input: (n, h, w), geometry: geometry, weight: weight.storage, bias: bias?.storage,
-                                           fusedSumScale: key.sumScale, postActivation: key.after)
+            let made = try DNNLConvolution(
+                input: (n, h, w), geometry: geometry, weight: weight.storage, bias: bias?.storage,
+                fusedSumScale: key.sumScale, postActivation: key.after)
             made.shareWeights(with: primitives.values)
             return made
         }
@@ -68,24 +70,30 @@ public final class Convolution: Sendable {
     /// first one) the plain network input. `activation(conv(x) + bias) * activationScale` is
     /// fused, then, with `accumulatingInto`, the sum with that tensor (written in place, and
     /// returned), then the activation `after`.
-    public func blocked(_ input: BlockedTensor, activation: Activation = .identity, activationScale: Float = 1,
-                        accumulatingInto residual: BlockedTensor? = nil, after: Activation = .identity) throws -> BlockedTensor {
-        try blocked(n: input.n, c: input.c, h: input.h, w: input.w, source: input.pointer, layout: .blocked,
-                    activation: activation, activationScale: activationScale, residual: residual, after: after)
+    public func blocked(
+        _ input: BlockedTensor, activation: Activation = .identity, activationScale: Float = 1,
+        accumulatingInto residual: BlockedTensor? = nil, after: Activation = .identity
+    ) throws -> BlockedTensor {
+        try blocked(
+            n: input.n, c: input.c, h: input.h, w: input.w, source: input.pointer, layout: .blocked,
+            activation: activation, activationScale: activationScale, residual: residual, after: after)
     }
 
     /// The first convolution of a plan, reading the plain `[N, C, H, W]` input.
     public func blocked(plain input: Tensor, activation: Activation = .identity, activationScale: Float = 1) throws -> BlockedTensor {
         let (n, c, h, w) = input.nchw
         return try input.storage.withUnsafeBufferPointer { src in
-            try blocked(n: n, c: c, h: h, w: w, source: src.baseAddress!, layout: .plainToBlocked,
-                        activation: activation, activationScale: activationScale, residual: nil, after: .identity)
+            try blocked(
+                n: n, c: c, h: h, w: w, source: src.baseAddress!, layout: .plainToBlocked,
+                activation: activation, activationScale: activationScale, residual: nil, after: .identity)
         }
     }
 
-    private func blocked(n: Int, c: Int, h: Int, w: Int, source: UnsafePointer<Float>, layout: DNNLConvolution.Layout,
-                         activation: Activation, activationScale: Float, residual: BlockedTensor?,
-                         after: Activation) throws -> BlockedTensor {
+    private func blocked(
+        n: Int, c: Int, h: Int, w: Int, source: UnsafePointer<Float>, layout: DNNLConvolution.Layout,
+        activation: Activation, activationScale: Float, residual: BlockedTensor?,
+        after: Activation
+    ) throws -> BlockedTensor {
         guard c == geometry.inChannels else {
             throw TensorError("convolution expects \(geometry.inChannels) channels, got \(c)")
         }
@@ -93,12 +101,14 @@ public final class Convolution: Sendable {
         guard oh > 0, ow > 0 else {
             throw TensorError("input \(h)x\(w) is too small for a \(geometry.kernel.h)x\(geometry.kernel.w) convolution")
         }
-        let key = Key(n: n, h: h, w: w, sumScale: residual == nil ? 0 : 1, after: after, layout: layout,
-                      activation: activation, activationScale: activationScale)
+        let key = Key(
+            n: n, h: h, w: w, sumScale: residual == nil ? 0 : 1, after: after, layout: layout,
+            activation: activation, activationScale: activationScale)
         let primitive = try primitives.value(for: key) {
-            let made = try DNNLConvolution(input: (n, h, w), geometry: geometry, weight: weight.storage,
-                                           bias: bias?.storage, fusedSumScale: key.sumScale, postActivation: after,
-                                           layout: layout, activation: activation, activationScale: activationScale)
+            let made = try DNNLConvolution(
+                input: (n, h, w), geometry: geometry, weight: weight.storage,
+                bias: bias?.storage, fusedSumScale: key.sumScale, postActivation: after,
+                layout: layout, activation: activation, activationScale: activationScale)
             made.shareWeights(with: primitives.values)
             return made
         }
@@ -145,8 +155,9 @@ public final class FullyConnected: Sendable {
         }
         let n = input.shape[0]
         let primitive = try primitives.value(for: n) {
-            try DNNLLinear(batch: n, weight: weight.storage, inFeatures: inFeatures, outFeatures: outFeatures,
-                           bias: bias?.storage)
+            try DNNLLinear(
+                batch: n, weight: weight.storage, inFeatures: inFeatures, outFeatures: outFeatures,
+                bias: bias?.storage)
         }
         var output = Tensor(shape: [n, outFeatures])
         try input.storage.withUnsafeBufferPointer { src in

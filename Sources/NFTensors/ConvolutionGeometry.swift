@@ -12,7 +12,10 @@ public enum ConvolutionPadding: Sendable, Equatable {
 public struct ResolvedPadding: Sendable, Equatable, Hashable {
     public var top: Int, left: Int, bottom: Int, right: Int
     public init(top: Int, left: Int, bottom: Int, right: Int) {
-        self.top = top; self.left = left; self.bottom = bottom; self.right = right
+        self.top = top
+        self.left = left
+        self.bottom = bottom
+        self.right = right
     }
 }
 
@@ -27,8 +30,10 @@ public struct ConvolutionGeometry: Sendable, Equatable {
     public var groups: Int
     public var padding: ConvolutionPadding
 
-    public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, dilation: Int = 1,
-                groups: Int = 1, padding: ConvolutionPadding) {
+    public init(
+        inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, dilation: Int = 1,
+        groups: Int = 1, padding: ConvolutionPadding
+    ) {
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.kernel = (kernel, kernel)
@@ -51,7 +56,9 @@ public struct ConvolutionGeometry: Sendable, Equatable {
     public func validate() throws {
         let sizes = [inChannels, outChannels, groups, kernel.h, kernel.w, stride.h, stride.w, dilation.h, dilation.w]
         guard sizes.allSatisfy({ $0 > 0 }), inChannels % groups == 0, outChannels % groups == 0 else {
-            throw TensorError("invalid convolution: \(inChannels) -> \(outChannels) channels in \(groups) group(s), kernel \(kernel), stride \(stride), dilation \(dilation)")
+            throw TensorError(
+                "invalid convolution: \(inChannels) -> \(outChannels) channels in \(groups) group(s), kernel \(kernel), stride \(stride), dilation \(dilation)"
+            )
         }
         if case let .symmetric(ph, pw) = padding, ph < 0 || pw < 0 {
             throw TensorError("invalid convolution padding (\(ph), \(pw))")

@@ -14,7 +14,11 @@ public func groupNorm(_ x: Tensor, groups: Int, weight: [Float], bias: [Float], 
                 for g in 0..<groups {
                     let base = (b * c + g * perGroup) * plane
                     var sum = 0.0, sumSq = 0.0
-                    for i in base..<(base + span) { let v = Double(src[i]); sum += v; sumSq += v * v }
+                    for i in base..<(base + span) {
+                        let v = Double(src[i])
+                        sum += v
+                        sumSq += v * v
+                    }
                     let mean = sum / Double(span)
                     let variance = Swift.max(sumSq / Double(span) - mean * mean, 0)
                     let invStd = 1 / (variance + Double(eps)).squareRoot()

@@ -34,8 +34,10 @@ public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int, padding: Int, ceilM
 /// Average pooling over NCHW (`nn.AvgPool2d(kernel, stride, padding, ceil_mode, count_include_pad)`),
 /// with ATen's divisor rule: the window clipped to the padded input when padding counts, to the
 /// input itself when it does not (timm's DownsampleAvg uses ceil_mode=True, count_include_pad=False).
-public func avgPool2d(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0, ceilMode: Bool = false,
-                      countIncludePad: Bool = true) -> Tensor {
+public func avgPool2d(
+    _ x: Tensor, kernel: Int, stride: Int, padding: Int = 0, ceilMode: Bool = false,
+    countIncludePad: Bool = true
+) -> Tensor {
     let (n, c, h, w) = x.nchw
     let oh = poolingOutputSize(h, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
     let ow = poolingOutputSize(w, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
@@ -47,12 +49,14 @@ public func avgPool2d(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0, c
                     var y0 = oy * stride - padding
                     var y1 = Swift.min(y0 + kernel, h + padding)
                     let padH = y1 - y0
-                    y0 = Swift.max(y0, 0); y1 = Swift.min(y1, h)
+                    y0 = Swift.max(y0, 0)
+                    y1 = Swift.min(y1, h)
                     for ox in 0..<ow {
                         var x0 = ox * stride - padding
                         var x1 = Swift.min(x0 + kernel, w + padding)
                         let padW = x1 - x0
-                        x0 = Swift.max(x0, 0); x1 = Swift.min(x1, w)
+                        x0 = Swift.max(x0, 0)
+                        x1 = Swift.min(x1, w)
                         var sum: Float = 0
                         for yy in y0..<y1 { for xx in x0..<x1 { sum += s[yy * w + xx] } }
                         let divisor = countIncludePad ? padH * padW : (y1 - y0) * (x1 - x0)

@@ -10,8 +10,9 @@ public struct Tensor: Sendable, Equatable {
     /// A tensor of `shape` holding `storage` (row-major); the counts must agree.
     public init(shape: [Int], storage: [Float]) {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
-        precondition(shape.reduce(1, *) == storage.count,
-                     "shape \(shape) holds \(shape.reduce(1, *)) values, storage has \(storage.count)")
+        precondition(
+            shape.reduce(1, *) == storage.count,
+            "shape \(shape) holds \(shape.reduce(1, *)) values, storage has \(storage.count)")
         self.shape = shape
         self.storage = storage
     }

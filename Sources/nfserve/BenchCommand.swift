@@ -1,10 +1,10 @@
 import ArgumentParser
 import Foundation
-import NFLayers
-import NFModels
 import NFCheckpoint
 import NFDiagnostics
 import NFImage
+import NFLayers
+import NFModels
 import NFPipeline
 import NFTensors
 
@@ -22,24 +22,35 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Timed forward passes.") var iterations = 20
     @Option(help: "Untimed forward passes first.") var warmup = 2
     @Option(help: "Input height and width (default: the model's pretrained_cfg size, else 224).") var size: Int?
-    @Flag(help: "Time each forward pass with the live estimation shift's recorder attached, as a served prediction has it (the merge, after the answer, timed apart).")
+    @Flag(
+        help:
+            "Time each forward pass with the live estimation shift's recorder attached, as a served prediction has it (the merge, after the answer, timed apart)."
+    )
     var liveEsm = false
     @Flag(help: "Time the layers instead of the execution plan (the unfused path diagnostics that observe block outputs take).")
     var layers = false
-    @Option(help: "Also time decoding and preprocessing this image file into the model's input, as a served request does (a checkpoint folder only; one image at a time, one core).")
+    @Option(
+        help:
+            "Also time decoding and preprocessing this image file into the model's input, as a served request does (a checkpoint folder only; one image at a time, one core)."
+    )
     var image: String?
-    @Option(help: "OpenMP threads (default: one for work under \(ModelPipeline.singleThreadFlops / 1_000_000) MFLOP, else every core, as the server chooses).")
+    @Option(
+        help:
+            "OpenMP threads (default: one for work under \(ModelPipeline.singleThreadFlops / 1_000_000) MFLOP, else every core, as the server chooses)."
+    )
     var threads: Int?
 
     func run() async throws {
         guard batch > 0, iterations > 0, warmup >= 0 else { throw ValidationError("batch and iterations must be positive") }
-        let (name, classifier) = try ModelResolution.resolve(model, checkpoints: checkpoints, allowArchitecture: true,
-                                                             modelArgs: modelArgs)
+        let (name, classifier) = try ModelResolution.resolve(
+            model, checkpoints: checkpoints, allowArchitecture: true,
+            modelArgs: modelArgs)
         let side = size ?? defaultSize()
         var rng = SplitMix64(seed: 42)
         let count = batch * classifier.inputChannels * side * side
-        let input = Tensor(shape: [batch, classifier.inputChannels, side, side],
-                           storage: (0..<count).map { _ in Float(rng.nextNormal()) })
+        let input = Tensor(
+            shape: [batch, classifier.inputChannels, side, side],
+            storage: (0..<count).map { _ in Float(rng.nextNormal()) })
         let flops = try classifier.flops(height: side, width: side) * batch
         let live = LiveEstimationShift()
         var mergeTimes: [Double] = []
@@ -47,11 +58,17 @@ struct BenchCommand: AsyncParsableCommand {
         let threadCount = threads ?? ModelPipeline.computeThreads(flops: flops)
         setComputeThreads(threadCount)
         func run(_ observer: (any ForwardObserver)?) throws {
-            if let plan { _ = try plan.logits(input, observer: observer) }
-            else { _ = try classifier.forward(input, context: ForwardContext(observer: observer)) }
+            if let plan {
+                _ = try plan.logits(input, observer: observer)
+            } else {
+                _ = try classifier.forward(input, context: ForwardContext(observer: observer))
+            }
         }
         func forward() throws {
-            guard liveEsm else { try run(nil); return }
+            guard liveEsm else {
+                try run(nil)
+                return
+            }
             let recorder = NormalizationRecorder(deferringUpTo: LiveEstimationShift.deferredBytes)
             try run(recorder)
             let start = ContinuousClock.now
@@ -110,8 +127,9 @@ struct BenchCommand: AsyncParsableCommand {
 
     private func defaultSize() -> Int {
         if let dir = ModelResolution.folder(model, checkpoints: checkpoints),
-           let config = try? NFCheckpoint.ModelConfig.load(path: dir + "/config.json"),
-           config.pretrainedCfg.inputSize.count == 3 {
+            let config = try? NFCheckpoint.ModelConfig.load(path: dir + "/config.json"),
+            config.pretrainedCfg.inputSize.count == 3
+        {
             return config.pretrainedCfg.inputSize[2]
         }
         return 224

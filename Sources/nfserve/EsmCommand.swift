@@ -44,9 +44,11 @@ struct EsmCommand: AsyncParsableCommand {
                 let (recorder, images) = try EstimationShift.measure(
                     pipeline, batches: EstimationShift.batches(pipeline, dataset: data, limit: limit, batchSize: batch), afterBatch: bar.update)
                 bar.finish()
-                reports.append(EstimationShiftReport(model: pipeline.name, source: "dataset", dataset: data.name, images: images,
-                                                     statistics: "checkpoint",
-                                                     layers: EstimationShift.layers(pipeline.classifier, measured: recorder.moments)))
+                reports.append(
+                    EstimationShiftReport(
+                        model: pipeline.name, source: "dataset", dataset: data.name, images: images,
+                        statistics: "checkpoint",
+                        layers: EstimationShift.layers(pipeline.classifier, measured: recorder.moments)))
             }
         }
         if let svg {

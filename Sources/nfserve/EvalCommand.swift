@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import NFDatasets
-import NFPipeline
 import NFModels
+import NFPipeline
 
 /// `nfserve eval`: top-1 / top-5 accuracy of a model over a dataset, with the model's own
 /// preprocessing; prints one line of JSON {"model", "dataset", "images", "top1", "top5"}.
@@ -28,8 +28,9 @@ struct EvalCommand: AsyncParsableCommand {
         let data = try DatasetCatalog(root: datasets).open(dataset)
         let bar = ProgressBar(enabled: isatty(STDERR_FILENO) == 1)
         var predicted: [Int] = []
-        let result = try Evaluation.run(model: loaded, dataset: data, limit: limit, batchSize: batch,
-                                        progress: bar.update, predictions: dumpPredictions == nil ? nil : { predicted.append($0) })
+        let result = try Evaluation.run(
+            model: loaded, dataset: data, limit: limit, batchSize: batch,
+            progress: bar.update, predictions: dumpPredictions == nil ? nil : { predicted.append($0) })
         bar.finish()
         if let path = dumpPredictions {
             try Data(predicted.map(String.init).joined(separator: "\n").appending("\n").utf8).write(to: URL(fileURLWithPath: path))

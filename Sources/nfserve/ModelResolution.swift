@@ -15,15 +15,18 @@ enum ModelResolution {
         return nil
     }
 
-    static func resolve(_ nameOrDir: String, checkpoints: String, allowArchitecture: Bool,
-                        modelArgs: String?) throws -> (name: String, classifier: any ImageClassifier) {
+    static func resolve(
+        _ nameOrDir: String, checkpoints: String, allowArchitecture: Bool,
+        modelArgs: String?
+    ) throws -> (name: String, classifier: any ImageClassifier) {
         if let dir = folder(nameOrDir, checkpoints: checkpoints) {
             let model = try CheckpointFolder.load(dir)
             return (model.name, model.classifier)
         }
         guard allowArchitecture, ModelRegistry.architectures.contains(nameOrDir) else {
-            throw ValidationErrorMessage("no checkpoint folder \"\(nameOrDir)\" (looked in the working directory and \(checkpoints))"
-                + (allowArchitecture ? " and it is not a registered architecture" : ""))
+            throw ValidationErrorMessage(
+                "no checkpoint folder \"\(nameOrDir)\" (looked in the working directory and \(checkpoints))"
+                    + (allowArchitecture ? " and it is not a registered architecture" : ""))
         }
         var args: [String: JSONValue] = [:]
         if let modelArgs {

@@ -8,7 +8,9 @@ struct NFServeCommand: AsyncParsableCommand {
         commandName: "nfserve",
         abstract: "Serve, evaluate and look inside CNN image classifiers (timm checkpoints).",
         version: nfserveVersion,
-        subcommands: [ServeCommand.self, PredictCommand.self, EvalCommand.self, BenchCommand.self, SppCommand.self, EsmCommand.self, ArchitecturesCommand.self]
+        subcommands: [
+            ServeCommand.self, PredictCommand.self, EvalCommand.self, BenchCommand.self, SppCommand.self, EsmCommand.self, ArchitecturesCommand.self,
+        ]
     )
 
     // OpenMP waiting: libgomp's default (spin up to 300,000 times at a barrier, then sleep) is

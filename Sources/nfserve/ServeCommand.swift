@@ -28,21 +28,33 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
     @Option(name: .customLong("public"), help: "The dashboard's folder, served at / (default: Public next to the binary, else ./Public).")
     var publicDirectory: String?
-    @Flag(inversion: .prefixedNo, help: "Feed every classified image's BatchNorm inputs to the model's live estimation shift (GET /diagnostics/esm?source=live, /metrics).")
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Feed every classified image's BatchNorm inputs to the model's live estimation shift (GET /diagnostics/esm?source=live, /metrics).")
     var liveEsm = true
-    @Option(help: "Share of the time observed passes (BatchNorm unfolded, inputs reduced) and their merges may take (0-1]; predictions are sampled to keep within it. \"all\" observes every prediction.")
+    @Option(
+        help:
+            "Share of the time observed passes (BatchNorm unfolded, inputs reduced) and their merges may take (0-1]; predictions are sampled to keep within it. \"all\" observes every prediction."
+    )
     var liveEsmBudget = "0.1"
     @Option(help: "Dynamic batching: most images in one forward pass (1 turns batching off).") var maxBatchSize = 32
-    @Option(help: "Dynamic batching: milliseconds a request finding the compute pool idle waits for others to join it (counted from the oldest request's arrival; 0: a model whose passes take 10 ms or more still waits up to a tenth of its last pass for requests being decoded, and for as many images as that pass held while requests keep coming).")
+    @Option(
+        help:
+            "Dynamic batching: milliseconds a request finding the compute pool idle waits for others to join it (counted from the oldest request's arrival; 0: a model whose passes take 10 ms or more still waits up to a tenth of its last pass for requests being decoded, and for as many images as that pass held while requests keep coming)."
+    )
     var maxBatchDelayMs = 0.0
     @Option(help: "Batching for one model: NAME=SIZE or NAME=SIZE:DELAY_MS (repeatable; overrides the two above).")
     var modelBatching: [String] = []
-    @Option(help: "Memory the server may use, in bytes or with a unit (1GiB, 512Mi); the byte budgets are sized from it (default: env NFSERVE_MEMORY_LIMIT, else the memory cgroup's limit, else the machine's memory).")
+    @Option(
+        help:
+            "Memory the server may use, in bytes or with a unit (1GiB, 512Mi); the byte budgets are sized from it (default: env NFSERVE_MEMORY_LIMIT, else the memory cgroup's limit, else the machine's memory)."
+    )
     var memoryLimit: String?
 
     /// --memory-limit, else NFSERVE_MEMORY_LIMIT; nil leaves it to the cgroup or the machine.
     private func resolvedMemoryLimit() throws -> MemoryLimit? {
-        let (text, source) = memoryLimit.map { ($0, "--memory-limit") }
+        let (text, source) =
+            memoryLimit.map { ($0, "--memory-limit") }
             ?? ProcessInfo.processInfo.environment["NFSERVE_MEMORY_LIMIT"].map { ($0, "NFSERVE_MEMORY_LIMIT") } ?? (nil, "")
         guard let text else { return nil }
         guard let bytes = MemoryLimit.parse(text), bytes >= 64 << 20 else {
@@ -65,8 +77,10 @@ struct ServeCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...65535).contains(try resolvedPort()) else { throw ValidationError("the port must be in 1...65535") }
-        for (name, seconds) in [("--header-timeout", headerTimeout), ("--body-timeout", bodyTimeout),
-                                ("--keepalive-timeout", keepaliveTimeout), ("--shutdown-grace", shutdownGrace)] {
+        for (name, seconds) in [
+            ("--header-timeout", headerTimeout), ("--body-timeout", bodyTimeout),
+            ("--keepalive-timeout", keepaliveTimeout), ("--shutdown-grace", shutdownGrace),
+        ] {
             guard seconds > 0, seconds <= 86_400 else { throw ValidationError("\(name) must be between 0 and 86400 seconds") }
         }
         guard shutdownDelay >= 0, shutdownDelay <= 3600 else { throw ValidationError("--shutdown-delay must be between 0 and 3600 seconds") }
@@ -102,7 +116,8 @@ struct ServeCommand: AsyncParsableCommand {
             let parts = entry.split(separator: "=", maxSplits: 1)
             let values = parts.count == 2 ? parts[1].split(separator: ":") : []
             guard parts.count == 2, !parts[0].isEmpty, (1...2).contains(values.count), let size = Int(values[0]),
-                  let delay = values.count == 2 ? Double(values[1]) : maxBatchDelayMs else {
+                let delay = values.count == 2 ? Double(values[1]) : maxBatchDelayMs
+            else {
                 throw ValidationError("--model-batching expects NAME=SIZE or NAME=SIZE:DELAY_MS, got \"\(entry)\"")
             }
             configuration.perModel[String(parts[0])] = try policy(size, delay, "--model-batching \(parts[0])")

@@ -56,11 +56,13 @@ struct SppCommand: AsyncParsableCommand {
         let reports = try runs.map { run -> SignalPropagationReport in
             guard case let .servedModel(name) = run.kind else { return try run.measureAtInitialization() }
             guard let folder = ModelResolution.folder(name, checkpoints: checkpoints) else {
-                throw ValidationError("no checkpoint folder \"\(name)\" (looked in the working directory and \(checkpoints)); "
-                    + "for a registered architecture at initialization add --at-init")
+                throw ValidationError(
+                    "no checkpoint folder \"\(name)\" (looked in the working directory and \(checkpoints)); "
+                        + "for a registered architecture at initialization add --at-init")
             }
-            return try SignalPropagation.measure(try ModelPipeline.load(directory: folder), input: run.input,
-                                                 openDataset: { try catalog.open($0) })
+            return try SignalPropagation.measure(
+                try ModelPipeline.load(directory: folder), input: run.input,
+                openDataset: { try catalog.open($0) })
         }
         if let svg {
             try Data(SignalPropagationChart.svg(reports).utf8).write(to: URL(fileURLWithPath: svg))

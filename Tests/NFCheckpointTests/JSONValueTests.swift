@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import NFCheckpoint
 
 @Suite struct JSONValueTests {
@@ -9,11 +10,13 @@ import Testing
 
     @Test func parsesEveryKind() throws {
         let value = try parse(#" {"a": [1, -2.5e1, true, false, null], "s": "x\"\\\/\n\u00e9\ud83d\ude00", "o": {}} "#)
-        #expect(value == .object([
-            "a": .array([.number(1), .number(-25), .bool(true), .bool(false), .null]),
-            "s": .string("x\"\\/\n\u{e9}\u{1F600}"),
-            "o": .object([:]),
-        ]))
+        #expect(
+            value
+                == .object([
+                    "a": .array([.number(1), .number(-25), .bool(true), .bool(false), .null]),
+                    "s": .string("x\"\\/\n\u{e9}\u{1F600}"),
+                    "o": .object([:]),
+                ]))
     }
 
     @Test func accessors() throws {

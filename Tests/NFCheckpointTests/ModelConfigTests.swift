@@ -1,58 +1,59 @@
 import Foundation
 import Testing
+
 @testable import NFCheckpoint
 
 /// `config.json` as timm's `save_config_for_hf` writes it.
 @Suite struct ModelConfigTests {
     /// Written by timm 1.0.31's save_config_for_hf for resnet50.a1_in1k.
     static let resnet50 = """
-    {
-      "architecture": "resnet50",
-      "num_classes": 1000,
-      "num_features": 2048,
-      "global_pool": "avg",
-      "model_args": {"in_chans": 3, "num_classes": 1000, "global_pool": "avg"},
-      "pretrained_cfg": {
-        "tag": "a1_in1k",
-        "custom_load": false,
-        "input_size": [3, 224, 224],
-        "test_input_size": [3, 288, 288],
-        "fixed_input_size": false,
-        "interpolation": "bicubic",
-        "crop_pct": 0.95,
-        "test_crop_pct": 1.0,
-        "crop_mode": "center",
-        "mean": [0.485, 0.456, 0.406],
-        "std": [0.229, 0.224, 0.225],
-        "num_classes": 1000,
-        "pool_size": [7, 7],
-        "first_conv": "conv1",
-        "classifier": "fc",
-        "license": "apache-2.0",
-        "origin_url": "https://github.com/huggingface/pytorch-image-models",
-        "paper_ids": "arXiv:2110.00476"
-      }
-    }
-    """
+        {
+          "architecture": "resnet50",
+          "num_classes": 1000,
+          "num_features": 2048,
+          "global_pool": "avg",
+          "model_args": {"in_chans": 3, "num_classes": 1000, "global_pool": "avg"},
+          "pretrained_cfg": {
+            "tag": "a1_in1k",
+            "custom_load": false,
+            "input_size": [3, 224, 224],
+            "test_input_size": [3, 288, 288],
+            "fixed_input_size": false,
+            "interpolation": "bicubic",
+            "crop_pct": 0.95,
+            "test_crop_pct": 1.0,
+            "crop_mode": "center",
+            "mean": [0.485, 0.456, 0.406],
+            "std": [0.229, 0.224, 0.225],
+            "num_classes": 1000,
+            "pool_size": [7, 7],
+            "first_conv": "conv1",
+            "classifier": "fc",
+            "license": "apache-2.0",
+            "origin_url": "https://github.com/huggingface/pytorch-image-models",
+            "paper_ids": "arXiv:2110.00476"
+          }
+        }
+        """
 
     static let fashionMNIST = """
-    {
-      "architecture": "resnet_fmnist",
-      "num_classes": 10,
-      "num_features": 256,
-      "label_names": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
-      "model_args": {"in_chans": 1, "channels": [32, 64, 128, 256]},
-      "pretrained_cfg": {
-        "input_size": [1, 28, 28],
-        "interpolation": "bilinear",
-        "crop_pct": 1.0,
-        "mean": [0.286],
-        "std": [0.353],
-        "num_classes": 10
-      }
-    }
-    """
+        {
+          "architecture": "resnet_fmnist",
+          "num_classes": 10,
+          "num_features": 256,
+          "label_names": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+          "model_args": {"in_chans": 1, "channels": [32, 64, 128, 256]},
+          "pretrained_cfg": {
+            "input_size": [1, 28, 28],
+            "interpolation": "bilinear",
+            "crop_pct": 1.0,
+            "mean": [0.286],
+            "std": [0.353],
+            "num_classes": 10
+          }
+        }
+        """
 
     func config(_ json: String) throws -> ModelConfig {
         try ModelConfig(jsonData: Array(json.utf8))
@@ -116,7 +117,8 @@ import Testing
     }
 
     @Test func emptyPretrainedCfgGetsDefaults() throws {
-        let config = try config(#"{"architecture": "resnet18", "num_classes": 5, "pretrained_cfg": {"crop_pct": 0, "interpolation": "", "mean": null}}"#)
+        let config = try config(
+            #"{"architecture": "resnet18", "num_classes": 5, "pretrained_cfg": {"crop_pct": 0, "interpolation": "", "mean": null}}"#)
         #expect(config.numClasses == 5)
         #expect(config.pretrainedCfg.numClasses == 5)  // the top level overrides, as in timm's _parse_model_cfg
         #expect(config.pretrainedCfg.cropPct == 0.875)
@@ -142,7 +144,9 @@ import Testing
     @Test func inChansOverridesInputSizeAndAveragesNormalization() throws {
         // An ImageNet pretrained_cfg re-used for 1-channel weights: timm takes the channels from
         // model_args and averages the 3-channel mean/std (with a warning).
-        let config = try config(#"{"architecture": "resnet18", "model_args": {"in_chans": 1}, "pretrained_cfg": {"input_size": [3, 224, 224], "test_input_size": [3, 288, 288]}}"#)
+        let config = try config(
+            #"{"architecture": "resnet18", "model_args": {"in_chans": 1}, "pretrained_cfg": {"input_size": [3, 224, 224], "test_input_size": [3, 288, 288]}}"#
+        )
         #expect(config.pretrainedCfg.inputSize == [1, 224, 224])
         #expect(config.pretrainedCfg.testInputSize == [1, 288, 288])
         #expect(abs(config.pretrainedCfg.mean[0] - 0.449) < 1e-12 && config.pretrainedCfg.mean.count == 1)
@@ -150,7 +154,8 @@ import Testing
     }
 
     @Test func legacyFlatLayout() throws {
-        let config = try config(#"{"architecture": "resnet18", "num_features": 512, "num_classes": 3, "input_size": [3, 256, 256], "labels": ["a", "b", "c"]}"#)
+        let config = try config(
+            #"{"architecture": "resnet18", "num_features": 512, "num_classes": 3, "input_size": [3, 256, 256], "labels": ["a", "b", "c"]}"#)
         #expect(config.numClasses == 3)
         #expect(config.pretrainedCfg.inputSize == [3, 256, 256])
         #expect(config.labelNames == ["a", "b", "c"])
@@ -189,21 +194,29 @@ import Testing
     }
 
     @Test func wrongTypes() {
-        #expect(configError(#"{"architecture": "resnet50", "num_classes": "1000"}"#)?.description
+        #expect(
+            configError(#"{"architecture": "resnet50", "num_classes": "1000"}"#)?.description
                 == #"config.json: "num_classes" must be an integer, got string "1000""#)
-        #expect(configError(#"{"architecture": "resnet50", "num_classes": 10.5}"#)?.description
+        #expect(
+            configError(#"{"architecture": "resnet50", "num_classes": 10.5}"#)?.description
                 == #"config.json: "num_classes" must be an integer, got number 10.5"#)
-        #expect(configError(#"{"architecture": "resnet50", "num_classes": -1}"#)?.description
+        #expect(
+            configError(#"{"architecture": "resnet50", "num_classes": -1}"#)?.description
                 == #"config.json: "num_classes" must be at least 0, got -1"#)
-        #expect(configError(#"{"architecture": "r", "pretrained_cfg": {"crop_pct": "0.9"}}"#)?.description
+        #expect(
+            configError(#"{"architecture": "r", "pretrained_cfg": {"crop_pct": "0.9"}}"#)?.description
                 == #"config.json: "pretrained_cfg.crop_pct" must be a number, got string "0.9""#)
-        #expect(configError(#"{"architecture": "r", "pretrained_cfg": {"input_size": [224, 224]}}"#)?.description
+        #expect(
+            configError(#"{"architecture": "r", "pretrained_cfg": {"input_size": [224, 224]}}"#)?.description
                 == #"config.json: "pretrained_cfg.input_size" must be three positive integers [C, H, W], got [224, 224]"#)
-        #expect(configError(#"{"architecture": "r", "pretrained_cfg": {"std": [0.2, 0, 0.2]}}"#)?.description
+        #expect(
+            configError(#"{"architecture": "r", "pretrained_cfg": {"std": [0.2, 0, 0.2]}}"#)?.description
                 == #"config.json: "pretrained_cfg.std" must be positive, got [0.2, 0, 0.2]"#)
-        #expect(configError(#"{"architecture": "r", "model_args": []}"#)?.description
+        #expect(
+            configError(#"{"architecture": "r", "model_args": []}"#)?.description
                 == #"config.json: "model_args" must be an object, got array []"#)
-        #expect(configError(#"{"architecture": "r", "num_classes": 2, "label_names": ["a"]}"#)?.description
+        #expect(
+            configError(#"{"architecture": "r", "num_classes": 2, "label_names": ["a"]}"#)?.description
                 == #"config.json: "label_names" has 1 names but the model has 2 classes"#)
     }
 }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import NFCheckpoint
 
 /// The JSON header itself: encoding, syntax, entry fields and dtypes.
@@ -44,7 +45,9 @@ import Testing
     @Test func unknownDTypeNamesTheTensorAndTheKnownTypes() {
         let error = openError(framed(#"{"fc.weight": {"dtype": "F8_E4M3", "shape": [2], "data_offsets": [0, 2]}}"#, dataCount: 2))
         #expect(error == .unknownDType(file: "t.safetensors", tensor: "fc.weight", dtype: "F8_E4M3"))
-        #expect(error?.description == #"t.safetensors: tensor "fc.weight": unknown dtype "F8_E4M3"; known dtypes are F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL"#)
+        #expect(
+            error?.description
+                == #"t.safetensors: tensor "fc.weight": unknown dtype "F8_E4M3"; known dtypes are F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL"#)
     }
 
     @Test func entriesNeedAllThreeFieldsWithTheRightTypes() {
@@ -55,7 +58,10 @@ import Testing
             (#"{"dtype": 32, "shape": [1], "data_offsets": [0, 4]}"#, #""dtype" must be a string, got number 32"#),
             (#"{"dtype": "F32", "shape": "1", "data_offsets": [0, 4]}"#, #""shape" must be an array of integers, got string "1""#),
             (#"{"dtype": "F32", "shape": [1.5], "data_offsets": [0, 4]}"#, #""shape" must be an array of integers"#),
-            (#"{"dtype": "F32", "shape": [1], "data_offsets": [0]}"#, #""data_offsets" must be two non-negative integers [begin, end], got array [0]"#),
+            (
+                #"{"dtype": "F32", "shape": [1], "data_offsets": [0]}"#,
+                #""data_offsets" must be two non-negative integers [begin, end], got array [0]"#
+            ),
             (#"{"dtype": "F32", "shape": [1], "data_offsets": [-4, 0]}"#, #""data_offsets" must be two non-negative integers"#),
             (#"[1]"#, #"entry must be an object"#),
         ]

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import NFCheckpoint
 
 /// Shapes, offsets and how the tensors cover the data section.
@@ -6,9 +7,14 @@ import Testing
     @Test func sizeMustMatchShapeTimesDTypeSize() {
         let bytes = SafeTensorsWriter.encode([("layer1.0.conv1.weight", .F32, [4, 4, 3, 3], [UInt8](repeating: 0, count: 100))])
         let error = openError(bytes)
-        #expect(error == .sizeMismatch(file: "t.safetensors", tensor: "layer1.0.conv1.weight", begin: 0, end: 100,
-                                       shape: [4, 4, 3, 3], dtype: .F32, expected: 576))
-        #expect(error?.description == #"t.safetensors: tensor "layer1.0.conv1.weight": data_offsets [0, 100) hold 100 bytes but shape [4, 4, 3, 3] of F32 needs 576"#)
+        #expect(
+            error
+                == .sizeMismatch(
+                    file: "t.safetensors", tensor: "layer1.0.conv1.weight", begin: 0, end: 100,
+                    shape: [4, 4, 3, 3], dtype: .F32, expected: 576))
+        #expect(
+            error?.description
+                == #"t.safetensors: tensor "layer1.0.conv1.weight": data_offsets [0, 100) hold 100 bytes but shape [4, 4, 3, 3] of F32 needs 576"#)
     }
 
     @Test func offsetsMustStayInsideTheDataSection() {
@@ -26,7 +32,9 @@ import Testing
 
     @Test func aliasedTensorsAreRejected() {
         let header = #"{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "b": {"dtype": "U8", "shape": [4], "data_offsets": [0, 4]}}"#
-        #expect(openError(framed(header, dataCount: 4)) == .overlappingTensors(file: "t.safetensors", first: "a", firstRange: 0..<4, second: "b", secondRange: 0..<4))
+        #expect(
+            openError(framed(header, dataCount: 4))
+                == .overlappingTensors(file: "t.safetensors", first: "a", firstRange: 0..<4, second: "b", secondRange: 0..<4))
     }
 
     @Test func gapsBetweenTensorsAreRejected() {

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import NFCheckpoint
 
 /// The 8-byte length prefix and where it points.
@@ -6,7 +7,9 @@ import Testing
     @Test func fewerThanEightBytesIsTruncated() {
         let error = openError([0x10, 0, 0])
         #expect(error == .truncated(file: "t.safetensors", size: 3))
-        #expect(error?.description == "t.safetensors: file is truncated: 3 bytes, shorter than the 8-byte header length that starts every safetensors file")
+        #expect(
+            error?.description
+                == "t.safetensors: file is truncated: 3 bytes, shorter than the 8-byte header length that starts every safetensors file")
         #expect(openError([]) == .truncated(file: "t.safetensors", size: 0))
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import NFCheckpoint
 
 @Suite("SafeTensorsFile reads what SafeTensorsWriter writes")
@@ -96,8 +97,10 @@ struct SafeTensorsRoundTripTests {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
         let bytes = SafeTensorsWriter.encode(
-            [("layer1.0.conv1.weight", .F32, [2, 1, 1, 1], f32Bytes([0.25, -8])),
-             ("layer1.0.bn1.num_batches_tracked", .I64, [], i64Bytes([12]))],
+            [
+                ("layer1.0.conv1.weight", .F32, [2, 1, 1, 1], f32Bytes([0.25, -8])),
+                ("layer1.0.bn1.num_batches_tracked", .I64, [], i64Bytes([12])),
+            ],
             metadata: ["format": "pt"])
         let path = try directory.write(bytes, to: "model.safetensors")
         let file = try SafeTensorsFile(path: path)

@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import NFCheckpoint
 
 /// Little-endian bytes of Float32 values, as safetensors stores them.

@@ -5,6 +5,7 @@ import NFModels
 import NFTensors
 import Synchronization
 import Testing
+
 @testable import NFDiagnostics
 
 /// The shared moments accumulator against a plain two-pass computation over all the values at
@@ -95,7 +96,10 @@ import Testing
     /// its 8 blocks, in order, named as the checkpoint names them, with the moments of the very
     /// tensors the model reported (captured beside it).
     @Test func recorderGivesOnePointPerBlockInNetworkOrder() throws {
-        let config = try ModelConfig(jsonData: Data(#"{"architecture": "resnet18", "num_classes": 3, "model_args": {"in_chans": 1, "channels": [4, 4, 4, 4]}, "pretrained_cfg": {"input_size": [1, 32, 32]}}"#.utf8))
+        let config = try ModelConfig(
+            jsonData: Data(
+                #"{"architecture": "resnet18", "num_classes": 3, "model_args": {"in_chans": 1, "channels": [4, 4, 4, 4]}, "pretrained_cfg": {"input_size": [1, 32, 32]}}"#
+                    .utf8))
         let model = try CheckpointFolder.build(config: config, weights: InitializerWeightSource(seed: 3))
         let recorder = SignalPropagationRecorder()
         let capture = Capture()

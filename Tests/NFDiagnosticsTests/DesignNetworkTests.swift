@@ -3,6 +3,7 @@ import NFLayers
 import NFPlot
 import NFTensors
 import Testing
+
 @testable import NFDiagnostics
 
 /// The pieces of the designs at initialization, each against a plain computation.

@@ -1,6 +1,7 @@
 import Foundation
 import NFTestSupport
 import Testing
+
 @testable import NFDiagnostics
 
 /// The NF-ResNet paper's four 600-layer networks at initialization (64 px, batch 4), as
@@ -20,15 +21,26 @@ import Testing
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
-    struct Statistic: Decodable { var values: [Double]; var mean: Double; var std: Double }
+    struct Statistic: Decodable {
+        var values: [Double]
+        var mean: Double
+        var std: Double
+    }
     struct Point: Decodable {
         var index: Int, name: String, stage: Int?
         var avg_sq_channel_mean: Statistic, avg_channel_var: Statistic, residual_var: Statistic?
         var expected_var: Double?
     }
-    struct Network: Decodable { var architecture: NetworkDesign?; var points: [Point] }
+    struct Network: Decodable {
+        var architecture: NetworkDesign?
+        var points: [Point]
+    }
     struct Fixture: Decodable {
-        struct Config: Decodable { var batch: Int; var size: Int; var seeds: [Int] }
+        struct Config: Decodable {
+            var batch: Int
+            var size: Int
+            var seeds: [Int]
+        }
         var config: Config
         var networks: [String: Network]
         var nf_resnet50_at_init: Network?
@@ -143,7 +155,8 @@ import Testing
         #expect(first.last!.averageSquaredChannelMean > 1.5 * first.first!.averageSquaredChannelMean)
         #expect(Self.mean(first.map(\.averageSquaredChannelMean)) > 5)
         let ws = try #require(Self.fixture.networks["nf_resnet_ws"])
-        #expect(Self.mean(first.map(\.averageSquaredChannelMean)) > 100 * Self.mean(ws.points.filter { $0.stage == 0 }.map(\.avg_sq_channel_mean.mean)))
+        #expect(
+            Self.mean(first.map(\.averageSquaredChannelMean)) > 100 * Self.mean(ws.points.filter { $0.stage == 0 }.map(\.avg_sq_channel_mean.mean)))
     }
 
     /// timm's nf_resnet50 at initialization (gains timm zero-initializes set to 1) against timm.

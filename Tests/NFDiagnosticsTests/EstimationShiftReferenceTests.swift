@@ -3,6 +3,7 @@ import NFDatasets
 import NFPipeline
 import NFTestSupport
 import Testing
+
 @testable import NFDiagnostics
 
 /// BatchNorm's estimation shift against PyTorch: Tests/Fixtures/esm/fashion_mnist_test.json,
@@ -15,9 +16,22 @@ import Testing
         .deletingLastPathComponent()
 
     struct Fixture: Decodable {
-        struct Model: Decodable { var model_dir: String; var layers: [EstimationShiftLayer]; var top1: Double }
-        struct Layer: Decodable { var name: String; var kind: String; var esm_mean: Double?; var esm_var: Double? }
-        struct Recalibrated: Decodable { var top1_before: Double; var top1_after: Double; var layers: [Layer] }
+        struct Model: Decodable {
+            var model_dir: String
+            var layers: [EstimationShiftLayer]
+            var top1: Double
+        }
+        struct Layer: Decodable {
+            var name: String
+            var kind: String
+            var esm_mean: Double?
+            var esm_var: Double?
+        }
+        struct Recalibrated: Decodable {
+            var top1_before: Double
+            var top1_after: Double
+            var layers: [Layer]
+        }
         var dataset: String
         var images: Int
         var models: [String: Model]

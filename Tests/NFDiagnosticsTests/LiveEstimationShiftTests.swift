@@ -1,6 +1,7 @@
 import NFLayers
 import NFTensors
 import Testing
+
 @testable import NFDiagnostics
 
 /// The live sums: whatever the requests' sizes, everything since the start equals one pass over
@@ -38,8 +39,10 @@ import Testing
 
     /// The chart: esm_mean and esm_var panels on log axes, GroupNorm positions marked.
     @Test func chartMarksGroupNorms() {
-        let layers = [EstimationShiftLayer(index: 0, name: "bn1", kind: "groupnorm", channels: 4, esmMean: nil, esmVar: nil),
-                      EstimationShiftLayer(index: 1, name: "layer1.0.bn1", kind: "batchnorm", channels: 4, esmMean: 0.1, esmVar: 0.2)]
+        let layers = [
+            EstimationShiftLayer(index: 0, name: "bn1", kind: "groupnorm", channels: 4, esmMean: nil, esmVar: nil),
+            EstimationShiftLayer(index: 1, name: "layer1.0.bn1", kind: "batchnorm", channels: 4, esmMean: 0.1, esmVar: 0.2),
+        ]
         let report = EstimationShiftReport(model: "m", source: "dataset", dataset: "d", images: 10, statistics: "checkpoint", layers: layers)
         let figure = EstimationShiftChart.figure([report])
         #expect(figure.panels.count == 2 && figure.panels.allSatisfy { $0.yScale == .log })

@@ -2,6 +2,7 @@ import Foundation
 import NFDatasets
 import NFPipeline
 import Testing
+
 @testable import NFDiagnostics
 
 /// The SPP of every shipped checkpoint and of two timm models from the parity fixtures against
@@ -60,9 +61,15 @@ import Testing
         }
         for (point, expected) in zip(report.points, reference.points) {
             let scale = expected.averageChannelVariance * 1e-3
-            #expect(close(point.averageSquaredChannelMean, expected.averageSquaredChannelMean, scale: scale), "\(point.name): \(point.averageSquaredChannelMean) vs \(expected.averageSquaredChannelMean)")
-            #expect(close(point.averageChannelVariance, expected.averageChannelVariance, scale: 0), "\(point.name): \(point.averageChannelVariance) vs \(expected.averageChannelVariance)")
-            #expect(close(point.residualVariance, expected.residualVariance, scale: 0), "\(point.name): \(String(describing: point.residualVariance)) vs \(String(describing: expected.residualVariance))")
+            #expect(
+                close(point.averageSquaredChannelMean, expected.averageSquaredChannelMean, scale: scale),
+                "\(point.name): \(point.averageSquaredChannelMean) vs \(expected.averageSquaredChannelMean)")
+            #expect(
+                close(point.averageChannelVariance, expected.averageChannelVariance, scale: 0),
+                "\(point.name): \(point.averageChannelVariance) vs \(expected.averageChannelVariance)")
+            #expect(
+                close(point.residualVariance, expected.residualVariance, scale: 0),
+                "\(point.name): \(String(describing: point.residualVariance)) vs \(String(describing: expected.residualVariance))")
             #expect(close(point.expectedVariance, expected.expectedVariance, scale: 0), "\(point.name) expected_var")
         }
     }

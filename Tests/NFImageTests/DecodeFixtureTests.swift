@@ -1,4 +1,5 @@
 import Testing
+
 @testable import NFImage
 
 /// Decoded pixels against Pillow 13's, byte for byte.
@@ -65,6 +66,6 @@ func jpegHeaderAgreesWithLibjpeg(_ fixture: Fixtures.Case) throws {
         let mine = try JPEGDecoder.parse(data)
         let turbo = try #require(JPEGDecoder.turboJPEGHeader(data))
         #expect(mine.width == Int(turbo.width) && mine.height == Int(turbo.height))
-        #expect((mine.components == 1) == (turbo.colorspace == 2))   // TJCS_GRAY
+        #expect((mine.components == 1) == (turbo.colorspace == 2))  // TJCS_GRAY
     }
 }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import NFImage
 
 /// Broken files, oversized headers and other formats: the right ImageError, never a crash.
@@ -43,8 +44,10 @@ struct ErrorFixtureTests {
     /// earlier, it is refused (Pillow also accepts a zlib stream missing only its Adler-32).
     @Test("Every prefix of a JPEG or PNG fails cleanly, except a PNG with all its image data")
     func everyTruncation() throws {
-        for file in ["coffee_113x75_q95_420_odd.jpg", "gray_alpha16.png", "chelsea_80x120_progressive_422.jpg",
-                     "rgb8_interlaced.png"] {
+        for file in [
+            "coffee_113x75_q95_420_odd.jpg", "gray_alpha16.png", "chelsea_80x120_progressive_422.jpg",
+            "rgb8_interlaced.png",
+        ] {
             let bytes = try Fixtures.bytes(file)
             // End of the last IDAT's data (= start of its CRC, 8 bytes before "IEND") for PNGs.
             let dataEnd = file.hasSuffix(".png") ? lastIndex(of: Array("IEND".utf8), in: bytes)! - 8 : bytes.count

@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import NFImage
 
 /// Tests/Fixtures/images, written by tools/reference/make_image_fixtures.py (Pillow 13 +
@@ -45,8 +46,9 @@ enum Fixtures {
         let std: [Double]
 
         func preprocessing() throws -> Preprocessing {
-            try Preprocessing(inputSize: input_size, interpolation: interpolation, cropPct: crop_pct,
-                              cropMode: crop_mode, mean: mean.map { Float($0) }, std: std.map { Float($0) })
+            try Preprocessing(
+                inputSize: input_size, interpolation: interpolation, cropPct: crop_pct,
+                cropMode: crop_mode, mean: mean.map { Float($0) }, std: std.map { Float($0) })
         }
     }
 
@@ -67,8 +69,8 @@ enum Fixtures {
             return URL(fileURLWithPath: override)
         }
         return URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent()        // NFImageTests
-            .deletingLastPathComponent()        // Tests
+            .deletingLastPathComponent()  // NFImageTests
+            .deletingLastPathComponent()  // Tests
             .appendingPathComponent("Fixtures/images")
     }()
 
@@ -95,7 +97,8 @@ enum Fixtures {
         let data = try Data(contentsOf: directory.appendingPathComponent(file))
         precondition(data.count % 4 == 0)
         return (0..<(data.count / 4)).map { i in
-            let bits = UInt32(data[data.startIndex + 4 * i])
+            let bits =
+                UInt32(data[data.startIndex + 4 * i])
                 | UInt32(data[data.startIndex + 4 * i + 1]) << 8
                 | UInt32(data[data.startIndex + 4 * i + 2]) << 16
                 | UInt32(data[data.startIndex + 4 * i + 3]) << 24

@@ -1,5 +1,6 @@
-import Testing
 import NFTensors
+import Testing
+
 @testable import NFImage
 
 /// Preprocessed tensors against timm 1.0.31's eval transform (torchvision + Pillow).

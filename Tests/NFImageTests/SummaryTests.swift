@@ -1,5 +1,6 @@
-import Testing
 import NFTensors
+import Testing
+
 @testable import NFImage
 
 /// One line per category with the largest difference to the Pillow/timm references, printed
@@ -12,10 +13,17 @@ func largestDifferences() throws {
         let image = try ImageDecoder.decode(Fixtures.bytes(fixture.file), maxPixels: 50_000_000)
         for (reference, channels) in [(fixture.rgb, 3), (fixture.l, 1)] {
             guard let reference else { continue }
-            let difference = try #require(maxByteDifference(image.converted(toChannels: channels).pixels,
-                                                            Fixtures.bytes(reference.file)))
-            if fixture.isJPEG { jpegPixels = max(jpegPixels, difference); jpegCount += 1 }
-            else { pngPixels = max(pngPixels, difference); pngCount += 1 }
+            let difference = try #require(
+                maxByteDifference(
+                    image.converted(toChannels: channels).pixels,
+                    Fixtures.bytes(reference.file)))
+            if fixture.isJPEG {
+                jpegPixels = max(jpegPixels, difference)
+                jpegCount += 1
+            } else {
+                pngPixels = max(pngPixels, difference)
+                pngCount += 1
+            }
         }
         for tensor in fixture.tensors ?? [] {
             let mine = try Fixtures.config(tensor.config).preprocessing()(image)
@@ -24,8 +32,9 @@ func largestDifferences() throws {
             tensorCount += 1
         }
     }
-    print("NFImage vs Pillow 13 / timm 1.0.31: JPEG pixels max |diff| \(jpegPixels) over \(jpegCount) references, "
-          + "PNG pixels \(pngPixels) over \(pngCount), tensors \(tensors) over \(tensorCount)")
+    print(
+        "NFImage vs Pillow 13 / timm 1.0.31: JPEG pixels max |diff| \(jpegPixels) over \(jpegCount) references, "
+            + "PNG pixels \(pngPixels) over \(pngCount), tensors \(tensors) over \(tensorCount)")
     #expect(jpegPixels == 0 && pngPixels == 0)
     #expect(tensors <= 1e-5)
 }

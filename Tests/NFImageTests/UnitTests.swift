@@ -1,5 +1,6 @@
-import Testing
 import NFTensors
+import Testing
+
 @testable import NFImage
 
 @Suite("ImageError")
@@ -14,8 +15,9 @@ struct ImageErrorTests {
 
     @Test func descriptions() {
         #expect(ImageError.unsupportedFormat("GIF").description.contains("GIF"))
-        #expect(ImageError.tooManyPixels(width: 100000, height: 100000, limit: 50_000_000).description
-            .contains("100000x100000"))
+        #expect(
+            ImageError.tooManyPixels(width: 100000, height: 100000, limit: 50_000_000).description
+                .contains("100000x100000"))
         #expect(PreprocessingError.unsupportedInterpolation("cubic").description.contains("bicubic"))
     }
 }
@@ -120,58 +122,68 @@ struct PreprocessingConfigTests {
 
     @Test func rejectsWhatItCannotReproduce() {
         #expect(throws: PreprocessingError.unsupportedInterpolation("cubic")) {
-            try Preprocessing(inputSize: [3, 224, 224], interpolation: "cubic", cropPct: 0.875,
-                              cropMode: "center", mean: Self.mean, std: Self.std)
+            try Preprocessing(
+                inputSize: [3, 224, 224], interpolation: "cubic", cropPct: 0.875,
+                cropMode: "center", mean: Self.mean, std: Self.std)
         }
         #expect(throws: PreprocessingError.unsupportedInterpolation("random")) {
-            try Preprocessing(inputSize: [3, 224, 224], interpolation: "random", cropPct: 0.875,
-                              cropMode: "center", mean: Self.mean, std: Self.std)
+            try Preprocessing(
+                inputSize: [3, 224, 224], interpolation: "random", cropPct: 0.875,
+                cropMode: "center", mean: Self.mean, std: Self.std)
         }
         #expect(throws: PreprocessingError.unsupportedCropMode("zoom")) {
-            try Preprocessing(inputSize: [3, 224, 224], interpolation: "bicubic", cropPct: 0.875,
-                              cropMode: "zoom", mean: Self.mean, std: Self.std)
+            try Preprocessing(
+                inputSize: [3, 224, 224], interpolation: "bicubic", cropPct: 0.875,
+                cropMode: "zoom", mean: Self.mean, std: Self.std)
         }
         #expect(throws: PreprocessingError.invalidInputSize([4, 224, 224])) {
-            try Preprocessing(inputSize: [4, 224, 224], interpolation: "bicubic", cropPct: 0.875,
-                              cropMode: "center", mean: Self.mean, std: Self.std)
+            try Preprocessing(
+                inputSize: [4, 224, 224], interpolation: "bicubic", cropPct: 0.875,
+                cropMode: "center", mean: Self.mean, std: Self.std)
         }
         #expect(throws: PreprocessingError.self) {
-            try Preprocessing(inputSize: [1, 28, 28], interpolation: "bilinear", cropPct: 1,
-                              cropMode: "center", mean: Self.mean, std: Self.std)
+            try Preprocessing(
+                inputSize: [1, 28, 28], interpolation: "bilinear", cropPct: 1,
+                cropMode: "center", mean: Self.mean, std: Self.std)
         }
         #expect(throws: PreprocessingError.invalidCropPct(0)) {
-            try Preprocessing(inputSize: [3, 224, 224], interpolation: "bicubic", cropPct: 0,
-                              cropMode: "center", mean: Self.mean, std: Self.std)
+            try Preprocessing(
+                inputSize: [3, 224, 224], interpolation: "bicubic", cropPct: 0,
+                cropMode: "center", mean: Self.mean, std: Self.std)
         }
     }
 
     @Test func geometryFollowsTimmAndTorchvision() throws {
-        let p = try Preprocessing(inputSize: [3, 224, 224], interpolation: "bicubic", cropPct: 0.875,
-                                  cropMode: "", mean: Self.mean, std: Self.std)
+        let p = try Preprocessing(
+            inputSize: [3, 224, 224], interpolation: "bicubic", cropPct: 0.875,
+            cropMode: "", mean: Self.mean, std: Self.std)
         #expect(p.cropMode == .center)
         #expect(p.scaleHeight == 256 && p.scaleWidth == 256)
         // torchvision: shorter side 256, longer int(256 * long / short).
         #expect(p.resizedSize(width: 640, height: 480) == (341, 256))
         #expect(p.resizedSize(width: 480, height: 640) == (256, 341))
         // torchvision center crop: int(round((size - crop) / 2.0)), half to even.
-        #expect(Preprocessing.cropOffset(size: 341, crop: 224) == 58)     // 58.5 -> 58
-        #expect(Preprocessing.cropOffset(size: 227, crop: 224) == 2)      // 1.5 -> 2
-        #expect(Preprocessing.cropOffset(size: 225, crop: 224) == 0)      // 0.5 -> 0
-        #expect(Preprocessing.cropOffset(size: 200, crop: 224) == -12)    // pad 12 before
-        #expect(Preprocessing.cropOffset(size: 201, crop: 224) == -11)    // pad (23 // 2) before
-        let q = try Preprocessing(inputSize: [3, 224, 224], interpolation: "bicubic", cropPct: 0.95,
-                                  cropMode: "center", mean: Self.mean, std: Self.std)
-        #expect(q.scaleHeight == 235)                                      // floor(224 / 0.95)
+        #expect(Preprocessing.cropOffset(size: 341, crop: 224) == 58)  // 58.5 -> 58
+        #expect(Preprocessing.cropOffset(size: 227, crop: 224) == 2)  // 1.5 -> 2
+        #expect(Preprocessing.cropOffset(size: 225, crop: 224) == 0)  // 0.5 -> 0
+        #expect(Preprocessing.cropOffset(size: 200, crop: 224) == -12)  // pad 12 before
+        #expect(Preprocessing.cropOffset(size: 201, crop: 224) == -11)  // pad (23 // 2) before
+        let q = try Preprocessing(
+            inputSize: [3, 224, 224], interpolation: "bicubic", cropPct: 0.95,
+            cropMode: "center", mean: Self.mean, std: Self.std)
+        #expect(q.scaleHeight == 235)  // floor(224 / 0.95)
     }
 
     @Test func tinyAndExtremeImagesDoNotCrash() throws {
         for mode in ["center", "squash", "border"] {
             for interpolation in Interpolation.allCases {
-                let p = try Preprocessing(inputSize: [3, 16, 24], interpolation: interpolation.rawValue,
-                                          cropPct: 0.9, cropMode: mode, mean: Self.mean, std: Self.std)
+                let p = try Preprocessing(
+                    inputSize: [3, 16, 24], interpolation: interpolation.rawValue,
+                    cropPct: 0.9, cropMode: mode, mean: Self.mean, std: Self.std)
                 for (w, h) in [(1, 1), (1, 500), (500, 1), (7, 3)] {
-                    let image = Image8(width: w, height: h, channels: 1,
-                                       pixels: (0..<(w * h)).map { UInt8(truncatingIfNeeded: $0 * 37) })
+                    let image = Image8(
+                        width: w, height: h, channels: 1,
+                        pixels: (0..<(w * h)).map { UInt8(truncatingIfNeeded: $0 * 37) })
                     let t = p(image)
                     #expect(t.shape == [1, 3, 16, 24])
                     #expect(t.storage.allSatisfy { $0.isFinite })
@@ -218,12 +230,16 @@ struct ResampleTests {
 @Suite("JPEG header walk")
 struct JPEGHeaderTests {
     /// SOI + (APP0 junk) + SOFn + optionally an empty SOS + EOI.
-    static func jpeg(marker: UInt8 = 0xC0, precision: UInt8 = 8, width: UInt16 = 40, height: UInt16 = 30,
-                     components: UInt8 = 3, scan: Bool = true) -> [UInt8] {
+    static func jpeg(
+        marker: UInt8 = 0xC0, precision: UInt8 = 8, width: UInt16 = 40, height: UInt16 = 30,
+        components: UInt8 = 3, scan: Bool = true
+    ) -> [UInt8] {
         var bytes: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x00, 0x00]
         let length = 8 + 3 * Int(components)
-        bytes += [0xFF, marker, UInt8(length >> 8), UInt8(length & 0xFF), precision,
-                  UInt8(height >> 8), UInt8(height & 0xFF), UInt8(width >> 8), UInt8(width & 0xFF), components]
+        bytes += [
+            0xFF, marker, UInt8(length >> 8), UInt8(length & 0xFF), precision,
+            UInt8(height >> 8), UInt8(height & 0xFF), UInt8(width >> 8), UInt8(width & 0xFF), components,
+        ]
         for c in 0..<components { bytes += [c + 1, 0x11, 0] }
         if scan { bytes += [0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00, 0xFF, 0xD9] }
         return bytes

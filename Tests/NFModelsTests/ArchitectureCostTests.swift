@@ -1,4 +1,5 @@
 import Testing
+
 @testable import NFModels
 
 /// `ArchitectureCost.table` against builds: the table covers every registered architecture, and

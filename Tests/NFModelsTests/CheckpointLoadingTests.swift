@@ -9,11 +9,13 @@ import Testing
 /// tensors each fail with a message naming the key (and both shapes).
 @Suite struct CheckpointLoadingTests {
     /// A resnet18 narrowed to [4, 4, 4, 4] channels, 1 input channel, 3 classes.
-    static let config = try! ModelConfig(jsonData: Data("""
-        {"architecture": "resnet18", "num_classes": 3,
-         "model_args": {"in_chans": 1, "channels": [4, 4, 4, 4]},
-         "pretrained_cfg": {"input_size": [1, 16, 16]}}
-        """.utf8))
+    static let config = try! ModelConfig(
+        jsonData: Data(
+            """
+            {"architecture": "resnet18", "num_classes": 3,
+             "model_args": {"in_chans": 1, "channels": [4, 4, 4, 4]},
+             "pretrained_cfg": {"input_size": [1, 16, 16]}}
+            """.utf8))
 
     /// The tensors resnet18 asks for, generated, kept in a dictionary we can then break.
     final class DictionarySource: WeightSource {

@@ -21,13 +21,16 @@ enum ParityFixtures {
 
     static func cases(families: Set<String>) -> [ParityCase] {
         guard let data = try? Data(contentsOf: root.appendingPathComponent("manifest.json")),
-              let json = try? JSONSerialization.jsonObject(with: data) else { return [] }
+            let json = try? JSONSerialization.jsonObject(with: data)
+        else { return [] }
         let list = (json as? [[String: Any]]) ?? ((json as? [String: Any])?["cases"] as? [[String: Any]]) ?? []
         return list.compactMap { entry in
             guard let name = entry["case"] as? String, let family = entry["family"] as? String,
-                  families.contains(family) else { return nil }
-            return ParityCase(name: name, family: family, directory: root.appendingPathComponent(name),
-                              parameterCount: entry["num_params"] as? Int)
+                families.contains(family)
+            else { return nil }
+            return ParityCase(
+                name: name, family: family, directory: root.appendingPathComponent(name),
+                parameterCount: entry["num_params"] as? Int)
         }
     }
 

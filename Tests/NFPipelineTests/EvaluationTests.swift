@@ -33,7 +33,9 @@ import Testing
         let reference = try String(contentsOf: Self.repository.appendingPathComponent("Tests/Fixtures/eval/\(name).sample.tsv"), encoding: .utf8)
             .split(separator: "\n").map { Int($0.split(separator: "\t")[1])! }
         #expect(predicted == reference)
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.repository.appendingPathComponent("Tests/Fixtures/eval/\(name).sample.json"))) as! [String: Any]
+        let json =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: Self.repository.appendingPathComponent("Tests/Fixtures/eval/\(name).sample.json"))) as! [String: Any]
         #expect(abs(result.top1 * 100 - (json["top1"] as! Double)) < 1e-3)
         #expect(abs(result.top5 * 100 - (json["top5"] as! Double)) < 1e-3)
         #expect(result.images == 300)

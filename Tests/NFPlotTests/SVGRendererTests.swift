@@ -1,4 +1,5 @@
 import Testing
+
 @testable import NFPlot
 
 @Suite struct SVGRendererTests {
@@ -54,9 +55,11 @@ import Testing
     }
 
     @Test func pointLabelsAndFourSignificantDigitsInTooltips() throws {
-        let series = Series(name: "s", points: [
-            DataPoint(x: 1, y: 0.123456789), DataPoint(x: 2, y: 12345.678, label: "block 2 <stage>"),
-        ])
+        let series = Series(
+            name: "s",
+            points: [
+                DataPoint(x: 1, y: 0.123456789), DataPoint(x: 2, y: 12345.678, label: "block 2 <stage>"),
+            ])
         let (_, root) = try Self.parsed(Figure(panels: [Self.panel([series])]))
         #expect(root.all("circle").map { $0.children[0].text } == ["s: 1, 0.1235", "block 2 <stage>"])
     }
@@ -73,10 +76,12 @@ import Testing
     }
 
     @Test func gapsSplitTheLine() throws {
-        let figure = Figure(panels: [Self.panel([
-            Self.line("gappy", [1, 2, nil, 3, 4, .nan, 5, 6]),
-            Self.line("leading gap", [nil, 1, 2]),
-        ])])
+        let figure = Figure(panels: [
+            Self.panel([
+                Self.line("gappy", [1, 2, nil, 3, 4, .nan, 5, 6]),
+                Self.line("leading gap", [nil, 1, 2]),
+            ])
+        ])
         let (_, root) = try Self.parsed(figure)
         let groups = root.all(class: "series")
         let paths = groups[0].all("path")
@@ -98,10 +103,12 @@ import Testing
         let nasty = "a<b & \"c\" 'd' >e"
         let figure = Figure(
             title: nasty,
-            panels: [Panel(
-                title: nasty, xLabel: nasty, yLabel: nasty,
-                series: [Series(name: nasty, points: [DataPoint(x: 0, y: 1, label: nasty)])],
-                markers: [Marker(x: 0, label: nasty)])])
+            panels: [
+                Panel(
+                    title: nasty, xLabel: nasty, yLabel: nasty,
+                    series: [Series(name: nasty, points: [DataPoint(x: 0, y: 1, label: nasty)])],
+                    markers: [Marker(x: 0, label: nasty)])
+            ])
         let (svg, root) = try Self.parsed(figure)
         #expect(!svg.contains("a<b"))
         #expect(svg.contains("a&lt;b &amp; &quot;c&quot; &apos;d&apos; &gt;e"))
@@ -120,10 +127,12 @@ import Testing
     }
 
     @Test func nonFiniteValuesNeverReachTheDocument() throws {
-        let series = Series(name: "s", points: [
-            DataPoint(x: 0, y: .nan), DataPoint(x: 1, y: .infinity), DataPoint(x: 2, y: 1),
-            DataPoint(x: .nan, y: 2), DataPoint(x: -.infinity, y: 3), DataPoint(x: 3, y: 2), DataPoint(x: 4, y: 1e308),
-        ])
+        let series = Series(
+            name: "s",
+            points: [
+                DataPoint(x: 0, y: .nan), DataPoint(x: 1, y: .infinity), DataPoint(x: 2, y: 1),
+                DataPoint(x: .nan, y: 2), DataPoint(x: -.infinity, y: 3), DataPoint(x: 3, y: 2), DataPoint(x: 4, y: 1e308),
+            ])
         let figure = Figure(
             panels: [Self.panel([series], markers: [Marker(x: .nan), Marker(x: .infinity, label: "inf")])],
             panelWidth: .nan, panelHeight: .infinity)
@@ -193,7 +202,9 @@ import Testing
     @Test func oneLegendItemAndColourPerName() throws {
         let figure = Figure(panels: [
             Self.panel(title: "one", [Self.line("BN-ReLU-Conv", [1, 2]), Self.line("NF-ResNet", [1, 1])]),
-            Self.panel(title: "two", [Self.line("NF-ResNet", [2, 2]), Self.line("BN-ReLU-Conv", [3, 4]), Self.line("expected", [1, 1], dashed: true, color: 1)]),
+            Self.panel(
+                title: "two",
+                [Self.line("NF-ResNet", [2, 2]), Self.line("BN-ReLU-Conv", [3, 4]), Self.line("expected", [1, 1], dashed: true, color: 1)]),
         ])
         let (_, root) = try Self.parsed(figure)
         let items = root.all(class: "legend-item")
@@ -218,10 +229,12 @@ import Testing
     }
 
     @Test func outputIsDeterministic() {
-        let figure = Figure(title: "t", panels: [
-            Self.panel(title: "one", [Self.line("b", [0.1, 0.2, nil, 0.3]), Self.line("a", [3, 1])], markers: [Marker(x: 1)]),
-            Self.panel(title: "two", [Self.line("a", [1e-3, 1, 1e3])], yScale: .log),
-        ])
+        let figure = Figure(
+            title: "t",
+            panels: [
+                Self.panel(title: "one", [Self.line("b", [0.1, 0.2, nil, 0.3]), Self.line("a", [3, 1])], markers: [Marker(x: 1)]),
+                Self.panel(title: "two", [Self.line("a", [1e-3, 1, 1e3])], yScale: .log),
+            ])
         let first = SVGRenderer.render(figure)
         #expect((0..<5).allSatisfy { _ in SVGRenderer.render(figure) == first })
     }

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import Testing
+
 @testable import NFRequestFormats
 
 /// The multipart/form-data splitter (RFC 2046 section 5.1.1, RFC 7578) on bodies written here
@@ -9,7 +10,8 @@ import Testing
     static func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
 
     @Test func curlFormWithTwoFilesGivesBothInOrder() throws {
-        let text = "--XyZ\r\nContent-Disposition: form-data; name=\"data\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\nAAA\r\n"
+        let text =
+            "--XyZ\r\nContent-Disposition: form-data; name=\"data\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\nAAA\r\n"
             + "--XyZ\r\nContent-Disposition: form-data; name=\"data\"; filename=\"b;c.png\"\r\n\r\nB\r\nB\r\n--XyZ--\r\n"
         let uploads = try multipartUploads(of: Self.body(text), boundary: "XyZ")
         #expect(uploads.map(\.filename) == ["a.png", "b;c.png"])
@@ -60,7 +62,9 @@ import Testing
         #expect { try multipartUploads(of: Self.body(text), boundary: "b", maxParts: 128) } throws: { error in
             (error as? RequestError)?.status == 413 && "\(error)".contains("more than 128 parts")
         }
-        #expect(try multipartUploads(of: Self.body(String(repeating: "--b\r\n\r\n\r\n", count: 128) + "--b--"), boundary: "b", maxParts: 128).count == 128)
+        #expect(
+            try multipartUploads(of: Self.body(String(repeating: "--b\r\n\r\n\r\n", count: 128) + "--b--"), boundary: "b", maxParts: 128).count == 128
+        )
     }
 
     @Test func boundaryLengthIsChecked() {

@@ -1,8 +1,9 @@
 import Foundation
 import Glibc
-import Synchronization
 import NFTestSupport
+import Synchronization
 import Testing
+
 @testable import NFServer
 
 /// SIGTERM into a burst of new connections, on fresh `nfserve serve` processes: every process
@@ -72,8 +73,10 @@ import Testing
         let log = try FileHandle(forWritingTo: logURL)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["serve", "--port", "\(port)", "--checkpoints", folder.path, "--datasets", "/nonexistent",
-                             "--shutdown-delay", "0", "--shutdown-grace", "10", "--log-level", "notice"]
+        process.arguments = [
+            "serve", "--port", "\(port)", "--checkpoints", folder.path, "--datasets", "/nonexistent",
+            "--shutdown-delay", "0", "--shutdown-grace", "10", "--log-level", "notice",
+        ]
         process.standardOutput = log
         process.standardError = log
         try process.run()
@@ -87,19 +90,21 @@ import Testing
 
         let signalled = Signalled()
         let workers = (0..<clients).map { _ in
-            Task { try await onThread {
-                var outcomes: [Outcome: Int] = [:]
-                var resetsBeforeSignal = 0
-                let stop = ContinuousClock.now + .seconds(60)
-                while ContinuousClock.now < stop {
-                    let before = signalled.value.load(ordering: .acquiring)
-                    let outcome = liveRequest(port: port)
-                    outcomes[outcome, default: 0] += 1
-                    if outcome == .reset, !before, !signalled.value.load(ordering: .acquiring) { resetsBeforeSignal += 1 }
-                    if outcome == .refused { break }
+            Task {
+                try await onThread {
+                    var outcomes: [Outcome: Int] = [:]
+                    var resetsBeforeSignal = 0
+                    let stop = ContinuousClock.now + .seconds(60)
+                    while ContinuousClock.now < stop {
+                        let before = signalled.value.load(ordering: .acquiring)
+                        let outcome = liveRequest(port: port)
+                        outcomes[outcome, default: 0] += 1
+                        if outcome == .reset, !before, !signalled.value.load(ordering: .acquiring) { resetsBeforeSignal += 1 }
+                        if outcome == .refused { break }
+                    }
+                    return (outcomes, resetsBeforeSignal)
                 }
-                return (outcomes, resetsBeforeSignal)
-            } }
+            }
         }
         try await Task.sleep(for: .milliseconds(Int.random(in: 300...500)))
         signalled.value.store(true, ordering: .releasing)
@@ -119,9 +124,10 @@ import Testing
         let dropped = text.range(of: #"requests dropped: (\d+)"#, options: .regularExpression).flatMap {
             Int(text[$0].split(separator: " ").last ?? "")
         }
-        return Run(exitedCleanly: exited && process.terminationReason == .exit && process.terminationStatus == 0,
-                   aborted: text.contains("Fatal error") || (exited && process.terminationReason == .uncaughtSignal),
-                   droppedReported: dropped, outcomes: outcomes, resetsBeforeSignal: resetsBeforeSignal, log: text)
+        return Run(
+            exitedCleanly: exited && process.terminationReason == .exit && process.terminationStatus == 0,
+            aborted: text.contains("Fatal error") || (exited && process.terminationReason == .uncaughtSignal),
+            droppedReported: dropped, outcomes: outcomes, resetsBeforeSignal: resetsBeforeSignal, log: text)
     }
 
     @Test func acceptBurstAtSigtermNeverAborts() async throws {
@@ -151,7 +157,8 @@ import Testing
                 failures.append("run \(index): \(problems.joined(separator: ", ")); log: \(run.log.suffix(600))")
             }
         }
-        print("""
+        print(
+            """
             acceptBurstAtSigtermNeverAborts: \(runs) processes, \(aborted) aborted, \(failures.count) failed; \
             answered \(totals[.answered] ?? 0), refused \(totals[.refused] ?? 0), reset unread \(totals[.reset] ?? 0), \
             other \(totals.filter { if case .other = $0.key { true } else { false } }.values.reduce(0, +))

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOEmbedded
 import Testing
+
 @testable import NFServer
 
 /// `AcceptGate` on an embedded listening channel: accepted connections are written in as

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import NFTestSupport
 import Testing
+
 @testable import NFServer
 
 /// Every broken file of Tests/Fixtures/images (tools/reference/make_image_fixtures.py: truncated,
@@ -14,8 +15,9 @@ import Testing
 
     static let cases: [(file: String, expect: String)] = {
         guard let data = try? Data(contentsOf: root.appendingPathComponent("manifest.json")),
-              let manifest = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let cases = manifest["cases"] as? [[String: Any]] else { return [] }
+            let manifest = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let cases = manifest["cases"] as? [[String: Any]]
+        else { return [] }
         return cases.compactMap { c in
             guard let file = c["file"] as? String, let expect = c["expect"] as? String, expect != "ok" else { return nil }
             return (file, expect)

@@ -1,12 +1,13 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
-import NIOCore
 import NFDiagnostics
 import NFPipeline
 import NFTensors
 import NFTestSupport
+import NIOCore
 import Testing
+
 @testable import NFServer
 @testable import NFServing
 
@@ -15,8 +16,9 @@ import Testing
 @Suite(.machineLoad(.shared)) struct CancelledPredictionTests {
     @Test func aClientThatLeavesTakesItsRequestOutOfTheQueue() async throws {
         let pool = ComputePool(maxQueued: 64)
-        let app = try await buildApplication(TestServer.configuration(), logger: TestServer.logger,
-                                             lifecycle: ServerLifecycle(), pool: pool)
+        let app = try await buildApplication(
+            TestServer.configuration(), logger: TestServer.logger,
+            lifecycle: ServerLifecycle(), pool: pool)
         try await app.test(.live) { client in
             let port = try #require(client.port)
             let deadline = ContinuousClock.now + .seconds(30)
@@ -27,7 +29,9 @@ import Testing
             let png = TestPNG.sample()
             let connection = try await onThread { try RawHTTPConnection(port: port) }
             try await onThread {
-                try connection.send(Array("PUT /predictions/tiny HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\nContent-Length: \(png.count)\r\n\r\n".utf8) + png)
+                try connection.send(
+                    Array("PUT /predictions/tiny HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\nContent-Length: \(png.count)\r\n\r\n".utf8)
+                        + png)
             }
             await DynamicBatchingTests.waitUntil { pool.heldBytes > 0 }  // admitted, behind the blocker
             connection.hangUp()

@@ -3,6 +3,7 @@ import NIOCore
 import NIOEmbedded
 import NIOHTTPTypes
 import Testing
+
 @testable import NFServer
 
 /// `ConnectionGuard` (the driver of `ConnectionState`) on an embedded connection, over the
@@ -87,8 +88,9 @@ import Testing
         #expect(!channel.isActive)
     }
 
-    static let limits = ConnectionLimits(headerTimeout: .milliseconds(300), bodyTimeout: .milliseconds(300),
-                                         keepAliveTimeout: .milliseconds(300))
+    static let limits = ConnectionLimits(
+        headerTimeout: .milliseconds(300), bodyTimeout: .milliseconds(300),
+        keepAliveTimeout: .milliseconds(300))
     static let put = HTTPRequestPart.head(HTTPRequest(method: .put, scheme: nil, authority: "localhost", path: "/predictions/tiny"))
 
     static func answer(_ channel: EmbeddedChannel, _ status: HTTPResponse.Status = .ok) throws {

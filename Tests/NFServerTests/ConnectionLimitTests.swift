@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import NFTestSupport
 import Testing
+
 @testable import NFServer
 
 /// Connections a client holds open, on a real socket through the whole application: the
@@ -26,7 +27,11 @@ import Testing
             let port = try #require(client.port)
             let connection = try await onThread { try RawHTTPConnection(port: port) }
             let body = [UInt8](repeating: 7, count: 3_000_000)
-            try await onThread { try connection.send(Array("PUT /predictions/tiny HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body) }
+            try await onThread {
+                try connection.send(
+                    Array("PUT /predictions/tiny HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: \(body.count)\r\n\r\n".utf8)
+                        + body)
+            }
             let head = try #require((try await onThread { connection.readHead() }), "the answer is readable after the upload")
             #expect(head.hasPrefix("HTTP/1.1 413"))
             #expect(head.lowercased().contains("connection: close"))

@@ -1,5 +1,6 @@
 import Synchronization
 import Testing
+
 @testable import NFServer
 @testable import NFServing
 
@@ -40,7 +41,14 @@ import Testing
         let ran = Recorder()
         let jobs = Task {
             try await withThrowingTaskGroup(of: Int.self) { group in
-                for i in 0..<8 { group.addTask { try await lanes.run(helped: false) { ran.append("\(i)"); return i * i } } }
+                for i in 0..<8 {
+                    group.addTask {
+                        try await lanes.run(helped: false) {
+                            ran.append("\(i)")
+                            return i * i
+                        }
+                    }
+                }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
         }

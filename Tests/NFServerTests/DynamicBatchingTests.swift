@@ -2,12 +2,13 @@ import Dispatch
 import Foundation
 import Hummingbird
 import HummingbirdTesting
-import NIOCore
 import NFDiagnostics
 import NFPipeline
 import NFTensors
 import NFTestSupport
+import NIOCore
 import Testing
+
 @testable import NFServer
 @testable import NFServing
 
@@ -19,15 +20,18 @@ import Testing
 @Suite(.machineLoad(.shared)) struct DynamicBatchingTests {
     static func input(_ seed: Int, size: Int = 32, images: Int = 1) -> Tensor {
         var state = UInt64(seed) &* 0x9E37_79B9_7F4A_7C15 &+ 1
-        return Tensor(shape: [images, 1, size, size], storage: (0..<(images * size * size)).map { _ in
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Float(Double(state >> 40) / Double(1 << 24)) * 2 - 1
-        })
+        return Tensor(
+            shape: [images, 1, size, size],
+            storage: (0..<(images * size * size)).map { _ in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return Float(Double(state >> 40) / Double(1 << 24)) * 2 - 1
+            })
     }
 
     static func inference(pool: ComputePool, policy: BatchingPolicy = BatchingPolicy()) -> Inference {
-        Inference(pool: pool, metrics: ServerMetrics(), maxPixels: 1_000_000, live: LiveMonitors(enabled: true),
-                  batching: BatchingConfiguration(defaultPolicy: policy))
+        Inference(
+            pool: pool, metrics: ServerMetrics(), maxPixels: 1_000_000, live: LiveMonitors(enabled: true),
+            batching: BatchingConfiguration(defaultPolicy: policy))
     }
 
     /// Yields until `condition` holds (no clock: the tasks it waits for need only to run).
@@ -38,7 +42,12 @@ import Testing
     /// Blocks the pool until the returned semaphore is signalled.
     static func block(_ pool: ComputePool) async throws -> (DispatchSemaphore, Task<Void, any Error>) {
         let gate = DispatchSemaphore(value: 0), started = CallCount()
-        let blocker = Task { try await pool.run { started.increment(); gate.wait() } }
+        let blocker = Task {
+            try await pool.run {
+                started.increment()
+                gate.wait()
+            }
+        }
         while started.value == 0 { await Task.yield() }
         return (gate, blocker)
     }

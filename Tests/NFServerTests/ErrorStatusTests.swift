@@ -1,10 +1,11 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
-import Synchronization
 import NFImage
 import NFTestSupport
+import Synchronization
 import Testing
+
 @testable import NFServer
 @testable import NFServing
 
@@ -73,7 +74,8 @@ import Testing
                 #expect(response.status == .contentTooLarge, "\(uri)")
                 #expect(try response.errorMessage.contains("--max-body-mb"))
             }
-            let small = try await client.execute(uri: "/predictions/tiny", method: .post, body: ByteBuffer(bytes: TestPNG.sample(width: 8, height: 8)))
+            let small = try await client.execute(
+                uri: "/predictions/tiny", method: .post, body: ByteBuffer(bytes: TestPNG.sample(width: 8, height: 8)))
             #expect(small.status == .ok)
         }
     }
@@ -88,8 +90,9 @@ import Testing
             chunksRead.increment()
             return chunk
         }
-        let request = Request(head: HTTPRequest(method: .post, scheme: "http", authority: "localhost", path: "/"),
-                              body: RequestBody(asyncSequence: chunks))
+        let request = Request(
+            head: HTTPRequest(method: .post, scheme: "http", authority: "localhost", path: "/"),
+            body: RequestBody(asyncSequence: chunks))
         await #expect {
             try await request.collectBody(limit: 1000)
         } throws: { error in
@@ -99,15 +102,19 @@ import Testing
     }
 
     @Test func unsupportedMediaIs415() async throws {
-        let gif = Array("GIF89a".utf8) + [0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x21, 0xF9, 0x04,
-                                          0x01, 0x00, 0x00, 0x00, 0x00, 0x2C, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00,
-                                          0x02, 0x02, 0x44, 0x01, 0x00, 0x3B]
+        let gif =
+            Array("GIF89a".utf8) + [
+                0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x21, 0xF9, 0x04,
+                0x01, 0x00, 0x00, 0x00, 0x00, 0x2C, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00,
+                0x02, 0x02, 0x44, 0x01, 0x00, 0x3B,
+            ]
         try await TestServer.app().test(.router) { client in
             let gifResponse = try await client.execute(uri: "/predictions/tiny", method: .post, body: ByteBuffer(bytes: gif))
             #expect(gifResponse.status == .unsupportedMediaType)
             _ = try gifResponse.errorMessage
-            let text = try await client.execute(uri: "/predictions/tiny", method: .post, headers: [.contentType: "text/plain"],
-                                                body: ByteBuffer(string: "a cat"))
+            let text = try await client.execute(
+                uri: "/predictions/tiny", method: .post, headers: [.contentType: "text/plain"],
+                body: ByteBuffer(string: "a cat"))
             #expect(text.status == .unsupportedMediaType)
             #expect(try text.errorMessage.contains("text/plain"))
         }
@@ -198,9 +205,11 @@ final class CallCount: Sendable {
     static func request(authorization: String?) -> Request {
         var headers: HTTPFields = [:]
         if let authorization { headers[.authorization] = authorization }
-        return Request(head: HTTPRequest(method: .post, scheme: "http", authority: "localhost", path: "/models/tiny/restore",
-                                         headerFields: headers),
-                       body: RequestBody(buffer: ByteBuffer()))
+        return Request(
+            head: HTTPRequest(
+                method: .post, scheme: "http", authority: "localhost", path: "/models/tiny/restore",
+                headerFields: headers),
+            body: RequestBody(buffer: ByteBuffer()))
     }
 
     @Test func rightTokenPasses() throws {

@@ -7,6 +7,7 @@ import NFImage
 import NFPipeline
 import NFTestSupport
 import Testing
+
 @testable import NFServer
 @testable import NFServing
 
@@ -24,11 +25,16 @@ import Testing
     static let auth: HTTPFields = [.authorization: "Bearer \(token)"]
 
     static func app() -> some ApplicationProtocol {
-        let store = ModelStore(entries: [.init(name: modelName, directory: repository.appendingPathComponent("checkpoints/\(modelName)").path,
-                                               status: .ready(model))], finished: true)
-        let configuration = ServerConfiguration(host: "127.0.0.1", port: 0, checkpoints: repository.appendingPathComponent("checkpoints").path,
-                                                datasets: repository.appendingPathComponent("datasets").path, maxBodyBytes: 8 << 20,
-                                                maxPixels: 1_000_000, adminToken: token)
+        let store = ModelStore(
+            entries: [
+                .init(
+                    name: modelName, directory: repository.appendingPathComponent("checkpoints/\(modelName)").path,
+                    status: .ready(model))
+            ], finished: true)
+        let configuration = ServerConfiguration(
+            host: "127.0.0.1", port: 0, checkpoints: repository.appendingPathComponent("checkpoints").path,
+            datasets: repository.appendingPathComponent("datasets").path, maxBodyBytes: 8 << 20,
+            maxPixels: 1_000_000, adminToken: token)
         return TestServer.app(store: store, configuration: configuration)
     }
 
@@ -85,7 +91,8 @@ import Testing
             #expect(a.count == 28 && a.count == b.count)
             for (x, y) in zip(a, b) {
                 #expect(x["name"] as? String == y["name"] as? String)
-                #expect(Self.relativeClose(x["esm_mean"], y["esm_mean"], 1e-9) && Self.relativeClose(x["esm_var"], y["esm_var"], 1e-9), "\(x) vs \(y)")
+                #expect(
+                    Self.relativeClose(x["esm_mean"], y["esm_mean"], 1e-9) && Self.relativeClose(x["esm_var"], y["esm_var"], 1e-9), "\(x) vs \(y)")
             }
             // A recent window covers whole buckets of 100 images.
             let recent = try await client.execute(uri: "/diagnostics/esm?model=\(Self.modelName)&source=live&window=100", method: .get).json
@@ -95,16 +102,21 @@ import Testing
             let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
             #expect(metrics.contains(#"nfserve_live_esm_images{model="fmnist-resnet-bn"} 300"#))
             // The gauge is the largest esm_var of the stage's BatchNorms in the live report.
-            let line = try #require(metrics.split(separator: "\n").first {
-                $0.hasPrefix(#"nfserve_live_esm{model="fmnist-resnet-bn",group="layer3",statistic="esm_var",aggregate="max"} "#)
-            })
+            let line = try #require(
+                metrics.split(separator: "\n").first {
+                    $0.hasPrefix(#"nfserve_live_esm{model="fmnist-resnet-bn",group="layer3",statistic="esm_var",aggregate="max"} "#)
+                })
             let gauge = try #require(Double(line.split(separator: " ").last ?? ""))
-            let stage3 = try Self.layers(live).filter { ($0["name"] as? String)?.hasPrefix("layer3.") == true }.compactMap { $0["esm_var"] as? Double }
+            let stage3 = try Self.layers(live).filter { ($0["name"] as? String)?.hasPrefix("layer3.") == true }.compactMap {
+                $0["esm_var"] as? Double
+            }
             #expect(!stage3.isEmpty && abs(gauge - stage3.max()!) <= 1e-9 * gauge)
 
             // Reset is an admin action.
             #expect(try await client.execute(uri: "/diagnostics/esm/reset?model=\(Self.modelName)", method: .post).status == .unauthorized)
-            #expect(try await client.execute(uri: "/diagnostics/esm/reset?model=\(Self.modelName)", method: .post, headers: Self.auth).status == .noContent)
+            #expect(
+                try await client.execute(uri: "/diagnostics/esm/reset?model=\(Self.modelName)", method: .post, headers: Self.auth).status
+                    == .noContent)
             let reset = try await client.execute(uri: "/diagnostics/esm?model=\(Self.modelName)&source=live", method: .get).json
             #expect(reset["images"] as? Int == 0)
         }
@@ -121,19 +133,22 @@ import Testing
             var images: Int
             var models: [String: Model]
         }
-        let fixture = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: Self.repository.appendingPathComponent("Tests/Fixtures/esm/fashion_mnist_test.json")))
+        let fixture = try JSONDecoder().decode(
+            Fixture.self, from: Data(contentsOf: Self.repository.appendingPathComponent("Tests/Fixtures/esm/fashion_mnist_test.json")))
         let dataset = try DatasetCatalog(root: Self.repository.appendingPathComponent("datasets").path).open(name: "fashion-mnist-test")
         let pngs = try (0..<fixture.images).map { index -> (String, [UInt8]) in
             let image = try dataset.item(index, maxPixels: 1_000_000).image
             return ("\(index).png", TestPNG.encode(width: image.width, height: image.height) { x, y in [image.pixels[y * image.width + x]] })
         }
         let names = ["fmnist-resnet-bn", "fmnist-resnet-xbn"]
-        let store = ModelStore(entries: try names.map { name in
-            let directory = Self.repository.appendingPathComponent("checkpoints/\(name)").path
-            return .init(name: name, directory: directory, status: .ready(try ModelPipeline.load(directory: directory)))
-        }, finished: true)
-        let configuration = ServerConfiguration(host: "127.0.0.1", port: 0, datasets: Self.repository.appendingPathComponent("datasets").path,
-                                                maxBodyBytes: 8 << 20, maxPixels: 1_000_000)
+        let store = ModelStore(
+            entries: try names.map { name in
+                let directory = Self.repository.appendingPathComponent("checkpoints/\(name)").path
+                return .init(name: name, directory: directory, status: .ready(try ModelPipeline.load(directory: directory)))
+            }, finished: true)
+        let configuration = ServerConfiguration(
+            host: "127.0.0.1", port: 0, datasets: Self.repository.appendingPathComponent("datasets").path,
+            maxBodyBytes: 8 << 20, maxPixels: 1_000_000)
         try await TestServer.app(store: store, configuration: configuration).test(.router) { client in
             for name in names {
                 for start in stride(from: 0, to: pngs.count, by: 64) {
@@ -154,7 +169,11 @@ import Testing
                 #expect(live.layers.map(\.name) == reference.map(\.name) && live.layers.map(\.kind) == reference.map(\.kind))
                 for (ours, theirs) in zip(live.layers, reference) {
                     for (x, y) in [(ours.esmMean, theirs.esmMean), (ours.esmVar, theirs.esmVar)] {
-                        if let x, let y { #expect(abs(x - y) <= 1e-4 * abs(y), "\(name) \(ours.name): \(x) vs PyTorch \(y)") } else { #expect(x == nil && y == nil) }
+                        if let x, let y {
+                            #expect(abs(x - y) <= 1e-4 * abs(y), "\(name) \(ours.name): \(x) vs PyTorch \(y)")
+                        } else {
+                            #expect(x == nil && y == nil)
+                        }
                     }
                 }
             }
@@ -169,7 +188,8 @@ import Testing
 
             let refused = try await client.execute(uri: "/models/\(Self.modelName)/recalibrate?dataset=fashion-mnist-sample", method: .post)
             #expect(refused.status == .unauthorized)
-            let response = try await client.execute(uri: "/models/\(Self.modelName)/recalibrate?dataset=fashion-mnist-sample", method: .post, headers: Self.auth)
+            let response = try await client.execute(
+                uri: "/models/\(Self.modelName)/recalibrate?dataset=fashion-mnist-sample", method: .post, headers: Self.auth)
             #expect(response.status == .ok)
             let json = try response.json
             #expect(json["statistics"] as? String == "recalibrated on dataset:fashion-mnist-sample (300 images)")
@@ -219,11 +239,13 @@ import Testing
                 }
                 group.addTask {
                     for _ in 0..<3 {
-                        let r = try await client.execute(uri: "/models/\(Self.modelName)/recalibrate?dataset=fashion-mnist-sample&limit=64", method: .post, headers: Self.auth)
+                        let r = try await client.execute(
+                            uri: "/models/\(Self.modelName)/recalibrate?dataset=fashion-mnist-sample&limit=64", method: .post, headers: Self.auth)
                         #expect(r.status == .ok)
                         _ = try await client.execute(uri: "/models/\(Self.modelName)/restore", method: .post, headers: Self.auth)
                     }
-                    _ = try await client.execute(uri: "/models/\(Self.modelName)/recalibrate?dataset=fashion-mnist-sample&limit=64", method: .post, headers: Self.auth)
+                    _ = try await client.execute(
+                        uri: "/models/\(Self.modelName)/recalibrate?dataset=fashion-mnist-sample&limit=64", method: .post, headers: Self.auth)
                     return []
                 }
                 return try await group.reduce(into: []) { $0 += $1 }
@@ -233,8 +255,9 @@ import Testing
             let rounding = 1e-5 * max(1, checkpoint.map(abs).max() ?? 0)
             #expect(distance(recalibrated, checkpoint) > 1000 * rounding)
             #expect(answers.count == 120)
-            #expect(answers.allSatisfy { distance($0, checkpoint) <= rounding || distance($0, recalibrated) <= rounding },
-                    "a response from mixed statistics")
+            #expect(
+                answers.allSatisfy { distance($0, checkpoint) <= rounding || distance($0, recalibrated) <= rounding },
+                "a response from mixed statistics")
             #expect(answers.contains { distance($0, checkpoint) <= rounding })
         }
     }
@@ -249,7 +272,10 @@ import Testing
                 ("/diagnostics/esm?model=\(Self.modelName)&dataset=fashion-mnist-sample&limit=0", .get, .badRequest, "limit"),
                 ("/diagnostics/esm?model=nope&source=live", .get, .notFound, "unknown model"),
                 ("/models/\(Self.modelName)/recalibrate", .post, .badRequest, "?dataset=NAME or ?source=live"),
-                ("/diagnostics/esm?" + Array(repeating: "model=\(Self.modelName)", count: 5).joined(separator: "&") + "&source=live", .get, .badRequest, "at most 4"),
+                (
+                    "/diagnostics/esm?" + Array(repeating: "model=\(Self.modelName)", count: 5).joined(separator: "&") + "&source=live", .get,
+                    .badRequest, "at most 4"
+                ),
             ]
             for (uri, method, status, text) in cases {
                 let response = try await client.execute(uri: uri, method: method, headers: method == .post ? Self.auth : [:])

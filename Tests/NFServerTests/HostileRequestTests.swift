@@ -1,4 +1,3 @@
-@testable import NFPipeline
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -6,6 +5,8 @@ import NFRequestFormats
 import NFTensors
 import NFTestSupport
 import Testing
+
+@testable import NFPipeline
 @testable import NFServer
 @testable import NFServing
 
@@ -21,14 +22,28 @@ import Testing
         ("shape product overflows Int", fp32("[4611686018427387904, 1, 28, 28]", "[0]"), 400, "more values than can be counted"),
         ("height times width overflows", fp32("[1, 1, 4611686018427387904, 4611686018427387904]", "[0]"), 400, "more values than can be counted"),
         ("batch beyond the limit", fp32("[65, 1, 1, 1]", "[" + Array(repeating: "0", count: 65).joined(separator: ",") + "]"), 413, "at most 64"),
-        ("side beyond the limit", fp32("[1, 1, 1, 5000]", "[" + Array(repeating: "0", count: 5000).joined(separator: ",") + "]"), 400, "at most 4096"),
+        (
+            "side beyond the limit", fp32("[1, 1, 1, 5000]", "[" + Array(repeating: "0", count: 5000).joined(separator: ",") + "]"), 400,
+            "at most 4096"
+        ),
         ("negative dimension", fp32("[1, 1, -16, 16]", "[0]"), 400, "must have shape"),
         ("dimension beyond Int", fp32("[1, 1, 99999999999999999999, 16]", "[0]"), 400, "invalid JSON"),
-        ("BYTES shape product overflows", #"{"inputs": [{"name": "input", "datatype": "BYTES", "shape": [4611686018427387904, 4], "data": ["AA=="]}]}"#, 400, "shape"),
-        ("more BYTES images than allowed", #"{"inputs": [{"name": "input", "datatype": "BYTES", "shape": [65], "data": [\#(Array(repeating: "\"AA==\"", count: 65).joined(separator: ","))]}]}"#, 413, "at most 64"),
+        (
+            "BYTES shape product overflows",
+            #"{"inputs": [{"name": "input", "datatype": "BYTES", "shape": [4611686018427387904, 4], "data": ["AA=="]}]}"#, 400, "shape"
+        ),
+        (
+            "more BYTES images than allowed",
+            #"{"inputs": [{"name": "input", "datatype": "BYTES", "shape": [65], "data": [\#(Array(repeating: "\"AA==\"", count: 65).joined(separator: ","))]}]}"#,
+            413, "at most 64"
+        ),
         ("value beyond float32", fp32("[1, 1, 2, 2]", "[1e39, 0, 0, 0]"), 400, "not a finite float32"),
         ("negative value beyond float32", fp32("[1, 1, 2, 2]", "[0, -1e300, 0, 0]"), 400, "data[1]"),
-        ("classification count beyond Int", #"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 1, 2, 2], "data": [0, 0, 0, 0]}], "outputs": [{"name": "logits", "parameters": {"classification": 1e300}}]}"#, 400, "positive integer"),
+        (
+            "classification count beyond Int",
+            #"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 1, 2, 2], "data": [0, 0, 0, 0]}], "outputs": [{"name": "logits", "parameters": {"classification": 1e300}}]}"#,
+            400, "positive integer"
+        ),
     ])
     func hostileInferRequestIsAClientError(name: String, body: String, status: Int, reason: String) async throws {
         try await TestServer.app().test(.router) { client in
@@ -36,8 +51,9 @@ import Testing
             #expect(response.status.code == status, "\(name): \(String(buffer: response.body))")
             let message = try response.errorMessage
             #expect(message.contains(reason), "\(name): \(message)")
-            let next = try await client.execute(uri: "/v2/models/tiny/infer", method: .post,
-                                                body: ByteBuffer(string: Self.fp32("[1, 1, 16, 16]", OpenInferenceTests.zeros)))
+            let next = try await client.execute(
+                uri: "/v2/models/tiny/infer", method: .post,
+                body: ByteBuffer(string: Self.fp32("[1, 1, 16, 16]", OpenInferenceTests.zeros)))
             #expect(next.status == .ok, "\(name): the server keeps serving")
         }
     }
@@ -46,7 +62,8 @@ import Testing
     @Test func inputThatOverflowsInsideTheNetworkIs422() async throws {
         let huge = "[" + Array(repeating: "3e38", count: 256).joined(separator: ",") + "]"
         try await TestServer.app().test(.router) { client in
-            let response = try await client.execute(uri: "/v2/models/tiny/infer", method: .post, body: ByteBuffer(string: Self.fp32("[1, 1, 16, 16]", huge)))
+            let response = try await client.execute(
+                uri: "/v2/models/tiny/infer", method: .post, body: ByteBuffer(string: Self.fp32("[1, 1, 16, 16]", huge)))
             #expect(response.status == .unprocessableContent, "\(String(buffer: response.body))")
             #expect(try response.errorMessage.contains("not finite"))
         }
@@ -58,9 +75,11 @@ import Testing
         let values: [Float] = (0..<(2 * 64 * 48)).map { (index: Int) -> Float in Float((index * 13) % 29) / 14 - 1 }
         let expected = try TestCheckpoints.tiny.logits(input: Tensor(shape: [2, 1, 64, 48], storage: values))
         try await TestServer.app().test(.router) { client in
-            let response = try await OpenInferenceTests.infer(client, [
-                "inputs": [["name": "input", "datatype": "FP32", "shape": [2, 1, 64, 48], "data": values]],
-            ])
+            let response = try await OpenInferenceTests.infer(
+                client,
+                [
+                    "inputs": [["name": "input", "datatype": "FP32", "shape": [2, 1, 64, 48], "data": values]]
+                ])
             #expect(response.status == .ok)
             let output = try #require((try response.json["outputs"] as? [[String: Any]])?.first)
             #expect(output["shape"] as? [Int] == [2, 3])
@@ -77,8 +96,9 @@ import Testing
         let strict = ModelPipeline(loaded: tiny.loaded, preprocessing: tiny.preprocessing, flops: tiny.flops, minimumInputSize: 8)
         let store = ModelStore(entries: [.init(name: "tiny", directory: TestCheckpoints.root + "/tiny", status: .ready(strict))], finished: true)
         try await TestServer.app(store: store).test(.router) { client in
-            let response = try await client.execute(uri: "/v2/models/tiny/infer", method: .post,
-                                                    body: ByteBuffer(string: Self.fp32("[1, 1, 4, 8]", "[" + Array(repeating: "0", count: 32).joined(separator: ",") + "]")))
+            let response = try await client.execute(
+                uri: "/v2/models/tiny/infer", method: .post,
+                body: ByteBuffer(string: Self.fp32("[1, 1, 4, 8]", "[" + Array(repeating: "0", count: 32).joined(separator: ",") + "]")))
             #expect(response.status == .badRequest)
             #expect(try response.errorMessage.contains("at least 8"))
         }
@@ -115,7 +135,9 @@ import Testing
     /// stack overflow.
     @Test func deeplyNestedJSONIs400() async throws {
         let depth = 200_000
-        let body = #"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1], "data": "# + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + "}]}"
+        let body =
+            #"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1], "data": "# + String(repeating: "[", count: depth)
+            + String(repeating: "]", count: depth) + "}]}"
         try await TestServer.app(configuration: TestServer.configuration(maxBodyBytes: 1 << 20)).test(.router) { client in
             let response = try await client.execute(uri: "/v2/models/tiny/infer", method: .post, body: ByteBuffer(string: body))
             #expect(response.status == .badRequest)

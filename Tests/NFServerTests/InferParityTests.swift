@@ -1,11 +1,12 @@
-import NFPipeline
 import Foundation
 import Hummingbird
 import HummingbirdTesting
 import NFCheckpoint
 import NFModels
+import NFPipeline
 import NFTestSupport
 import Testing
+
 @testable import NFServer
 @testable import NFServing
 
@@ -19,14 +20,16 @@ import Testing
 
     static let cases: [String] = {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
-        return names.filter { FileManager.default.fileExists(atPath: root.appendingPathComponent($0).appendingPathComponent("config.json").path) }.sorted()
+        return names.filter { FileManager.default.fileExists(atPath: root.appendingPathComponent($0).appendingPathComponent("config.json").path) }
+            .sorted()
     }()
 
     /// One store with every fixture loaded the way the server loads a checkpoint folder.
-    static let store: ModelStore = ModelStore(entries: cases.map { name in
-        let dir = root.appendingPathComponent(name).path
-        return .init(name: name, directory: dir, status: .ready(try! ModelPipeline.load(directory: dir)))
-    }, finished: true)
+    static let store: ModelStore = ModelStore(
+        entries: cases.map { name in
+            let dir = root.appendingPathComponent(name).path
+            return .init(name: name, directory: dir, status: .ready(try! ModelPipeline.load(directory: dir)))
+        }, finished: true)
 
     @Test func everyFamilyIsCovered() {
         #expect(Self.cases.count >= 31)
@@ -38,14 +41,16 @@ import Testing
         let io = try SafeTensorsFile(path: Self.root.appendingPathComponent(name).appendingPathComponent("io.safetensors").path)
         let input = try io.floats("input"), expected = try io.floats("logits")
         let shape = io.info("input")!.shape
-        let body = try OpenInferenceTests.body([
-            "id": name,
-            "inputs": [["name": "input", "datatype": "FP32", "shape": shape, "data": input]],
-            "outputs": [["name": "logits"]],
-        ] as [String: Any])
+        let body = try OpenInferenceTests.body(
+            [
+                "id": name,
+                "inputs": [["name": "input", "datatype": "FP32", "shape": shape, "data": input]],
+                "outputs": [["name": "logits"]],
+            ] as [String: Any])
         try await TestServer.app(store: Self.store).test(.router) { client in
-            let response = try await client.execute(uri: "/v2/models/\(name)/infer", method: .post,
-                                                    headers: [.contentType: "application/json"], body: body)
+            let response = try await client.execute(
+                uri: "/v2/models/\(name)/infer", method: .post,
+                headers: [.contentType: "application/json"], body: body)
             #expect(response.status == .ok)
             let json = try response.json
             let output = (json["outputs"] as? [[String: Any]])?.first

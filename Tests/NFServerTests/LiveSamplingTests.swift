@@ -1,11 +1,12 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
-import NIOCore
 import NFDiagnostics
 import NFPipeline
 import NFTensors
+import NIOCore
 import Testing
+
 @testable import NFServer
 @testable import NFServing
 

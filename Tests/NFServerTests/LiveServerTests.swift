@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import NFTestSupport
 import Testing
+
 @testable import NFServer
 
 /// The whole application on a real socket.
@@ -23,8 +24,9 @@ import Testing
             #expect((try multipart.json["results"] as? [Any])?.count == 2)
             #expect(try await client.execute(uri: "/nowhere", method: .get).status == .notFound)
             // Last: the 413 closes the connection (the rest of the body is not read).
-            let tooLarge = try await client.execute(uri: "/predictions/tiny", method: .post,
-                                                    body: ByteBuffer(repeating: 0, count: 300_000))
+            let tooLarge = try await client.execute(
+                uri: "/predictions/tiny", method: .post,
+                body: ByteBuffer(repeating: 0, count: 300_000))
             #expect(tooLarge.status == .contentTooLarge)
             #expect(tooLarge.headers[.connection] == "close")
         }
@@ -40,7 +42,10 @@ import Testing
             // Blocking socket calls on their own threads, never on the cooperative pool that
             // runs the in-process server (a busy 2-core machine would starve it).
             let connection = try await onThread { try RawHTTPConnection(port: port) }
-            try await onThread { try connection.send(Array("PUT /predictions/tiny HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(image.count)\r\nExpect: 100-continue\r\n\r\n".utf8)) }
+            try await onThread {
+                try connection.send(
+                    Array("PUT /predictions/tiny HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(image.count)\r\nExpect: 100-continue\r\n\r\n".utf8))
+            }
             let interim = try #require(try await onThread { connection.readHead(timeout: .seconds(30)) })
             #expect(interim.hasPrefix("HTTP/1.1 100 Continue"))
             try await onThread { try connection.send(image) }
@@ -48,7 +53,10 @@ import Testing
             #expect(final.hasPrefix("HTTP/1.1 200") || final.hasPrefix("HTTP/1.1 503"), "200 once loaded, 503 before: \(final)")
 
             let tooLarge = try await onThread { try RawHTTPConnection(port: port) }
-            try await onThread { try tooLarge.send(Array("PUT /predictions/tiny HTTP/1.1\r\nHost: localhost\r\nContent-Length: 300000\r\nExpect: 100-continue\r\n\r\n".utf8)) }
+            try await onThread {
+                try tooLarge.send(
+                    Array("PUT /predictions/tiny HTTP/1.1\r\nHost: localhost\r\nContent-Length: 300000\r\nExpect: 100-continue\r\n\r\n".utf8))
+            }
             let refused = try #require(try await onThread { tooLarge.readHead(timeout: .seconds(30)) })
             #expect(refused.hasPrefix("HTTP/1.1 413"), "no 100 for a body over the limit: \(refused)")
         }
@@ -70,7 +78,8 @@ import Testing
             }
             let connection = try await onThread { try RawHTTPConnection(port: port) }
             try await onThread {
-                try connection.send(Array("GET /diagnostics/esm?model=fmnist-resnet-bn&dataset=fashion-mnist-test HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8))
+                try connection.send(
+                    Array("GET /diagnostics/esm?model=fmnist-resnet-bn&dataset=fashion-mnist-test HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8))
             }
             try await Task.sleep(for: .milliseconds(300))
             connection.hangUp()

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import NFTestSupport
 import Testing
+
 @testable import NFServer
 
 /// The real server in a memory cgroup of 1 GiB that the test makes (cgroup v2 or v1, as root),
@@ -32,7 +33,8 @@ import Testing
                     }
                 }
                 if fields[0] == "0", fields[1].isEmpty,
-                   (try? String(contentsOfFile: "/sys/fs/cgroup/cgroup.controllers", encoding: .utf8))?.contains("memory") == true {
+                    (try? String(contentsOfFile: "/sys/fs/cgroup/cgroup.controllers", encoding: .utf8))?.contains("memory") == true
+                {
                     let parent = "/sys/fs/cgroup" + (fields[2] == "/" ? "" : fields[2])
                     _ = write("+memory", to: parent + "/cgroup.subtree_control")
                     let path = parent + "/" + name
@@ -96,7 +98,9 @@ import Testing
         let port = try ShutdownTests.freePort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "echo $$ > \(cgroup.procs) && exec \(binary) serve --port \(port) --checkpoints \(checkpoints) --log-level notice"]
+        process.arguments = [
+            "-c", "echo $$ > \(cgroup.procs) && exec \(binary) serve --port \(port) --checkpoints \(checkpoints) --log-level notice",
+        ]
         process.environment = ProcessInfo.processInfo.environment.merging(["NFSERVE_ADMIN_TOKEN": token]) { $1 }
         try process.run()
         defer { if process.isRunning { process.terminate() } }
@@ -112,26 +116,43 @@ import Testing
         let large = TestPNG.encode(width: 4000, height: 4000) { x, y in [UInt8((x ^ y) & 0xFF)] }
         var requests: [(String, String, String, [UInt8], String)] = [
             ("SPP dm_nfnet_f6 at init", "POST", "/diagnostics/spp", Array(#"{"model": "dm_nfnet_f6", "at_init": true}"#.utf8), ""),
-            ("SPP resnet152 at init, batch 16 at 128 px", "POST", "/diagnostics/spp",
-             Array(#"{"model": "resnet152", "at_init": true, "input": {"batch": 16, "size": 128}}"#.utf8), ""),
-            ("SPP resnet50 at init, batch 16 at 128 px (fits)", "POST", "/diagnostics/spp",
-             Array(#"{"model": "resnet50", "at_init": true, "input": {"batch": 16, "size": 128}}"#.utf8), ""),
-            ("SPP of a design, width 8, batch 16 at 256 px", "POST", "/diagnostics/spp",
-             Array(#"{"architecture": {"family": "nf_resnet", "depths": [1, 1, 1, 1], "width": 8}, "input": {"batch": 16, "size": 256}}"#.utf8), ""),
+            (
+                "SPP resnet152 at init, batch 16 at 128 px", "POST", "/diagnostics/spp",
+                Array(#"{"model": "resnet152", "at_init": true, "input": {"batch": 16, "size": 128}}"#.utf8), ""
+            ),
+            (
+                "SPP resnet50 at init, batch 16 at 128 px (fits)", "POST", "/diagnostics/spp",
+                Array(#"{"model": "resnet50", "at_init": true, "input": {"batch": 16, "size": 128}}"#.utf8), ""
+            ),
+            (
+                "SPP of a design, width 8, batch 16 at 256 px", "POST", "/diagnostics/spp",
+                Array(#"{"architecture": {"family": "nf_resnet", "depths": [1, 1, 1, 1], "width": 8}, "input": {"batch": 16, "size": 256}}"#.utf8), ""
+            ),
         ]
         for model in ["fmnist-resnet-bn", "fmnist-resnet-xbn", "fmnist-nf-resnet"] {
             requests.append(("a 16-megapixel PNG to \(model)", "PUT", "/predictions/\(model)", large, "Content-Type: image/png\r\n"))
         }
         if hasTestSet {
-            requests.append(("ESM of fmnist-resnet-bn over \(images) test images", "GET",
-                             "/diagnostics/esm?model=fmnist-resnet-bn&dataset=fashion-mnist-test&limit=\(images)", [], ""))
-            requests.append(("recalibration of fmnist-resnet-xbn on \(images) test images", "POST",
-                             "/models/fmnist-resnet-xbn/recalibrate?dataset=fashion-mnist-test&limit=\(images)", [],
-                             "Authorization: Bearer \(token)\r\n"))
+            requests.append(
+                (
+                    "ESM of fmnist-resnet-bn over \(images) test images", "GET",
+                    "/diagnostics/esm?model=fmnist-resnet-bn&dataset=fashion-mnist-test&limit=\(images)", [], ""
+                ))
+            requests.append(
+                (
+                    "recalibration of fmnist-resnet-xbn on \(images) test images", "POST",
+                    "/models/fmnist-resnet-xbn/recalibrate?dataset=fashion-mnist-test&limit=\(images)", [],
+                    "Authorization: Bearer \(token)\r\n"
+                ))
         }
         let answers = try await withThrowingTaskGroup(of: (String, Int, String).self) { group in
             for (name, method, target, body, headers) in requests {
-                group.addTask { try await onThread { let (status, text) = Self.send(port: port, method, target, body: body, headers: headers); return (name, status, text) } }
+                group.addTask {
+                    try await onThread {
+                        let (status, text) = Self.send(port: port, method, target, body: body, headers: headers)
+                        return (name, status, text)
+                    }
+                }
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
@@ -140,7 +161,9 @@ import Testing
         let alive = process.isRunning && status.map { !$0.contains("State:\tZ") } == true
         try await Task.sleep(for: .seconds(1))
         let after = Self.residentKiB(process.processIdentifier)
-        print("MemoryCgroupTests: cgroup v\(cgroup.version) limit 1 GiB; peak \(cgroup.peakBytes.map { "\($0 >> 20) MiB" } ?? "unknown"); resident idle \(idle >> 10) MiB, after \(after.map { "\($0 >> 10) MiB" } ?? "?"); OOM kills \(cgroup.oomKills)")
+        print(
+            "MemoryCgroupTests: cgroup v\(cgroup.version) limit 1 GiB; peak \(cgroup.peakBytes.map { "\($0 >> 20) MiB" } ?? "unknown"); resident idle \(idle >> 10) MiB, after \(after.map { "\($0 >> 10) MiB" } ?? "?"); OOM kills \(cgroup.oomKills)"
+        )
         for (name, status, text) in answers.sorted(by: { $0.0 < $1.0 }) { print("  \(status) \(name): \(text.prefix(200))") }
         #expect(alive, "the server was killed")
         // What stays: the recalibrated statistics beside the checkpoint's, the live sums, the

@@ -1,11 +1,12 @@
-import NFImage
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import NFImage
 import NFRequestFormats
 import NFTensors
 import NFTestSupport
 import Testing
+
 @testable import NFServer
 @testable import NFServing
 
@@ -19,8 +20,9 @@ import Testing
     }
 
     static func infer(_ client: some TestClientProtocol, _ request: Any, model: String = "tiny") async throws -> TestResponse {
-        try await client.execute(uri: "/v2/models/\(model)/infer", method: .post,
-                                 headers: [.contentType: "application/json"], body: try body(request))
+        try await client.execute(
+            uri: "/v2/models/\(model)/infer", method: .post,
+            headers: [.contentType: "application/json"], body: try body(request))
     }
 
     static func floats(_ value: Any?) -> [Float] {
@@ -76,10 +78,12 @@ import Testing
     @Test func fp32FlatInputAnswersTheModelsLogits() async throws {
         let expected = try TestCheckpoints.tiny.classifier(Tensor(shape: [2, 1, 16, 16], storage: Self.input))
         try await TestServer.app().test(.router) { client in
-            let response = try await Self.infer(client, [
-                "id": "request-7",
-                "inputs": [["name": "input", "datatype": "FP32", "shape": [2, 1, 16, 16], "data": Self.input]],
-            ])
+            let response = try await Self.infer(
+                client,
+                [
+                    "id": "request-7",
+                    "inputs": [["name": "input", "datatype": "FP32", "shape": [2, 1, 16, 16], "data": Self.input]],
+                ])
             #expect(response.status == .ok)
             let json = try response.json
             #expect(json["model_name"] as? String == "tiny")
@@ -100,8 +104,10 @@ import Testing
         // [2][1][16][16] nested arrays of the same values.
         let nested = (0..<2).map { n in [(0..<16).map { y in Array(Self.input[(n * 256 + y * 16)..<(n * 256 + y * 16 + 16)]) }] }
         try await TestServer.app().test(.router) { client in
-            let flat = try await Self.infer(client, ["inputs": [["name": "input", "datatype": "FP32", "shape": [2, 1, 16, 16], "data": Self.input]]])
-            let nestedResponse = try await Self.infer(client, ["inputs": [["name": "input", "datatype": "FP32", "shape": [2, 1, 16, 16], "data": nested]]])
+            let flat = try await Self.infer(
+                client, ["inputs": [["name": "input", "datatype": "FP32", "shape": [2, 1, 16, 16], "data": Self.input]]])
+            let nestedResponse = try await Self.infer(
+                client, ["inputs": [["name": "input", "datatype": "FP32", "shape": [2, 1, 16, 16], "data": nested]]])
             #expect(nestedResponse.status == .ok)
             let a = Self.floats((try flat.json["outputs"] as? [[String: Any]])?.first?["data"])
             let b = Self.floats((try nestedResponse.json["outputs"] as? [[String: Any]])?.first?["data"])
@@ -115,10 +121,12 @@ import Testing
         let model = TestCheckpoints.tiny
         let expected = try model.logits(encodedImages: images.map { UploadedImage(filename: nil, bytes: $0) }, maxPixels: 1 << 20)
         try await TestServer.app().test(.router) { client in
-            let response = try await Self.infer(client, [
-                "inputs": [["name": "input", "datatype": "BYTES", "shape": [2], "data": images.map { Data($0).base64EncodedString() }]],
-                "outputs": [["name": "logits"], ["name": "probabilities"]],
-            ])
+            let response = try await Self.infer(
+                client,
+                [
+                    "inputs": [["name": "input", "datatype": "BYTES", "shape": [2], "data": images.map { Data($0).base64EncodedString() }]],
+                    "outputs": [["name": "logits"], ["name": "probabilities"]],
+                ])
             #expect(response.status == .ok)
             let outputs = try #require(try response.json["outputs"] as? [[String: Any]])
             #expect(outputs.map { $0["name"] as? String } == ["logits", "probabilities"])
@@ -135,10 +143,12 @@ import Testing
         let probabilities = softmax(try TestCheckpoints.tiny.classifier(Tensor(shape: [1, 1, 16, 16], storage: input)))
         let best = probabilities.storage.indices.sorted { probabilities.storage[$0] > probabilities.storage[$1] }
         try await TestServer.app().test(.router) { client in
-            let response = try await Self.infer(client, [
-                "inputs": [["name": "input", "datatype": "FP32", "shape": [1, 1, 16, 16], "data": input]],
-                "outputs": [["name": "probabilities", "parameters": ["classification": 2]]],
-            ])
+            let response = try await Self.infer(
+                client,
+                [
+                    "inputs": [["name": "input", "datatype": "FP32", "shape": [1, 1, 16, 16], "data": input]],
+                    "outputs": [["name": "probabilities", "parameters": ["classification": 2]]],
+                ])
             #expect(response.status == .ok)
             let output = try #require((try response.json["outputs"] as? [[String: Any]])?.first)
             #expect(output["datatype"] as? String == "BYTES")
@@ -163,8 +173,14 @@ import Testing
         (#"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 1, 16, 16], "data": [1, 2, 3]}]}"#, "holds 256 values, but its data has 3"),
         (#"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [0, 1, 16, 16], "data": []}]}"#, "N >= 1"),
         (#"{"inputs": [{"name": "input", "datatype": "INT8", "shape": [1, 1, 16, 16], "data": ZEROS}]}"#, "datatype \"INT8\""),
-        (#"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 1, 16, 16], "data": ZEROS}], "outputs": [{"name": "features"}]}"#, "unknown output \"features\""),
-        (#"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 1, 16, 16], "data": ZEROS}], "outputs": [{"name": "logits", "parameters": {"classification": 0}}]}"#, "classification must be a positive integer"),
+        (
+            #"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 1, 16, 16], "data": ZEROS}], "outputs": [{"name": "features"}]}"#,
+            "unknown output \"features\""
+        ),
+        (
+            #"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 1, 16, 16], "data": ZEROS}], "outputs": [{"name": "logits", "parameters": {"classification": 0}}]}"#,
+            "classification must be a positive integer"
+        ),
         (#"{"inputs": [{"name": "input", "datatype": "BYTES", "shape": [1], "data": ["not base64!"]}]}"#, "not valid base64"),
         (#"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 1, 16, 16], "data": ["a"]}]}"#, "holds strings"),
         (#"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 1, 16, 16], "data": [true]}]}"#, "invalid JSON"),
@@ -192,12 +208,15 @@ import Testing
     @Test func bytesInputWithACorruptImageIs400AndTheServerKeepsServing() async throws {
         let corrupt = Array(TestPNG.sample().dropLast(40))
         try await TestServer.app().test(.router) { client in
-            let response = try await Self.infer(client, [
-                "inputs": [["name": "input", "datatype": "BYTES", "shape": [1], "data": [Data(corrupt).base64EncodedString()]]],
-            ])
+            let response = try await Self.infer(
+                client,
+                [
+                    "inputs": [["name": "input", "datatype": "BYTES", "shape": [1], "data": [Data(corrupt).base64EncodedString()]]]
+                ])
             #expect(response.status == .badRequest)
             _ = try response.errorMessage
-            let next = try await Self.infer(client, ["inputs": [["name": "input", "datatype": "FP32", "shape": [1, 1, 16, 16], "data": Array(Self.input[0..<256])]]])
+            let next = try await Self.infer(
+                client, ["inputs": [["name": "input", "datatype": "FP32", "shape": [1, 1, 16, 16], "data": Array(Self.input[0..<256])]]])
             #expect(next.status == .ok)
         }
     }

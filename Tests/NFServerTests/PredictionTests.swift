@@ -1,10 +1,11 @@
-import NFImage
-import NFRequestFormats
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import NFImage
+import NFRequestFormats
 import NFTestSupport
 import Testing
+
 @testable import NFServer
 @testable import NFServing
 
@@ -21,7 +22,8 @@ import Testing
         guard let list = value as? [[String: Any]] else { throw TestFailure("predictions is not a list: \(String(describing: value))") }
         return try list.map { item in
             guard item.count == 3, let index = item["index"] as? Int, let label = item["label"] as? String,
-                  let probability = item["probability"] as? Double else { throw TestFailure("bad prediction \(item)") }
+                let probability = item["probability"] as? Double
+            else { throw TestFailure("bad prediction \(item)") }
             return (index, label, probability)
         }
     }
@@ -58,8 +60,9 @@ import Testing
     @Test(arguments: [("1", 1), ("2", 2), ("0", 1), ("-4", 1), ("99", 3)])
     func topkIsClamped(query: String, count: Int) async throws {
         try await TestServer.app().test(.router) { client in
-            let response = try await client.execute(uri: "/predictions/tiny?topk=\(query)", method: .post,
-                                                    body: ByteBuffer(bytes: TestPNG.sample()))
+            let response = try await client.execute(
+                uri: "/predictions/tiny?topk=\(query)", method: .post,
+                body: ByteBuffer(bytes: TestPNG.sample()))
             #expect(response.status == .ok)
             #expect(try Self.predictions(try response.json["predictions"]).count == count)
         }
@@ -67,8 +70,9 @@ import Testing
 
     @Test func nonIntegerTopkIs400() async throws {
         try await TestServer.app().test(.router) { client in
-            let response = try await client.execute(uri: "/predictions/tiny?topk=many", method: .post,
-                                                    body: ByteBuffer(bytes: TestPNG.sample()))
+            let response = try await client.execute(
+                uri: "/predictions/tiny?topk=many", method: .post,
+                body: ByteBuffer(bytes: TestPNG.sample()))
             #expect(response.status == .badRequest)
             #expect(try response.errorMessage.contains("topk"))
         }
@@ -119,10 +123,11 @@ import Testing
     }
 
     @Test func predictWithSeveralReadyModelsAsksForOne() async throws {
-        let store = ModelStore(entries: [
-            .init(name: "a", directory: "", status: .ready(TestCheckpoints.tiny)),
-            .init(name: "b", directory: "", status: .ready(TestCheckpoints.tiny)),
-        ], finished: true)
+        let store = ModelStore(
+            entries: [
+                .init(name: "a", directory: "", status: .ready(TestCheckpoints.tiny)),
+                .init(name: "b", directory: "", status: .ready(TestCheckpoints.tiny)),
+            ], finished: true)
         try await TestServer.app(store: store).test(.router) { client in
             let response = try await client.execute(uri: "/predict", method: .post, body: ByteBuffer(bytes: TestPNG.sample()))
             #expect(response.status == .badRequest)

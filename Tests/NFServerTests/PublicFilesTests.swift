@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import NFTestSupport
 import Testing
+
 @testable import NFServer
 
 /// The dashboard's folder served at `/` (the repository's `Public/`): the page, its scripts with
@@ -27,8 +28,10 @@ import Testing
             #expect(page.headers[.cacheControl] == "no-cache")
             #expect(page.headers[.eTag] != nil)
             #expect(String(buffer: page.body).contains(#"<script type="module" src="js/app.js">"#))
-            for (path, type) in [("/js/app.js", "javascript"), ("/app.css", "text/css"), ("/samples/sneaker.png", "image/png"),
-                                 ("/samples/index.json", "application/json")] {
+            for (path, type) in [
+                ("/js/app.js", "javascript"), ("/app.css", "text/css"), ("/samples/sneaker.png", "image/png"),
+                ("/samples/index.json", "application/json"),
+            ] {
                 let response = try await client.execute(uri: path, method: .get)
                 #expect(response.status == .ok, "\(path)")
                 #expect(response.headers[.contentType]?.contains(type) == true, "\(path): \(String(describing: response.headers[.contentType]))")
@@ -44,8 +47,10 @@ import Testing
 
     @Test func noListingAndNothingOutsideTheFolder() async throws {
         try await Self.app().test(.router) { client in
-            for path in ["/js/", "/samples/", "/../Package.swift", "/js/../../Package.swift", "/%2e%2e/Package.swift",
-                         "/js/%2E%2E/%2E%2E/Package.swift", "/..%2fPackage.swift"] {
+            for path in [
+                "/js/", "/samples/", "/../Package.swift", "/js/../../Package.swift", "/%2e%2e/Package.swift",
+                "/js/%2E%2E/%2E%2E/Package.swift", "/..%2fPackage.swift",
+            ] {
                 let response = try await client.execute(uri: path, method: .get)
                 #expect(response.status == .notFound, "\(path): \(response.status)")
                 #expect(!String(buffer: response.body).contains("swift-tools-version"), "\(path)")

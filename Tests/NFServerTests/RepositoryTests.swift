@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import NFTestSupport
 import Testing
+
 @testable import NFServer
 @testable import NFServing
 
@@ -22,8 +23,9 @@ import Testing
     }
 
     static func configuration(root: URL, token: String? = RepositoryTests.token) -> ServerConfiguration {
-        var configuration = ServerConfiguration(host: "127.0.0.1", port: 0, checkpoints: root.path, datasets: "/nonexistent",
-                                                maxBodyBytes: 1 << 20, maxPixels: 1_000_000)
+        var configuration = ServerConfiguration(
+            host: "127.0.0.1", port: 0, checkpoints: root.path, datasets: "/nonexistent",
+            maxBodyBytes: 1 << 20, maxPixels: 1_000_000)
         configuration.adminToken = token
         return configuration
     }
@@ -79,7 +81,9 @@ import Testing
             try FileManager.default.copyItem(atPath: root.appendingPathComponent("tiny").path, toPath: root.appendingPathComponent("tiny2").path)
             index = try await Self.index(client)
             #expect(index.map { $0["state"] as? String } == ["READY", "UNAVAILABLE"])
-            #expect(try await client.execute(uri: "/predictions/tiny2", method: .put, body: ByteBuffer(bytes: TestPNG.sample())).status == .serviceUnavailable)
+            #expect(
+                try await client.execute(uri: "/predictions/tiny2", method: .put, body: ByteBuffer(bytes: TestPNG.sample())).status
+                    == .serviceUnavailable)
             #expect(try await client.execute(uri: "/v2/repository/models/tiny2/load", method: .post, headers: Self.admin).status == .ok)
             #expect(try await client.execute(uri: "/predictions/tiny2", method: .put, body: ByteBuffer(bytes: TestPNG.sample())).status == .ok)
 
@@ -88,7 +92,8 @@ import Testing
             #expect(unloaded.status == .serviceUnavailable)
             #expect(try unloaded.errorMessage.contains("not loaded"))
             #expect(try await Self.index(client).map { $0["state"] as? String } == ["READY", "UNAVAILABLE"])
-            let ready = try await client.execute(uri: "/v2/repository/index", method: .post, headers: Self.admin, body: ByteBuffer(string: #"{"ready": true}"#))
+            let ready = try await client.execute(
+                uri: "/v2/repository/index", method: .post, headers: Self.admin, body: ByteBuffer(string: #"{"ready": true}"#))
             #expect(String(buffer: ready.body).contains("tiny2") == false)
 
             for name in ["nope", "..", ".hidden", "..%2F..%2Fetc"] {
@@ -122,8 +127,9 @@ import Testing
     @Test func requestsInFlightFinishAcrossReloadAndUnload() async throws {
         let root = try Self.repository()
         defer { try? FileManager.default.removeItem(at: root) }
-        let store = ModelStore(entries: [.init(name: "tiny", directory: root.path + "/tiny", status: .ready(TestCheckpoints.tiny))],
-                               finished: true, root: root.path)
+        let store = ModelStore(
+            entries: [.init(name: "tiny", directory: root.path + "/tiny", status: .ready(TestCheckpoints.tiny))],
+            finished: true, root: root.path)
         let pool = ComputePool(maxQueued: 64)
         let configuration = Self.configuration(root: root)
         let app = Application(router: buildRouter(configuration, store: store, pool: pool), logger: TestServer.logger)
@@ -179,7 +185,9 @@ import Testing
         try await onThread {
             let connection = try RawHTTPConnection(port: port)
             let image = TestPNG.sample()
-            try connection.send(Array("PUT /predictions/tiny HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: \(image.count)\r\n\r\n".utf8) + image)
+            try connection.send(
+                Array("PUT /predictions/tiny HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: \(image.count)\r\n\r\n".utf8) + image
+            )
             return connection.readHead() ?? "no answer"
         }
     }

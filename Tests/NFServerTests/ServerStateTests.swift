@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import NFTestSupport
 import Testing
+
 @testable import NFServer
 @testable import NFServing
 

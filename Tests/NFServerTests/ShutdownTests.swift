@@ -3,9 +3,10 @@ import Glibc
 import NFCheckpoint
 import NFLayers
 import NFModels
-import Synchronization
 import NFTestSupport
+import Synchronization
 import Testing
+
 @testable import NFServer
 
 /// SIGTERM in the middle of a load, on the real `nfserve serve` process (issue 8): readiness
@@ -55,18 +56,19 @@ import Testing
         try Data(config.utf8).write(to: slow.appendingPathComponent("config.json"))
         let recorder = RecordingWeightSource(InitializerWeightSource(seed: 2))
         _ = try CheckpointFolder.build(config: try ModelConfig(jsonData: Data(config.utf8)), weights: recorder)
-        let weights = SafeTensorsWriter.encode(recorder.recorded.keys.sorted().map { key in
-            let tensor = recorder.recorded[key]!
-            return (key, .F32, tensor.shape, tensor.storage.withUnsafeBytes { Array($0) })
-        })
+        let weights = SafeTensorsWriter.encode(
+            recorder.recorded.keys.sorted().map { key in
+                let tensor = recorder.recorded[key]!
+                return (key, .F32, tensor.shape, tensor.storage.withUnsafeBytes { Array($0) })
+            })
         try Data(weights).write(to: slow.appendingPathComponent("model.safetensors"))
         return root
     }
 
     enum Outcome: Sendable, Equatable {
-        case answered(String)   // the status line
-        case refused            // connect() refused: the server no longer accepts
-        case unanswered         // connected, sent, and the connection ended without a response
+        case answered(String)  // the status line
+        case refused  // connect() refused: the server no longer accepts
+        case unanswered  // connected, sent, and the connection ended without a response
     }
 
     /// One request on a connection of its own.
@@ -85,8 +87,10 @@ import Testing
         let port = try Self.freePort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["serve", "--port", "\(port)", "--checkpoints", root.path, "--datasets", "/nonexistent",
-                             "--shutdown-delay", "1", "--shutdown-grace", "30", "--log-level", "error"]
+        process.arguments = [
+            "serve", "--port", "\(port)", "--checkpoints", root.path, "--datasets", "/nonexistent",
+            "--shutdown-delay", "1", "--shutdown-grace", "30", "--log-level", "error",
+        ]
         try process.run()
         defer { if process.isRunning { process.terminate() } }
 
@@ -101,22 +105,25 @@ import Testing
         let image = TestPNG.sample()
         let putHead = "PUT /predictions/tiny HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: \(image.count)\r\n\r\n"
         let clients = (0..<8).map { _ in
-            Task { try await onThread {
-                var outcomes: [Outcome] = []
-                while outcomes.count < 10_000 {
-                    let outcome = Self.request(port: port, putHead, body: image)
-                    outcomes.append(outcome)
-                    if outcome == .refused { break }
+            Task {
+                try await onThread {
+                    var outcomes: [Outcome] = []
+                    while outcomes.count < 10_000 {
+                        let outcome = Self.request(port: port, putHead, body: image)
+                        outcomes.append(outcome)
+                        if outcome == .refused { break }
+                    }
+                    return outcomes
                 }
-                return outcomes
-            } }
+            }
         }
 
         try await Task.sleep(for: .milliseconds(500))
 
         // A batch still computing when the signal comes.
         let images = (0..<48).map { Data(TestPNG.sample(seed: $0)).base64EncodedString() }
-        let slowBody = Array(#"{"inputs": [{"name": "input", "datatype": "BYTES", "shape": [48], "data": ["\#(images.joined(separator: "\",\""))"]}]}"#.utf8)
+        let slowBody = Array(
+            #"{"inputs": [{"name": "input", "datatype": "BYTES", "shape": [48], "data": ["\#(images.joined(separator: "\",\""))"]}]}"#.utf8)
         let slowHead = "POST /v2/models/slow/infer HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: \(slowBody.count)\r\n\r\n"
         let slow = Task { try await onThread { (Self.request(port: port, slowHead, body: slowBody), ContinuousClock.now) } }
 

@@ -4,6 +4,7 @@ import HummingbirdTesting
 import NFDiagnostics
 import NFTestSupport
 import Testing
+
 @testable import NFServer
 
 /// `GET` and `POST /diagnostics/spp` over HTTP: the shapes docs/api.md and issue 9 give, the limits,
@@ -22,18 +23,23 @@ import Testing
             #expect(json["model"] as? String == "tiny")
             #expect(json["at_init"] as? Bool == false)
             let input = try #require(json["input"] as? [String: Any])
-            #expect(input["source"] as? String == "gaussian" && input["batch"] as? Int == 3 && input["seed"] as? Int == 5 && input["size"] as? Int == 16)
+            #expect(
+                input["source"] as? String == "gaussian" && input["batch"] as? Int == 3 && input["seed"] as? Int == 5 && input["size"] as? Int == 16)
             #expect((json["block_output"] as? String)?.contains("before the ReLU") == true)
             let points = try #require(json["points"] as? [[String: Any]])
-            #expect(points.map { $0["name"] as? String } == ["stem", "layer1.0", "layer1.1", "layer2.0", "layer2.1", "layer3.0", "layer3.1", "layer4.0", "layer4.1"])
+            #expect(
+                points.map { $0["name"] as? String } == [
+                    "stem", "layer1.0", "layer1.1", "layer2.0", "layer2.1", "layer3.0", "layer3.1", "layer4.0", "layer4.1",
+                ])
             #expect(points.map { $0["index"] as? Int } == Array(0...8))
             #expect(points[0]["stage"] is NSNull && points[0]["residual_var"] is NSNull)
             #expect(points[1]["stage"] as? Int == 0 && points[8]["stage"] as? Int == 3)
             #expect(points.allSatisfy { $0["expected_var"] == nil }, "a BatchNorm ResNet has no analytic variance")
 
             // The same numbers as the library on the same model and input.
-            let direct = try SignalPropagation.measure(TestCheckpoints.tiny, input: SignalPropagationInput(batch: 3, seed: 5),
-                                                       openDataset: { throw TestFailure("no dataset: \($0)") })
+            let direct = try SignalPropagation.measure(
+                TestCheckpoints.tiny, input: SignalPropagationInput(batch: 3, seed: 5),
+                openDataset: { throw TestFailure("no dataset: \($0)") })
             // (JSONSerialization may read the last bit differently from Swift's own parser.)
             let served = points.map { $0["avg_channel_var"] as? Double ?? .nan }
             #expect(zip(served, direct.points.map(\.averageChannelVariance)).allSatisfy { abs($0 - $1) <= 1e-14 * abs($1) })
@@ -42,8 +48,10 @@ import Testing
 
     @Test func svgByQueryOrAcceptHeader() async throws {
         try await TestServer.app().test(.router) { client in
-            for (uri, headers) in [("/diagnostics/spp?model=tiny&format=svg", HTTPFields()),
-                                   ("/diagnostics/spp?model=tiny", [.accept: "image/svg+xml"])] {
+            for (uri, headers) in [
+                ("/diagnostics/spp?model=tiny&format=svg", HTTPFields()),
+                ("/diagnostics/spp?model=tiny", [.accept: "image/svg+xml"]),
+            ] {
                 let response = try await client.execute(uri: uri, method: .get, headers: headers)
                 #expect(response.status == .ok)
                 #expect(response.headers[.contentType] == "image/svg+xml; charset=utf-8")
@@ -108,13 +116,24 @@ import Testing
             ("/diagnostics/spp", nil, "?model="),
             ("/diagnostics/spp", #"{"architecture": {"family": "preact_resnet", "depths": [101]}}"#, "maxBlocksPerStage"),
             ("/diagnostics/spp", #"{"architecture": {"family": "preact_resnet", "width": 9}}"#, "maxWidth"),
-            ("/diagnostics/spp", #"{"architecture": {"family": "preact_resnet", "depths": [100, 100, 100, 100], "width": 8}, "input": {"batch": 16, "size": 256}}"#, "maxGigaFLOPs"),
+            (
+                "/diagnostics/spp",
+                #"{"architecture": {"family": "preact_resnet", "depths": [100, 100, 100, 100], "width": 8}, "input": {"batch": 16, "size": 256}}"#,
+                "maxGigaFLOPs"
+            ),
             ("/diagnostics/spp", #"{"architecture": {"family": "nf_resnet", "activation": "tanh"}}"#, "activation"),
             ("/diagnostics/spp", #"{"architecture": {"family": "nf_resnet", "order": "bn_relu_conv"}}"#, "preact_resnet"),
             ("/diagnostics/spp", #"{"architecture": {"family": "densenet"}}"#, "family"),
             ("/diagnostics/spp", #"{"model": "no_such_net", "at_init": true}"#, "registered"),
-            ("/diagnostics/spp", #"[{"model": "resnet18", "at_init": true}, {"model": "resnet18", "at_init": true}, {"model": "resnet18", "at_init": true}, {"model": "resnet18", "at_init": true}, {"model": "resnet18", "at_init": true}]"#, "maxRuns"),
-            ("/diagnostics/spp", #"{"architecture": {"family": "nf_resnet"}, "input": {"source": "dataset", "dataset": "x"}}"#, "gaussian input only"),
+            (
+                "/diagnostics/spp",
+                #"[{"model": "resnet18", "at_init": true}, {"model": "resnet18", "at_init": true}, {"model": "resnet18", "at_init": true}, {"model": "resnet18", "at_init": true}, {"model": "resnet18", "at_init": true}]"#,
+                "maxRuns"
+            ),
+            (
+                "/diagnostics/spp", #"{"architecture": {"family": "nf_resnet"}, "input": {"source": "dataset", "dataset": "x"}}"#,
+                "gaussian input only"
+            ),
             ("/diagnostics/spp", "not json", "JSON"),
         ]
         try await TestServer.app().test(.router) { client in

@@ -1,4 +1,3 @@
-import NFPipeline
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -6,8 +5,10 @@ import Logging
 import NFCheckpoint
 import NFLayers
 import NFModels
+import NFPipeline
 import NFTensors
 import Testing
+
 @testable import NFServer
 @testable import NFServing
 
@@ -48,10 +49,11 @@ enum TestCheckpoints {
     private static func weights() throws -> [UInt8] {
         let recorder = RecordingWeightSource(InitializerWeightSource(seed: 1))
         _ = try CheckpointFolder.build(config: try ModelConfig(jsonData: Data(configJSON.utf8)), weights: recorder)
-        return SafeTensorsWriter.encode(recorder.recorded.keys.sorted().map { key in
-            let tensor = recorder.recorded[key]!
-            return (key, .F32, tensor.shape, tensor.storage.withUnsafeBytes { Array($0) })
-        })
+        return SafeTensorsWriter.encode(
+            recorder.recorded.keys.sorted().map { key in
+                let tensor = recorder.recorded[key]!
+                return (key, .F32, tensor.shape, tensor.storage.withUnsafeBytes { Array($0) })
+            })
     }
 }
 
@@ -64,21 +66,25 @@ enum TestServer {
     }
 
     static func configuration(maxBodyBytes: Int = 1 << 20, datasets: String = "/nonexistent") -> ServerConfiguration {
-        ServerConfiguration(host: "127.0.0.1", port: 0, checkpoints: TestCheckpoints.root, datasets: datasets,
-                            maxBodyBytes: maxBodyBytes, maxPixels: 1_000_000)
+        ServerConfiguration(
+            host: "127.0.0.1", port: 0, checkpoints: TestCheckpoints.root, datasets: datasets,
+            maxBodyBytes: maxBodyBytes, maxPixels: 1_000_000)
     }
 
     /// A store where loading has finished: `tiny` ready, `broken` failed.
     static func loadedStore() -> ModelStore {
-        ModelStore(entries: [
-            .init(name: "broken", directory: TestCheckpoints.root + "/broken", status: .failed("no model.safetensors")),
-            .init(name: "tiny", directory: TestCheckpoints.root + "/tiny", status: .ready(TestCheckpoints.tiny)),
-        ], finished: true)
+        ModelStore(
+            entries: [
+                .init(name: "broken", directory: TestCheckpoints.root + "/broken", status: .failed("no model.safetensors")),
+                .init(name: "tiny", directory: TestCheckpoints.root + "/tiny", status: .ready(TestCheckpoints.tiny)),
+            ], finished: true)
     }
 
     /// The router over `store` (default: loaded) without the loading service.
-    static func app(store: ModelStore = loadedStore(), pool: ComputePool = ComputePool(maxQueued: 64),
-                    configuration: ServerConfiguration = configuration()) -> some ApplicationProtocol {
+    static func app(
+        store: ModelStore = loadedStore(), pool: ComputePool = ComputePool(maxQueued: 64),
+        configuration: ServerConfiguration = configuration()
+    ) -> some ApplicationProtocol {
         Application(router: buildRouter(configuration, store: store, pool: pool), logger: logger)
     }
 }
@@ -115,7 +121,8 @@ struct TestFailure: Error, CustomStringConvertible {
 func multipartBody(_ files: [(String, [UInt8])], boundary: String = "nfserve-test-boundary") -> (HTTPFields, ByteBuffer) {
     var body: [UInt8] = []
     for (filename, bytes) in files {
-        body += Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"data\"; filename=\"\(filename)\"\r\nContent-Type: image/png\r\n\r\n".utf8)
+        body += Array(
+            "--\(boundary)\r\nContent-Disposition: form-data; name=\"data\"; filename=\"\(filename)\"\r\nContent-Type: image/png\r\n\r\n".utf8)
         body += bytes
         body += Array("\r\n".utf8)
     }

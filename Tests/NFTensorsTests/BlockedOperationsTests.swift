@@ -1,4 +1,5 @@
 import Testing
+
 @testable import NFTensors
 
 /// The execution plan's steps on the blocked layout against the plain kernels the layers run
@@ -22,10 +23,12 @@ import Testing
     @Test mutating func poolingMatchesThePlainKernels() throws {
         let x = rng.tensor([2, 20, 9, 11])
         let b = try BlockedTensor(x)
-        close(try BlockedOperations.pool(b, kernel: 3, stride: 2, padding: 1, ceilMode: false, average: false).plain(),
-              maxPool2d(x, kernel: 3, stride: 2, padding: 1), "max pool")
-        close(try BlockedOperations.pool(b, kernel: 2, stride: 2, padding: 0, ceilMode: true, average: true).plain(),
-              avgPool2d(x, kernel: 2, stride: 2, ceilMode: true, countIncludePad: false), "avg pool, ceil mode")
+        close(
+            try BlockedOperations.pool(b, kernel: 3, stride: 2, padding: 1, ceilMode: false, average: false).plain(),
+            maxPool2d(x, kernel: 3, stride: 2, padding: 1), "max pool")
+        close(
+            try BlockedOperations.pool(b, kernel: 2, stride: 2, padding: 0, ceilMode: true, average: true).plain(),
+            avgPool2d(x, kernel: 2, stride: 2, ceilMode: true, countIncludePad: false), "avg pool, ceil mode")
         close(try BlockedOperations.globalAveragePool(b), globalAveragePool(x), "global average")
     }
 
@@ -78,15 +81,17 @@ import Testing
         for activation in [Activation.identity, .relu, .gelu, .silu] {
             var expected = plainOut
             activation.apply(&expected, scale: 1.7)
-            close(try conv.blocked(try BlockedTensor(x), activation: activation, activationScale: 1.7).plain(), expected,
-                  "conv + \(activation) x 1.7")
+            close(
+                try conv.blocked(try BlockedTensor(x), activation: activation, activationScale: 1.7).plain(), expected,
+                "conv + \(activation) x 1.7")
         }
         for after in [Activation.relu, .gelu, .identity] {
             var summed = plainOut
             summed.add(residual)
             after.apply(&summed)
-            close(try conv.blocked(try BlockedTensor(x), accumulatingInto: try BlockedTensor(residual), after: after).plain(),
-                  summed, "conv + residual, then \(after)")
+            close(
+                try conv.blocked(try BlockedTensor(x), accumulatingInto: try BlockedTensor(residual), after: after).plain(),
+                summed, "conv + residual, then \(after)")
         }
         // The first convolution of a plan reads the plain input (3 channels, not padded).
         let stem = ConvolutionGeometry(inChannels: 3, outChannels: 16, kernel: 7, stride: 2, padding: .symmetric(3, 3))

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import NFTensors
 
 /// The oneDNN convolution against the plain reference (`referenceConvolution`), on random
@@ -13,8 +14,9 @@ import Testing
         let kernel = [1, 3, 5, 7][r.int(0...3)]
         let stride = r.int(1...2), dilation = kernel > 1 && seed % 5 == 0 ? 2 : 1
         let padding: ConvolutionPadding = seed % 3 == 0 ? .tfSame : .symmetric(r.int(0...3), r.int(0...3))
-        let g = ConvolutionGeometry(inChannels: inC, outChannels: outC, kernel: kernel, stride: stride,
-                                    dilation: dilation, groups: groups, padding: padding)
+        let g = ConvolutionGeometry(
+            inChannels: inC, outChannels: outC, kernel: kernel, stride: stride,
+            dilation: dilation, groups: groups, padding: padding)
         let n = r.int(1...2), h = r.int(kernel * dilation...17), w = r.int(kernel * dilation...19)
         let input = r.tensor([n, inC, h, w])
         let weight = r.tensor(g.weightShape)

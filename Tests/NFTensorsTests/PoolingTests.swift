@@ -1,4 +1,5 @@
 import Testing
+
 @testable import NFTensors
 
 /// Pooling checked against values worked out from PyTorch's definitions (ATen pooling_output_shape

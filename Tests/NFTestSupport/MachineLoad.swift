@@ -14,8 +14,10 @@ public struct MachineLoad: SuiteTrait, TestTrait, TestScoping {
 
     public var isRecursive: Bool { true }
 
-    public func provideScope(for test: Test, testCase: Test.Case?,
-                             performing function: @Sendable () async throws -> Void) async throws {
+    public func provideScope(
+        for test: Test, testCase: Test.Case?,
+        performing function: @Sendable () async throws -> Void
+    ) async throws {
         // Held per test case: a suite that held it around its tests would deadlock exclusive ones.
         guard testCase != nil else { return try await function() }
         await MachineLock.shared.acquire(kind)

@@ -91,8 +91,11 @@ public struct NormFreeConfig: Sendable, Equatable {
             throw ModelBuildError("NormFreeNet needs as many positive \"depths\" as \"channels\" (got \(depths) and \(channels))")
         }
         guard chDiv > 0, widthFactor > 0, bottleRatio > 0, numFeatures >= 0, inChans > 0, numClasses > 0,
-              stdConvEps >= 0, alpha.isFinite, attnGain.isFinite, (stemChs ?? 1) > 0, (groupSize ?? 1) > 0 else {
-            throw ModelBuildError("NormFreeNet ch_div, width_factor, bottle_ratio, in_chans, num_classes, stem_chs and group_size must be positive, num_features and std_conv_eps not negative")
+            stdConvEps >= 0, alpha.isFinite, attnGain.isFinite, (stemChs ?? 1) > 0, (groupSize ?? 1) > 0
+        else {
+            throw ModelBuildError(
+                "NormFreeNet ch_div, width_factor, bottle_ratio, in_chans, num_classes, stem_chs and group_size must be positive, num_features and std_conv_eps not negative"
+            )
         }
         let stems = ["", "deep", "deep_tiered", "deep_quad", "3x3", "7x7", "deep_pool", "3x3_pool", "7x7_pool"]
         guard stems.contains(stemType) else { throw ModelBuildError("stem_type \"\(stemType)\" is not one of \(stems)") }
@@ -126,31 +129,52 @@ extension NormFreeConfig {
     public static let variants: [String: NormFreeConfig] = {
         func nfres(_ depths: [Int], attn: String? = nil, kwargs: [String: JSONValue] = [:]) -> NormFreeConfig {
             var c = NormFreeConfig(depths: depths, channels: [256, 512, 1024, 2048])
-            c.stemType = "7x7_pool"; c.stemChs = 64; c.bottleRatio = 0.25; c.actLayer = "relu"
-            c.attnLayer = attn; c.attnKwargs = kwargs
+            c.stemType = "7x7_pool"
+            c.stemChs = 64
+            c.bottleRatio = 0.25
+            c.actLayer = "relu"
+            c.attnLayer = attn
+            c.attnKwargs = kwargs
             return c
         }
         func nfreg(_ depths: [Int], _ channels: [Int] = [48, 104, 208, 440]) -> NormFreeConfig {
             var c = NormFreeConfig(depths: depths, channels: channels)
-            c.stemType = "3x3"; c.groupSize = 8; c.widthFactor = 0.75; c.bottleRatio = 2.25
-            c.numFeatures = 1280 * channels.last! / 440; c.reg = true; c.attnLayer = "se"
+            c.stemType = "3x3"
+            c.groupSize = 8
+            c.widthFactor = 0.75
+            c.bottleRatio = 2.25
+            c.numFeatures = 1280 * channels.last! / 440
+            c.reg = true
+            c.attnLayer = "se"
             c.attnKwargs = ["rd_ratio": .number(0.5)]
             return c
         }
-        func nfnet(_ depths: [Int], featMult: Double = 2, groupSize: Int = 128, bottle: Double = 0.5,
-                   act: String = "gelu", attn: String = "se", kwargs: [String: JSONValue] = ["rd_ratio": .number(0.5)]) -> NormFreeConfig {
+        func nfnet(
+            _ depths: [Int], featMult: Double = 2, groupSize: Int = 128, bottle: Double = 0.5,
+            act: String = "gelu", attn: String = "se", kwargs: [String: JSONValue] = ["rd_ratio": .number(0.5)]
+        ) -> NormFreeConfig {
             var c = NormFreeConfig(depths: depths, channels: [256, 512, 1536, 1536])
-            c.stemType = "deep_quad"; c.stemChs = 128; c.groupSize = groupSize; c.bottleRatio = bottle
-            c.extraConv = true; c.numFeatures = Int(1536 * featMult); c.actLayer = act
-            c.attnLayer = attn; c.attnKwargs = kwargs
+            c.stemType = "deep_quad"
+            c.stemChs = 128
+            c.groupSize = groupSize
+            c.bottleRatio = bottle
+            c.extraConv = true
+            c.numFeatures = Int(1536 * featMult)
+            c.actLayer = act
+            c.attnLayer = attn
+            c.attnKwargs = kwargs
             return c
         }
         func dm(_ depths: [Int]) -> NormFreeConfig {
             var c = nfnet(depths)
-            c.gammaInAct = true; c.samePadding = true; c.skipinit = true
+            c.gammaInAct = true
+            c.samePadding = true
+            c.skipinit = true
             return c
         }
-        let f = [[1, 2, 6, 3], [2, 4, 12, 6], [3, 6, 18, 9], [4, 8, 24, 12], [5, 10, 30, 15], [6, 12, 36, 18], [7, 14, 42, 21], [8, 16, 48, 24]]
+        let f = [
+            [1, 2, 6, 3], [2, 4, 12, 6], [3, 6, 18, 9], [4, 8, 24, 12], [5, 10, 30, 15], [6, 12, 36, 18], [7, 14, 42, 21], [8, 16, 48, 24],
+        ]
         var table: [String: NormFreeConfig] = [:]
         for i in 0..<7 { table["dm_nfnet_f\(i)"] = dm(f[i]) }
         for i in 0..<8 { table["nfnet_f\(i)"] = nfnet(f[i]) }
@@ -174,7 +198,8 @@ extension NormFreeConfig {
         }
         table["test_nfnet"] = {
             var c = nfnet([1, 1, 1, 1], featMult: 1.5, groupSize: 8, bottle: 0.25, act: "silu", kwargs: light)
-            c.channels = [32, 64, 96, 128]; c.numFeatures = Int(128 * 1.5)
+            c.channels = [32, 64, 96, 128]
+            c.numFeatures = Int(128 * 1.5)
             return c
         }()
         return table

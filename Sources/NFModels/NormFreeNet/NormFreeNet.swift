@@ -39,11 +39,14 @@ public struct NormFreeNet: ImageClassifier {
         let eps = Float(cfg.stdConvEps)
         func conv(_ scope: WeightScope, _ inC: Int, _ outC: Int, _ k: Int, stride: Int = 1, groups: Int = 1) throws -> Conv2d {
             // ScaledStdConv2d pads like nn.Conv2d (timm get_padding); the Same variant pads TF-"SAME".
-            let padding: ConvolutionPadding = cfg.samePadding
+            let padding: ConvolutionPadding =
+                cfg.samePadding
                 ? .tfSame
-                : .symmetric(ConvolutionGeometry.defaultPadding(kernel: k, stride: stride), ConvolutionGeometry.defaultPadding(kernel: k, stride: stride))
-            return try ScaledStdConv2d.load(scope, geometry: ConvolutionGeometry(inChannels: inC, outChannels: outC, kernel: k, stride: stride, groups: groups, padding: padding),
-                                            gamma: convGamma, eps: eps)
+                : .symmetric(
+                    ConvolutionGeometry.defaultPadding(kernel: k, stride: stride), ConvolutionGeometry.defaultPadding(kernel: k, stride: stride))
+            return try ScaledStdConv2d.load(
+                scope, geometry: ConvolutionGeometry(inChannels: inC, outChannels: outC, kernel: k, stride: stride, groups: groups, padding: padding),
+                gamma: convGamma, eps: eps)
         }
 
         // Stem (timm create_stem).
@@ -54,7 +57,9 @@ public struct NormFreeNet: ImageClassifier {
         if cfg.stemType.contains("deep") {
             let chs: [Int], strides: [Int]
             if cfg.stemType.contains("quad") {
-                chs = [stemChs / 8, stemChs / 4, stemChs / 2, stemChs]; strides = [2, 1, 1, 2]; stemStride = 4
+                chs = [stemChs / 8, stemChs / 4, stemChs / 2, stemChs]
+                strides = [2, 1, 1, 2]
+                stemStride = 4
             } else {
                 chs = cfg.stemType.contains("tiered") ? [3 * stemChs / 8, stemChs / 2, stemChs] : [stemChs / 2, stemChs / 2, stemChs]
                 strides = [2, 1, 1]
@@ -109,17 +114,19 @@ public struct NormFreeNet: ImageClassifier {
                     downsample = (blockStride > 1 ? blockStride : nil, try conv(scope.scoped("downsample").scoped("conv"), prevChs, outChs, 1))
                 }
                 let skip = cfg.skipinit ? try scope.tensor("skipinit_gain", shape: []) : nil
-                blocks.append(NormFreeBlock(
-                    position: BlockPosition(index: blocks.count, stage: s, name: scope.prefix), activation: activation, activationScale: activationScale,
-                    beta: Float(1 / expectedVar.squareRoot()), alpha: Float(cfg.alpha), attnGain: Float(cfg.attnGain),
-                    downsample: downsample.map { (poolStride: $0.0, conv: $0.1) },
-                    conv1: try conv(scope.scoped("conv1"), prevChs, mid, 1),
-                    conv2: try conv(scope.scoped("conv2"), mid, mid, 3, stride: blockStride, groups: groups),
-                    conv2b: cfg.extraConv ? try conv(scope.scoped("conv2b"), mid, mid, 3, groups: groups) : nil,
-                    conv3: try conv(scope.scoped("conv3"), mid, outChs, 1),
-                    attn: cfg.reg ? try attention(scope.scoped("attn"), channels: mid) : nil,
-                    attnLast: cfg.reg ? nil : try attention(scope.scoped("attn_last"), channels: outChs),
-                    skipinitGain: skip?.storage[0], skipinitParameters: skip == nil ? 0 : 1))
+                blocks.append(
+                    NormFreeBlock(
+                        position: BlockPosition(index: blocks.count, stage: s, name: scope.prefix), activation: activation,
+                        activationScale: activationScale,
+                        beta: Float(1 / expectedVar.squareRoot()), alpha: Float(cfg.alpha), attnGain: Float(cfg.attnGain),
+                        downsample: downsample.map { (poolStride: $0.0, conv: $0.1) },
+                        conv1: try conv(scope.scoped("conv1"), prevChs, mid, 1),
+                        conv2: try conv(scope.scoped("conv2"), mid, mid, 3, stride: blockStride, groups: groups),
+                        conv2b: cfg.extraConv ? try conv(scope.scoped("conv2b"), mid, mid, 3, groups: groups) : nil,
+                        conv3: try conv(scope.scoped("conv3"), mid, outChs, 1),
+                        attn: cfg.reg ? try attention(scope.scoped("attn"), channels: mid) : nil,
+                        attnLast: cfg.reg ? nil : try attention(scope.scoped("attn_last"), channels: outChs),
+                        skipinitGain: skip?.storage[0], skipinitParameters: skip == nil ? 0 : 1))
                 expected.append(expectedVar)
                 if b == 0 { expectedVar = 1 }  // reset after a stage's first block ...
                 expectedVar += cfg.alpha * cfg.alpha  // ... which still adds alpha^2

@@ -64,8 +64,9 @@ struct NormFreeNetPlan: ExecutionPlan {
     func logits(_ input: Tensor, observer: (any ForwardObserver)?) throws -> Tensor {
         let observer = PlanObserver(observer: observer)
         // stem: conv, then (act * scale, conv) for each further conv
-        var x = try stemConvs[0].blocked(plain: input, activation: stemConvs.count > 1 ? activation : .identity,
-                                         activationScale: activationScale)
+        var x = try stemConvs[0].blocked(
+            plain: input, activation: stemConvs.count > 1 ? activation : .identity,
+            activationScale: activationScale)
         for (i, conv) in stemConvs.enumerated().dropFirst() {
             let last = i == stemConvs.count - 1
             x = try conv.blocked(x, activation: last ? .identity : activation, activationScale: last ? 1 : activationScale)
@@ -94,8 +95,10 @@ struct NormFreeNetPlan: ExecutionPlan {
 
     /// One block; `activated`: `x` is already `act(x)` (only where the block projects its
     /// shortcut from it); `activateOutput`: return `act(output)` instead of the output.
-    private func run(_ b: Block, _ x: BlockedTensor, activated: Bool, activateOutput: Bool,
-                     _ observer: PlanObserver) throws -> BlockedTensor {
+    private func run(
+        _ b: Block, _ x: BlockedTensor, activated: Bool, activateOutput: Bool,
+        _ observer: PlanObserver
+    ) throws -> BlockedTensor {
         // out = act(x) * activationScale * beta: the scale lives in conv1 and the shortcut's conv.
         // With a projected shortcut nothing reads x itself afterwards: activated in place.
         precondition(!activated || b.downsample != nil, "the identity shortcut needs the block's input unactivated")
@@ -113,11 +116,13 @@ struct NormFreeNetPlan: ExecutionPlan {
         let actBeforeConv3 = b.attn == nil
         if let conv2b = b.conv2b {
             out = try b.conv2.blocked(out, activation: activation, activationScale: activationScale)
-            out = try conv2b.blocked(out, activation: actBeforeConv3 ? activation : .identity,
-                                     activationScale: actBeforeConv3 ? activationScale : 1)
+            out = try conv2b.blocked(
+                out, activation: actBeforeConv3 ? activation : .identity,
+                activationScale: actBeforeConv3 ? activationScale : 1)
         } else {
-            out = try b.conv2.blocked(out, activation: actBeforeConv3 ? activation : .identity,
-                                      activationScale: actBeforeConv3 ? activationScale : 1)
+            out = try b.conv2.blocked(
+                out, activation: actBeforeConv3 ? activation : .identity,
+                activationScale: actBeforeConv3 ? activationScale : 1)
         }
         if let attn = b.attn {
             var gate = try attn.gate(pooled: BlockedOperations.globalAveragePool(out))

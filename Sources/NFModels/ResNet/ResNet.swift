@@ -30,13 +30,19 @@ public struct ResNet: ImageClassifier {
             let w = config.stemWidth
             let chs = config.stemType.contains("tiered") ? [3 * (w / 4), w] : [w, w]
             let stem = root.scoped("conv1")
-            convs.append(try Conv2d(stem.scoped(0), geometry: .init(inChannels: config.inChans, outChannels: chs[0], kernel: 3, stride: 2, padding: .symmetric(1, 1))))
+            convs.append(
+                try Conv2d(
+                    stem.scoped(0), geometry: .init(inChannels: config.inChans, outChannels: chs[0], kernel: 3, stride: 2, padding: .symmetric(1, 1)))
+            )
             norms.append(.batch(try BatchNorm2d(stem.scoped(1), channels: chs[0])))
             convs.append(try Conv2d(stem.scoped(3), geometry: .init(inChannels: chs[0], outChannels: chs[1], kernel: 3, padding: .symmetric(1, 1))))
             norms.append(.batch(try BatchNorm2d(stem.scoped(4), channels: chs[1])))
             convs.append(try Conv2d(stem.scoped(6), geometry: .init(inChannels: chs[1], outChannels: inplanes, kernel: 3, padding: .symmetric(1, 1))))
         } else {
-            convs.append(try Conv2d(root.scoped("conv1"), geometry: .init(inChannels: config.inChans, outChannels: inplanes, kernel: 7, stride: 2, padding: .symmetric(3, 3))))
+            convs.append(
+                try Conv2d(
+                    root.scoped("conv1"),
+                    geometry: .init(inChannels: config.inChans, outChannels: inplanes, kernel: 7, stride: 2, padding: .symmetric(3, 3))))
         }
         norms.append(try makeNorm(root.scoped("bn1"), channels: inplanes, replaced: config.xbn != nil))
         stemConvs = convs
@@ -54,11 +60,14 @@ public struct ResNet: ImageClassifier {
                 let stride = b == 0 ? stageStride : 1
                 var downsample: ResNetDownsample?
                 if b == 0 && (stride != 1 || inChannels != outChannels) {
-                    downsample = try Self.makeDownsample(scope.scoped("downsample"), config: config, inChannels: inChannels,
-                                                         outChannels: outChannels, stride: stride)
+                    downsample = try Self.makeDownsample(
+                        scope.scoped("downsample"), config: config, inChannels: inChannels,
+                        outChannels: outChannels, stride: stride)
                 }
-                blocks.append(try Self.makeBlock(scope, position: BlockPosition(index: blocks.count, stage: s, name: scope.prefix), config: config, inChannels: inChannels,
-                                                 planes: planes, stride: stride, downsample: downsample, makeNorm: makeNorm))
+                blocks.append(
+                    try Self.makeBlock(
+                        scope, position: BlockPosition(index: blocks.count, stage: s, name: scope.prefix), config: config, inChannels: inChannels,
+                        planes: planes, stride: stride, downsample: downsample, makeNorm: makeNorm))
                 inChannels = outChannels
             }
         }
@@ -66,47 +75,65 @@ public struct ResNet: ImageClassifier {
         fc = try Linear(root.scoped("fc"), inFeatures: config.numFeatures, outFeatures: config.numClasses)
     }
 
-    private static func makeDownsample(_ scope: WeightScope, config: ResNetConfig, inChannels: Int, outChannels: Int,
-                                       stride: Int) throws -> ResNetDownsample {
+    private static func makeDownsample(
+        _ scope: WeightScope, config: ResNetConfig, inChannels: Int, outChannels: Int,
+        stride: Int
+    ) throws -> ResNetDownsample {
         if config.avgDown {
-            let conv = try Conv2d(scope.scoped(1), geometry: .init(inChannels: inChannels, outChannels: outChannels, kernel: 1, padding: .symmetric(0, 0)))
-            return ResNetDownsample(poolStride: stride == 1 ? nil : stride, conv: conv,
-                                    norm: .batch(try BatchNorm2d(scope.scoped(2), channels: outChannels)))
+            let conv = try Conv2d(
+                scope.scoped(1), geometry: .init(inChannels: inChannels, outChannels: outChannels, kernel: 1, padding: .symmetric(0, 0)))
+            return ResNetDownsample(
+                poolStride: stride == 1 ? nil : stride, conv: conv,
+                norm: .batch(try BatchNorm2d(scope.scoped(2), channels: outChannels)))
         }
         let k = stride == 1 ? 1 : config.downKernelSize
         let p = ConvolutionGeometry.defaultPadding(kernel: k, stride: stride)
-        let conv = try Conv2d(scope.scoped(0), geometry: .init(inChannels: inChannels, outChannels: outChannels, kernel: k, stride: stride, padding: .symmetric(p, p)))
+        let conv = try Conv2d(
+            scope.scoped(0), geometry: .init(inChannels: inChannels, outChannels: outChannels, kernel: k, stride: stride, padding: .symmetric(p, p)))
         return ResNetDownsample(poolStride: nil, conv: conv, norm: .batch(try BatchNorm2d(scope.scoped(1), channels: outChannels)))
     }
 
-    private static func makeBlock(_ scope: WeightScope, position: BlockPosition, config: ResNetConfig, inChannels: Int, planes: Int,
-                                  stride: Int, downsample: ResNetDownsample?, makeNorm: NormFactory) throws -> ResNetBlock {
+    private static func makeBlock(
+        _ scope: WeightScope, position: BlockPosition, config: ResNetConfig, inChannels: Int, planes: Int,
+        stride: Int, downsample: ResNetDownsample?, makeNorm: NormFactory
+    ) throws -> ResNetBlock {
         let outChannels = planes * config.block.expansion
         // Which norm (1-based) XBNBlock turns into GroupNorm (docs/models.md, "XBNBlock ResNets").
-        let replaced: Int? = switch (config.xbn, config.block) {
-        case (nil, _): nil
-        case (.p1, _): 1
-        case (.p2, .basic): 1
-        case (.p2, .bottleneck): 2
-        case (.p3, .basic): 2
-        case (.p3, .bottleneck): 3
-        }
+        let replaced: Int? =
+            switch (config.xbn, config.block) {
+            case (nil, _): nil
+            case (.p1, _): 1
+            case (.p2, .basic): 1
+            case (.p2, .bottleneck): 2
+            case (.p3, .basic): 2
+            case (.p3, .bottleneck): 3
+            }
         var convs: [Conv2d] = [], norms: [Normalization2d] = []
         switch config.block {
         case .basic:
             let first = planes / config.blockReduceFirst
-            convs.append(try Conv2d(scope.scoped("conv1"), geometry: .init(inChannels: inChannels, outChannels: first, kernel: 3, stride: stride, padding: .symmetric(1, 1))))
+            convs.append(
+                try Conv2d(
+                    scope.scoped("conv1"),
+                    geometry: .init(inChannels: inChannels, outChannels: first, kernel: 3, stride: stride, padding: .symmetric(1, 1))))
             norms.append(try makeNorm(scope.scoped("bn1"), channels: first, replaced: replaced == 1))
-            convs.append(try Conv2d(scope.scoped("conv2"), geometry: .init(inChannels: first, outChannels: outChannels, kernel: 3, padding: .symmetric(1, 1))))
+            convs.append(
+                try Conv2d(scope.scoped("conv2"), geometry: .init(inChannels: first, outChannels: outChannels, kernel: 3, padding: .symmetric(1, 1))))
             norms.append(try makeNorm(scope.scoped("bn2"), channels: outChannels, replaced: replaced == 2))
         case .bottleneck:
             let width = (planes * config.baseWidth / 64) * config.cardinality
             let first = width / config.blockReduceFirst
-            convs.append(try Conv2d(scope.scoped("conv1"), geometry: .init(inChannels: inChannels, outChannels: first, kernel: 1, padding: .symmetric(0, 0))))
+            convs.append(
+                try Conv2d(scope.scoped("conv1"), geometry: .init(inChannels: inChannels, outChannels: first, kernel: 1, padding: .symmetric(0, 0))))
             norms.append(try makeNorm(scope.scoped("bn1"), channels: first, replaced: replaced == 1))
-            convs.append(try Conv2d(scope.scoped("conv2"), geometry: .init(inChannels: first, outChannels: width, kernel: 3, stride: stride, groups: config.cardinality, padding: .symmetric(1, 1))))
+            convs.append(
+                try Conv2d(
+                    scope.scoped("conv2"),
+                    geometry: .init(
+                        inChannels: first, outChannels: width, kernel: 3, stride: stride, groups: config.cardinality, padding: .symmetric(1, 1))))
             norms.append(try makeNorm(scope.scoped("bn2"), channels: width, replaced: replaced == 2))
-            convs.append(try Conv2d(scope.scoped("conv3"), geometry: .init(inChannels: width, outChannels: outChannels, kernel: 1, padding: .symmetric(0, 0))))
+            convs.append(
+                try Conv2d(scope.scoped("conv3"), geometry: .init(inChannels: width, outChannels: outChannels, kernel: 1, padding: .symmetric(0, 0))))
             norms.append(try makeNorm(scope.scoped("bn3"), channels: outChannels, replaced: replaced == 3))
         }
         return ResNetBlock(position: position, convs: convs, norms: norms, downsample: downsample)

@@ -106,7 +106,9 @@ extension ResNetConfig {
     public static let variants: [String: ResNetConfig] = {
         func d(_ c: ResNetConfig) -> ResNetConfig {
             var c = c
-            c.stemWidth = 32; c.stemType = "deep"; c.avgDown = true
+            c.stemWidth = 32
+            c.stemType = "deep"
+            c.avgDown = true
             return c
         }
         let r18 = ResNetConfig(block: .basic, layers: [2, 2, 2, 2])

@@ -17,8 +17,9 @@ struct ConvNormStep: Sendable {
         self.norm = norm
         if case let .batch(bn) = norm {
             folded = foldedConvolution(conv.convolution, multiplier: bn.multiplier, addend: bn.addend)
-            batchNorm = BlockedBatchNorm(mean: bn.runningMean, variance: bn.runningVar, scale: bn.weight,
-                                         shift: bn.bias, eps: bn.eps)
+            batchNorm = BlockedBatchNorm(
+                mean: bn.runningMean, variance: bn.runningVar, scale: bn.weight,
+                shift: bn.bias, eps: bn.eps)
         } else {
             folded = nil
             batchNorm = nil
@@ -41,8 +42,9 @@ struct ConvNormStep: Sendable {
             }
         }
         if let folded, !observer.normalizationInputs {
-            return try run(folded, activation: residual == nil && relu ? .relu : .identity, sum: residual,
-                           after: residual != nil && relu ? .relu : .identity)
+            return try run(
+                folded, activation: residual == nil && relu ? .relu : .identity, sum: residual,
+                after: residual != nil && relu ? .relu : .identity)
         }
         precondition(residual == nil || !observer.normalizationInputs, "an observed pass adds the residual apart")
         let y = try run(conv.convolution, activation: .identity, sum: nil, after: .identity)
@@ -76,9 +78,10 @@ struct ResNetPlan: ExecutionPlan {
     init(_ model: ResNet) {
         stem = zip(model.stemConvs, model.stemNorms).map { ConvNormStep(conv: $0, norm: $1) }
         blocks = model.blocks.map { block in
-            Block(position: block.position, steps: zip(block.convs, block.norms).map { ConvNormStep(conv: $0, norm: $1) },
-                  poolStride: block.downsample?.poolStride,
-                  downsample: block.downsample.map { ConvNormStep(conv: $0.conv, norm: $0.norm) })
+            Block(
+                position: block.position, steps: zip(block.convs, block.norms).map { ConvNormStep(conv: $0, norm: $1) },
+                poolStride: block.downsample?.poolStride,
+                downsample: block.downsample.map { ConvNormStep(conv: $0.conv, norm: $0.norm) })
         }
         fc = model.fc
     }

@@ -15,8 +15,10 @@ public struct ConnectionLimits: Sendable, Equatable {
     /// Open connections served; one more is answered 503 and closed.
     public var maxConnections: Int
 
-    public init(headerTimeout: Duration = .seconds(60), bodyTimeout: Duration = .seconds(60),
-                keepAliveTimeout: Duration = .seconds(75), maxConnections: Int = 1024) {
+    public init(
+        headerTimeout: Duration = .seconds(60), bodyTimeout: Duration = .seconds(60),
+        keepAliveTimeout: Duration = .seconds(75), maxConnections: Int = 1024
+    ) {
         self.headerTimeout = headerTimeout
         self.bodyTimeout = bodyTimeout
         self.keepAliveTimeout = keepAliveTimeout
@@ -233,7 +235,8 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Answers a connection over the limit and closes it.
     private func refuse(_ context: ChannelHandlerContext) {
-        let body = ByteBuffer(string: #"{"error":"too many open connections (the server's limit is \#(state.limits.maxConnections)); retry shortly"}"#)
+        let body = ByteBuffer(
+            string: #"{"error":"too many open connections (the server's limit is \#(state.limits.maxConnections)); retry shortly"}"#)
         var head = HTTPResponse(status: .serviceUnavailable)
         head.headerFields[.contentType] = "application/json; charset=utf-8"
         head.headerFields[.contentLength] = "\(body.readableBytes)"

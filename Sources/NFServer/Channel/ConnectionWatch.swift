@@ -41,7 +41,11 @@ extension ConnectionWatch {
             }
         }
         do {
-            return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+            return try await withTaskCancellationHandler {
+                try await task.value
+            } onCancel: {
+                task.cancel()
+            }
         } catch is CancellationError {
             throw APIError.clientClosed
         }

@@ -19,8 +19,9 @@ final class ExpectContinueHandler: ChannelInboundHandler, RemovableChannelHandle
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case let .head(head) = unwrapInboundIn(data),
-           head.headerFields[.expect]?.lowercased() == "100-continue",
-           (head.headerFields[.contentLength].flatMap(Int.init) ?? 0) <= maxBodyBytes {
+            head.headerFields[.expect]?.lowercased() == "100-continue",
+            (head.headerFields[.contentLength].flatMap(Int.init) ?? 0) <= maxBodyBytes
+        {
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
         }
         context.fireChannelRead(data)

@@ -10,7 +10,10 @@ struct AdminAuthorization: Sendable {
 
     func authorize(_ request: Request) throws(APIError) {
         guard let token else {
-            throw APIError(.forbidden, "admin endpoints are disabled; start nfserve with --admin-token-file PATH or with NFSERVE_ADMIN_TOKEN set, then send Authorization: Bearer TOKEN")
+            throw APIError(
+                .forbidden,
+                "admin endpoints are disabled; start nfserve with --admin-token-file PATH or with NFSERVE_ADMIN_TOKEN set, then send Authorization: Bearer TOKEN"
+            )
         }
         let challenge: HTTPFields = [.wwwAuthenticate: #"Bearer realm="nfserve admin""#]
         guard let bearer = request.headers.bearer else {
@@ -31,8 +34,10 @@ struct AdminAuthorization: Sendable {
 extension Router {
     /// Adds an admin route: `authorization` runs before `handler`, for every admin route alike.
     @discardableResult
-    func onAdmin<Output: ResponseGenerator>(_ path: String, method: HTTPRequest.Method, table: RouteTable, authorization: AdminAuthorization,
-                                            use handler: @Sendable @escaping (Request, Context) async throws -> Output) -> Self {
+    func onAdmin<Output: ResponseGenerator>(
+        _ path: String, method: HTTPRequest.Method, table: RouteTable, authorization: AdminAuthorization,
+        use handler: @Sendable @escaping (Request, Context) async throws -> Output
+    ) -> Self {
         on(path, method: method, table: table) { request, context in
             try authorization.authorize(request)
             return try await handler(request, context)

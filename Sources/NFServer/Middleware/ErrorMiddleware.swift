@@ -29,7 +29,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return APIError(.notFound, "no route \(request.method) \(request.uri.path); see GET / for the endpoints")
         }
         let names = allowed.map(\.rawValue).sorted()
-        return APIError(.methodNotAllowed, "\(request.uri.path) does not accept \(request.method); use \(names.joined(separator: " or "))",
-                        headers: [.allow: names.joined(separator: ", ")])
+        return APIError(
+            .methodNotAllowed, "\(request.uri.path) does not accept \(request.method); use \(names.joined(separator: " or "))",
+            headers: [.allow: names.joined(separator: ", ")])
     }
 }

@@ -8,8 +8,9 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
         let response = try await next(request, context)
-        metrics.recordRequest(route: context.endpointPath ?? "NotFound", method: request.method,
-                              status: response.status, duration: ContinuousClock.now - start)
+        metrics.recordRequest(
+            route: context.endpointPath ?? "NotFound", method: request.method,
+            status: response.status, duration: ContinuousClock.now - start)
         return response
     }
 }

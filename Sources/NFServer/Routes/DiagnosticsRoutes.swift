@@ -24,7 +24,9 @@ struct DiagnosticsRoutes: Sendable {
         router.on("/diagnostics/spp", method: .get, table: routes) { request, _ in
             let format = try ResponseFormat(request)
             guard let name = request.uri.queryParameters.get("model") else {
-                throw APIError.badRequest("?model= names the served model to measure (known: \(store.entries.map(\.name).joined(separator: ", "))); POST measures designs at initialization")
+                throw APIError.badRequest(
+                    "?model= names the served model to measure (known: \(store.entries.map(\.name).joined(separator: ", "))); POST measures designs at initialization"
+                )
             }
             let input = try SignalPropagationInput(
                 query: request.uri.queryParameters.get("input"), batch: try request.integerQuery("batch"),
@@ -38,7 +40,8 @@ struct DiagnosticsRoutes: Sendable {
             // A list of runs or one run: decoded as what the body starts with, so that an error
             // names the field at fault.
             let data = Data(buffer: body)
-            let requests = data.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "[")
+            let requests =
+                data.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "[")
                 ? try JSONDecoder().decode([SignalPropagationRequest].self, from: data)
                 : [try JSONDecoder().decode(SignalPropagationRequest.self, from: data)]
             let runs = try SignalPropagationRequest.runs(requests)
@@ -68,9 +71,11 @@ struct DiagnosticsRoutes: Sendable {
     }
 
     private func respond(_ reports: [SignalPropagationReport], format: ResponseFormat) throws -> Response {
-        try format.response(svg: { SignalPropagationChart.svg(reports) }, json: {
-            reports.count == 1 ? try JSONEncoder.api.encode(reports[0]) : try JSONEncoder.api.encode(SignalPropagationRuns(runs: reports))
-        })
+        try format.response(
+            svg: { SignalPropagationChart.svg(reports) },
+            json: {
+                reports.count == 1 ? try JSONEncoder.api.encode(reports[0]) : try JSONEncoder.api.encode(SignalPropagationRuns(runs: reports))
+            })
     }
 }
 
@@ -95,11 +100,13 @@ enum ResponseFormat {
     func response(svg: () -> String, json: () throws -> Data) throws -> Response {
         switch self {
         case .svg:
-            return Response(status: .ok, headers: [.contentType: "image/svg+xml; charset=utf-8"],
-                            body: .init(byteBuffer: ByteBuffer(string: svg())))
+            return Response(
+                status: .ok, headers: [.contentType: "image/svg+xml; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: svg())))
         case .json:
-            return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: try json())))
+            return Response(
+                status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: try json())))
         }
     }
 }

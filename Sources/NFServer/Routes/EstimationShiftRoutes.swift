@@ -4,10 +4,10 @@ import NFDatasets
 import NFDiagnostics
 import NFLayers
 import NFModels
-import NIOCore
 import NFPipeline
-import NFTensors
 import NFServing
+import NFTensors
+import NIOCore
 
 /// BatchNorm's estimation shift over HTTP (docs/estimation-shift.md): the query translated to an
 /// `EstimationShiftService` call, its answer to JSON or SVG. A dataset pass stops when the
@@ -21,7 +21,9 @@ struct EstimationShiftRoutes: Sendable {
             let format = try ResponseFormat(request)
             let names = request.uri.queryParameters.getAll("model")
             guard !names.isEmpty else {
-                throw APIError.badRequest("?model= names the served model (repeat it to overlay several; known: \(service.store.entries.map(\.name).joined(separator: ", ")))")
+                throw APIError.badRequest(
+                    "?model= names the served model (repeat it to overlay several; known: \(service.store.entries.map(\.name).joined(separator: ", ")))"
+                )
             }
             guard names.count <= EstimationShiftService.maxModels else {
                 throw APIError.badRequest("\(names.count) models in one request; overlay at most \(EstimationShiftService.maxModels)")
@@ -30,8 +32,10 @@ struct EstimationShiftRoutes: Sendable {
             let connection = ConnectionWatch(context.channel)
             var reports: [EstimationShiftReport] = []
             for name in names {
-                reports.append(try await service.report(try service.store.servedModel(named: name), source: source,
-                                                        stillWanted: connection.checkOpen))
+                reports.append(
+                    try await service.report(
+                        try service.store.servedModel(named: name), source: source,
+                        stillWanted: connection.checkOpen))
             }
             return try respond(reports, format: format)
         }
@@ -62,17 +66,21 @@ struct EstimationShiftRoutes: Sendable {
         case (nil, let name?):
             return .dataset(name: name, limit: try request.integerQuery("limit"))
         case (nil, nil):
-            throw APIError.badRequest(measuring ? "give ?dataset=NAME (GET /datasets lists them) or ?source=live"
-                                                : "give ?dataset=NAME or ?source=live: what to measure the new statistics on")
+            throw APIError.badRequest(
+                measuring
+                    ? "give ?dataset=NAME (GET /datasets lists them) or ?source=live"
+                    : "give ?dataset=NAME or ?source=live: what to measure the new statistics on")
         default:
             throw APIError.badRequest("give either ?dataset=NAME or ?source=live, and source can only be live")
         }
     }
 
     private func respond(_ reports: [EstimationShiftReport], format: ResponseFormat) throws -> Response {
-        try format.response(svg: { EstimationShiftChart.svg(reports) }, json: {
-            reports.count == 1 ? try JSONEncoder.api.encode(reports[0]) : try JSONEncoder.api.encode(["runs": reports])
-        })
+        try format.response(
+            svg: { EstimationShiftChart.svg(reports) },
+            json: {
+                reports.count == 1 ? try JSONEncoder.api.encode(reports[0]) : try JSONEncoder.api.encode(["runs": reports])
+            })
     }
 }
 

@@ -7,7 +7,8 @@ enum OpenAPIRoute {
     /// The document's bytes; nil when the resource bundle is missing (a binary copied without it).
     static let document: [UInt8]? = {
         guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"),
-              let data = try? Data(contentsOf: url) else { return nil }
+            let data = try? Data(contentsOf: url)
+        else { return nil }
         return [UInt8](data)
     }()
 
@@ -16,8 +17,9 @@ enum OpenAPIRoute {
             guard let document else {
                 throw APIError(.notFound, "the OpenAPI document is not installed beside this binary (nfserve_NFServer.resources)")
             }
-            return Response(status: .ok, headers: [.contentType: "application/json"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: document)))
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: document)))
         }
     }
 }

@@ -1,9 +1,9 @@
-import NFPipeline
 import Foundation
 import Hummingbird
+import NFPipeline
 import NFRequestFormats
-import NFTensors
 import NFServing
+import NFTensors
 
 /// The Open Inference Protocol v2 (KServe, Triton): server and model health and metadata, and
 /// `infer` with a preprocessed FP32 tensor or base64-encoded images.
@@ -63,7 +63,9 @@ struct OpenInferenceRoutes: Sendable {
     private func version(_ context: ServerRequestContext) throws -> String {
         guard let version = context.parameters.get("version") else { return Self.modelVersion }
         guard version == Self.modelVersion else {
-            throw APIError(.notFound, "model \"\(context.parameters.get("model") ?? "")\" has no version \"\(version)\"; its only version is \"\(Self.modelVersion)\"")
+            throw APIError(
+                .notFound,
+                "model \"\(context.parameters.get("model") ?? "")\" has no version \"\(version)\"; its only version is \"\(Self.modelVersion)\"")
         }
         return version
     }
@@ -82,7 +84,9 @@ struct OpenInferenceRoutes: Sendable {
         case "BYTES":
             logits = try await inference.logits(model, images: try input.encodedImages(maxImages: Inference.maxImagesPerRequest))
         default:
-            throw APIError.badRequest("input \"\(input.name)\" has datatype \"\(input.datatype)\"; send FP32 (a preprocessed [N, C, H, W] tensor) or BYTES (base64-encoded images)")
+            throw APIError.badRequest(
+                "input \"\(input.name)\" has datatype \"\(input.datatype)\"; send FP32 (a preprocessed [N, C, H, W] tensor) or BYTES (base64-encoded images)"
+            )
         }
         let probabilities = outputs.contains { $0.needsProbabilities } ? softmax(logits) : nil
         return InferenceResponse(
@@ -94,7 +98,10 @@ struct OpenInferenceRoutes: Sendable {
     /// where normalized pixels belong): a 422 that says so, rather than NaN in the response.
     static func requireFinite(_ logits: Tensor, input: Tensor) throws {
         guard logits.storage.allSatisfy(\.isFinite) else {
-            throw APIError(.unprocessableContent, "the model's logits are not finite for this input (its largest magnitude is \(input.maxAbs), which overflows float32 inside the network); send preprocessed, normalized values")
+            throw APIError(
+                .unprocessableContent,
+                "the model's logits are not finite for this input (its largest magnitude is \(input.maxAbs), which overflows float32 inside the network); send preprocessed, normalized values"
+            )
         }
     }
 }

@@ -1,9 +1,9 @@
-import NFPipeline
 import Foundation
 import Hummingbird
+import NFPipeline
 import NFRequestFormats
-import NFTensors
 import NFServing
+import NFTensors
 
 // The JSON documents of the Open Inference Protocol v2 REST API, as nfserve serves them.
 
@@ -84,7 +84,8 @@ extension RequestedOutput {
             }
             if let parameter = request.parameters?["classification"] {
                 guard let k = parameter.integer, k >= 1 else {
-                    throw APIError.badRequest("output \"\(request.name)\": parameters.classification must be a positive integer (the number of classes to return)")
+                    throw APIError.badRequest(
+                        "output \"\(request.name)\": parameters.classification must be a positive integer (the number of classes to return)")
                 }
                 self = .classification(name: request.name, fromProbabilities: request.name == "probabilities", k: min(k, numClasses))
             } else {

@@ -1,7 +1,7 @@
+import Hummingbird
 import NFImage
 import NFPipeline
 import NFRequestFormats
-import Hummingbird
 import NFServing
 
 /// TorchServe's prediction forms: `POST|PUT /predictions/{model}` and `POST|PUT /predict?model=`,
@@ -42,7 +42,10 @@ struct PredictionRoutes: Sendable {
         let ready = entries.filter { $0.model != nil }
         if ready.count == 1 { return ready[0].name }
         guard !entries.isEmpty else { throw ServingError.unknownModel("(default)", known: []) }
-        throw APIError(.badRequest, "several models are served (\(entries.map(\.name).joined(separator: ", "))); choose one with /predict?model=NAME or POST /predictions/NAME")
+        throw APIError(
+            .badRequest,
+            "several models are served (\(entries.map(\.name).joined(separator: ", "))); choose one with /predict?model=NAME or POST /predictions/NAME"
+        )
     }
 }
 

@@ -28,7 +28,8 @@ struct RepositoryRoutes: Sendable {
     func add(to router: Router<ServerRequestContext>, routes: RouteTable) {
         router.onAdmin("/v2/repository/index", method: .post, table: routes, authorization: authorization) { request, _ in
             let body = try await request.collectBody(limit: 1 << 16)
-            let readyOnly = body.readableBytes == 0 ? false : (try JSONDecoder().decode(IndexRequest.self, from: Data(body.readableBytesView)).ready ?? false)
+            let readyOnly =
+                body.readableBytes == 0 ? false : (try JSONDecoder().decode(IndexRequest.self, from: Data(body.readableBytesView)).ready ?? false)
             store.rescan()
             let entries = store.entries.filter { !readyOnly || $0.model != nil }
             return Index(entries: entries.map(ModelIndex.Entry.init))

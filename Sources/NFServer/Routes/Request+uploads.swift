@@ -1,6 +1,6 @@
+import Hummingbird
 import NFImage
 import NFPipeline
-import Hummingbird
 import NFRequestFormats
 import NFServing
 
@@ -52,11 +52,15 @@ extension Request {
                 throw APIError(.badRequest, "multipart/form-data without a boundary parameter in Content-Type")
             }
             // Room for a few form fields beside the most images a request may carry.
-            return try multipartUploads(of: try await collectBody(limit: limit), boundary: boundary,
-                                        maxParts: 2 * Inference.maxImagesPerRequest)
+            return try multipartUploads(
+                of: try await collectBody(limit: limit), boundary: boundary,
+                maxParts: 2 * Inference.maxImagesPerRequest)
         }
         if let contentType, contentType.type.hasPrefix("text/") || contentType.type == "application/json" {
-            throw APIError(.unsupportedMediaType, "Content-Type \(contentType.type) is not an image; send the image bytes (curl -T image.png URL) or multipart/form-data (curl -F data=@image.png URL)")
+            throw APIError(
+                .unsupportedMediaType,
+                "Content-Type \(contentType.type) is not an image; send the image bytes (curl -T image.png URL) or multipart/form-data (curl -F data=@image.png URL)"
+            )
         }
         let body = try await collectBody(limit: limit)
         guard body.readableBytes > 0 else {

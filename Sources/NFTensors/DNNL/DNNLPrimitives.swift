@@ -24,9 +24,11 @@ final class DNNLConvolution: @unchecked Sendable {
         case plain = 0, plainToBlocked = 1, blocked = 2
     }
 
-    init(input: (n: Int, h: Int, w: Int), geometry g: ConvolutionGeometry, weight: [Float], bias: [Float]?,
-         fusedSumScale: Float, postActivation: Activation, layout: Layout = .plain, activation: Activation = .identity,
-         activationScale: Float = 1) throws {
+    init(
+        input: (n: Int, h: Int, w: Int), geometry g: ConvolutionGeometry, weight: [Float], bias: [Float]?,
+        fusedSumScale: Float, postActivation: Activation, layout: Layout = .plain, activation: Activation = .identity,
+        activationScale: Float = 1
+    ) throws {
         let p = g.resolvedPadding(height: input.h, width: input.w)
         var params = nf_conv_params(
             n: Int64(input.n), ic: Int64(g.inChannels), ih: Int64(input.h), iw: Int64(input.w),
@@ -84,12 +86,14 @@ final class DNNLLinear: @unchecked Sendable {
             weight.withUnsafeBufferPointer { w in
                 if let bias {
                     return bias.withUnsafeBufferPointer { b in
-                        nf_dnnl_linear_create(Int64(batch), Int64(inFeatures), Int64(outFeatures),
-                                              w.baseAddress, b.baseAddress, err, len)
+                        nf_dnnl_linear_create(
+                            Int64(batch), Int64(inFeatures), Int64(outFeatures),
+                            w.baseAddress, b.baseAddress, err, len)
                     }
                 }
-                return nf_dnnl_linear_create(Int64(batch), Int64(inFeatures), Int64(outFeatures),
-                                             w.baseAddress, nil, err, len)
+                return nf_dnnl_linear_create(
+                    Int64(batch), Int64(inFeatures), Int64(outFeatures),
+                    w.baseAddress, nil, err, len)
             }
         }
         guard let made else { throw TensorError("linear \(outFeatures)x\(inFeatures): \(message)") }

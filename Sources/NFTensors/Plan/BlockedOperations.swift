@@ -12,19 +12,23 @@ public enum BlockedOperations {
 
     /// `maxPool2d` (padding -inf) or `avgPool2d` without counting padding (ceil mode by the
     /// extra right/bottom padding, which average pooling then excludes, as ATen does).
-    public static func pool(_ x: BlockedTensor, kernel: Int, stride: Int, padding: Int, ceilMode: Bool,
-                            average: Bool) throws -> BlockedTensor {
+    public static func pool(
+        _ x: BlockedTensor, kernel: Int, stride: Int, padding: Int, ceilMode: Bool,
+        average: Bool
+    ) throws -> BlockedTensor {
         let oh = poolingOutputSize(x.h, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
         let ow = poolingOutputSize(x.w, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
         // The far padding that makes oneDNN's floor formula give the (ceil-mode) output size.
         let bottom = (oh - 1) * stride + kernel - x.h - padding, right = (ow - 1) * stride + kernel - x.w - padding
-        let key = Key(kind: average ? 1 : 0, n: x.n, c: x.c, h: x.h, w: x.w, a: kernel, b: stride, cc: padding,
-                      d: bottom, e: right)
+        let key = Key(
+            kind: average ? 1 : 0, n: x.n, c: x.c, h: x.h, w: x.w, a: kernel, b: stride, cc: padding,
+            d: bottom, e: right)
         let op = try cache.value(for: key) {
             try DNNLOperation("pooling on \(x.shape)") { err, len in
-                nf_dnnl_pool_create(Int64(x.n), Int64(x.c), Int64(x.h), Int64(x.w), Int64(kernel), Int64(stride),
-                                    Int64(padding), Int64(padding), Int64(max(bottom, 0)), Int64(max(right, 0)),
-                                    average ? 1 : 0, err, len)
+                nf_dnnl_pool_create(
+                    Int64(x.n), Int64(x.c), Int64(x.h), Int64(x.w), Int64(kernel), Int64(stride),
+                    Int64(padding), Int64(padding), Int64(max(bottom, 0)), Int64(max(right, 0)),
+                    average ? 1 : 0, err, len)
             }
         }
         let y = BlockedTensor(n: x.n, c: x.c, h: oh, w: ow)
@@ -73,8 +77,9 @@ public enum BlockedOperations {
                     // One window over the whole plane: a kernel of h x w is not square in general,
                     // so pool with the larger side and pad the other (excluded from the average).
                     let k = max(x.h, x.w)
-                    return nf_dnnl_pool_create(Int64(x.n), Int64(x.c), Int64(x.h), Int64(x.w), Int64(k), Int64(k),
-                                               0, 0, Int64(k - x.h), Int64(k - x.w), 1, err, len)
+                    return nf_dnnl_pool_create(
+                        Int64(x.n), Int64(x.c), Int64(x.h), Int64(x.w), Int64(k), Int64(k),
+                        0, 0, Int64(k - x.h), Int64(k - x.w), 1, err, len)
                 }
             }
             pooled = BlockedTensor(n: x.n, c: x.c, h: 1, w: 1)
@@ -101,15 +106,20 @@ public final class BlockedBatchNorm: Sendable {
     private let primitives = PrimitiveCache<[Int], DNNLOperation>(capacity: 16)
 
     public init(mean: [Float], variance: [Float], scale: [Float], shift: [Float], eps: Float) {
-        self.mean = mean; self.variance = variance; self.scale = scale; self.shift = shift; self.eps = eps
+        self.mean = mean
+        self.variance = variance
+        self.scale = scale
+        self.shift = shift
+        self.eps = eps
     }
 
     /// Normalizes `x` in place, then ReLU when asked.
     public func callAsFunction(_ x: BlockedTensor, relu: Bool) throws -> BlockedTensor {
         let op = try primitives.value(for: x.shape + [relu ? 1 : 0]) {
             try DNNLOperation("batchnorm on \(x.shape)") { err, len in
-                nf_dnnl_batchnorm_create(Int64(x.n), Int64(x.c), Int64(x.h), Int64(x.w), mean, variance, scale, shift,
-                                         eps, relu ? 1 : 0, err, len)
+                nf_dnnl_batchnorm_create(
+                    Int64(x.n), Int64(x.c), Int64(x.h), Int64(x.w), mean, variance, scale, shift,
+                    eps, relu ? 1 : 0, err, len)
             }
         }
         try op.execute(x.pointer, nil, x.pointer)

@@ -15,7 +15,10 @@ public final class BlockedTensor: @unchecked Sendable {
 
     /// An uninitialized buffer of this shape (every step writes all of its output).
     public init(n: Int, c: Int, h: Int, w: Int) {
-        self.n = n; self.c = c; self.h = h; self.w = w
+        self.n = n
+        self.c = c
+        self.h = h
+        self.w = w
         count = Int(nf_blocked_count(Int64(n), Int64(c), Int64(h), Int64(w)))
         pointer = BufferPool.shared.take(max(count, 1))
     }
@@ -96,9 +99,11 @@ public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
     withoutActuallyEscaping(body) { body in
         var job = body
         withUnsafeMutablePointer(to: &job) { pointer in
-            nf_parallel_for(Int64(count), { context, index in
-                context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(index))
-            }, pointer)
+            nf_parallel_for(
+                Int64(count),
+                { context, index in
+                    context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(index))
+                }, pointer)
         }
     }
 }
@@ -153,7 +158,9 @@ public final class BufferPool: Sendable {
             guard let buffer = state.free[count]?.popLast() else { return nil }
             state.bytes -= count * MemoryLayout<Float>.stride
             return buffer
-        }) { return reused.pointer }
+        }) {
+            return reused.pointer
+        }
         let raw = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
         return raw.bindMemory(to: Float.self, capacity: count)
     }

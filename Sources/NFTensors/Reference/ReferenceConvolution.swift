@@ -2,8 +2,10 @@
 ///
 /// Input `[N, C_in, H, W]`, weight `[C_out, C_in / groups, KH, KW]`, optional bias `[C_out]`;
 /// returns `[N, C_out, OH, OW]`. Accumulates in Double. Slow on purpose: no blocking, no SIMD.
-public func referenceConvolution(_ input: Tensor, weight: Tensor, bias: Tensor?,
-                                 geometry g: ConvolutionGeometry) -> Tensor {
+public func referenceConvolution(
+    _ input: Tensor, weight: Tensor, bias: Tensor?,
+    geometry g: ConvolutionGeometry
+) -> Tensor {
     let (n, c, h, w) = input.nchw
     precondition(c == g.inChannels && weight.shape == g.weightShape, "shapes do not match the geometry")
     let p = g.resolvedPadding(height: h, width: w)
