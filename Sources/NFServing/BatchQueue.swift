@@ -94,8 +94,8 @@ struct BatchQueue<Item> {
     /// The timer `number` went off.
     mutating func timerFired(_ number: Int, now: Duration) -> Action {
         guard timer?.number == number else { return .none }
-        // Disarmed whatever follows: a timer left armed when every request it waited for was
-        // cancelled kept any later request from arming one, and they waited forever.
+        // Disarmed whatever follows: a timer left armed after every request it waited for was
+        // cancelled would keep any later request from arming one.
         timer = nil
         // Decided afresh: requests that came meanwhile may have moved the end of the wait on.
         return decide(now: now)
