@@ -114,6 +114,7 @@ let package = Package(
         .executableTarget(
             name: "FuzzModelConfig", dependencies: ["NFModels", "NFLayers", "NFCheckpoint", "NFFuzzSupport"], path: "Fuzz/FuzzModelConfig"),
         .executableTarget(name: "FuzzInferenceRequest", dependencies: ["NFRequestFormats", "NFFuzzSupport"], path: "Fuzz/FuzzInferenceRequest"),
+        .executableTarget(name: "FuzzBinaryInference", dependencies: ["NFRequestFormats", "NFFuzzSupport"], path: "Fuzz/FuzzBinaryInference"),
         .executableTarget(
             name: "FuzzMultipart",
             dependencies: [

@@ -75,6 +75,29 @@ def request_seeds():
     write(d, "nonfinite.json", '{"inputs":[{"name":"input","datatype":"FP32","shape":[1,1,4,4],"data":[1e39,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]}]}')
 
 
+def binary_request_seeds():
+    # FuzzBinaryInference: 2 bytes of Inference-Header-Content-Length (little-endian, 0xFFFF: none), then the body.
+    d = target("FuzzBinaryInference")
+
+    def seed(name, header, binary, length=None):
+        head = json.dumps(header).encode()
+        n = len(head) if length is None else length
+        write(d, name, struct.pack("<H", n) + head + binary)
+
+    floats = struct.pack("<16f", *([0.25] * 16))
+    seed("fp32.bin", {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 1, 4, 4], "parameters": {"binary_data_size": len(floats)}}],
+                      "outputs": [{"name": "logits", "parameters": {"binary_data": True}}]}, floats)
+    png = open(os.path.join(ROOT, "datasets", "fashion-mnist-sample", "Bag", sorted(os.listdir(os.path.join(ROOT, "datasets", "fashion-mnist-sample", "Bag")))[0]), "rb").read()
+    element = struct.pack("<I", len(png)) + png
+    seed("bytes.bin", {"inputs": [{"name": "input", "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": len(element)}}],
+                       "parameters": {"binary_data_output": True}}, element)
+    seed("mixed.bin", {"inputs": [{"name": "a", "datatype": "BYTES", "shape": [1], "data": ["AQI="]},
+                                  {"name": "input", "datatype": "FP32", "shape": [1, 1, 4, 4], "parameters": {"binary_data_size": len(floats)}}]}, floats)
+    seed("no_header.bin", {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 1, 4, 4], "parameters": {"binary_data_size": 64}}]}, floats, 0xFFFF)
+    seed("overrun.bin", {"inputs": [{"name": "input", "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": 8}}]},
+         struct.pack("<I", 0x7FFFFFFF) + b"abcd")
+
+
 def multipart_seeds():
     d = target("FuzzMultipart")
     png = open(os.path.join(ROOT, "datasets", "fashion-mnist-sample", "Bag", sorted(os.listdir(os.path.join(ROOT, "datasets", "fashion-mnist-sample", "Bag")))[0]), "rb").read()
@@ -106,6 +129,6 @@ def idx_seeds():
 
 
 if __name__ == "__main__":
-    safetensors_seeds(); config_seeds(); request_seeds(); multipart_seeds(); image_seeds(); idx_seeds()
+    safetensors_seeds(); config_seeds(); request_seeds(); binary_request_seeds(); multipart_seeds(); image_seeds(); idx_seeds()
     for name in sorted(os.listdir(CORPUS)):
         print(name, len(os.listdir(os.path.join(CORPUS, name))), "seed(s)")

@@ -7,8 +7,8 @@
 # Without arguments: the static checks (imports against Package.swift, documents and links,
 # the OpenAPI JSON against its YAML, swift-format), every Swift test suite in one pass (the suites
 # that load the whole machine and those whose servers must answer in time keep apart through the
-# MachineLoad trait, Tests/NFTestSupport), the browser test, the rolling-restart rehearsals and a
-# short Schemathesis pass against the OpenAPI document.
+# MachineLoad trait, Tests/NFTestSupport), the browser test, the rolling-restart rehearsals, a
+# short Schemathesis pass against the OpenAPI document and tritonclient as a peer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-packages.sh build
@@ -33,4 +33,6 @@ else
   NFSERVE=.build/debug/nfserve scripts/cluster-rehearsal.sh --shutdown-delay 0
   # The HTTP contract, generated requests against a live server (about a minute).
   NFSERVE=.build/debug/nfserve scripts/schemathesis.sh
+  # A real OIP client: tritonclient with its default (binary) arguments, answers equal to JSON's.
+  NFSERVE=.build/debug/nfserve scripts/tritonclient-check.sh
 fi

@@ -10,8 +10,10 @@ public struct InferenceRequest: Decodable, Sendable {
     public var id: String?
     public var inputs: [InferenceInput]
     public var outputs: [RequestedOutput]?
+    /// Request parameters; `binary_data_output: true` asks for every output as binary data.
+    public var parameters: [String: JSONScalar]?
 
-    /// Decodes a request body; malformed JSON or a document of the wrong shape is a 400 that
+    /// Decodes a JSON request body; malformed JSON or a document of the wrong shape is a 400 that
     /// names where decoding failed.
     public static func decode(_ body: Data) throws(RequestError) -> InferenceRequest {
         do {
@@ -21,6 +23,65 @@ public struct InferenceRequest: Decodable, Sendable {
         } catch {
             throw .badRequest("invalid JSON: \(error)")
         }
+    }
+
+    /// Decodes a request body, JSON or (with `headerLength`, the `Inference-Header-Content-Length`
+    /// header's value) Triton's binary tensor data extension: a JSON header of that many bytes,
+    /// then the raw data of each input whose parameters give `binary_data_size`, in input order.
+    /// Every size is checked against the body before use; the binary data must be claimed whole.
+    public static func decode(_ body: [UInt8], headerLength: String?) throws(RequestError) -> InferenceRequest {
+        guard let headerLength else {
+            do {
+                return try decode(Data(body))
+            } catch {
+                // Binary data without the header that says where the JSON ends.
+                if body.first == UInt8(ascii: "{"), body.containsSubsequence(Array("binary_data_size".utf8)) {
+                    throw .badRequest(
+                        "the request has binary tensor data (binary_data_size) but no Inference-Header-Content-Length header; send that header with the length of the JSON part"
+                    )
+                }
+                throw error
+            }
+        }
+        guard let length = Int(headerLength.trimmingCharacters(in: .whitespaces)), length >= 0 else {
+            throw .badRequest("Inference-Header-Content-Length must be a byte count, got \"\(headerLength.prefix(40))\"")
+        }
+        guard length <= body.count else {
+            throw .badRequest("Inference-Header-Content-Length is \(length), but the body has only \(body.count) bytes")
+        }
+        var request = try decode(Data(body[..<length]))
+        var offset = length
+        for index in request.inputs.indices {
+            guard let size = try request.inputs[index].binaryDataSize() else { continue }
+            guard size <= body.count - offset else {
+                throw .badRequest(
+                    "input \"\(request.inputs[index].name)\" has binary_data_size \(size), but only \(body.count - offset) bytes of binary data are left in the body"
+                )
+            }
+            request.inputs[index].binary = Array(body[offset..<(offset + size)])
+            offset += size
+        }
+        guard offset == body.count else {
+            throw .badRequest("\(body.count - offset) bytes of binary data follow the JSON header that no input claims (binary_data_size)")
+        }
+        return request
+    }
+
+    /// Whether the response should carry output `name` as binary data: asked per output
+    /// (`parameters.binary_data`) or for all (`parameters.binary_data_output`).
+    public func wantsBinary(_ output: RequestedOutput?) -> Bool {
+        if let flag = output?.parameters?["binary_data"]?.bool { return flag }
+        return parameters?["binary_data_output"]?.bool ?? false
+    }
+}
+
+extension [UInt8] {
+    fileprivate func containsSubsequence(_ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, count >= needle.count else { return false }
+        for start in 0...(count - needle.count) where self[start] == needle[0] {
+            if self[start..<(start + needle.count)].elementsEqual(needle) { return true }
+        }
+        return false
     }
 }
 
@@ -45,7 +106,45 @@ public struct InferenceInput: Decodable, Sendable {
     public var name: String
     public var shape: [Int]
     public var datatype: String
-    public var data: TensorData
+    /// The values as JSON; nil for an input sent as binary data.
+    public var data: TensorData?
+    public var parameters: [String: JSONScalar]?
+    /// The input's raw bytes, for an input sent as binary data (`InferenceRequest.decode(_:headerLength:)`).
+    public var binary: [UInt8]?
+
+    private enum CodingKeys: String, CodingKey { case name, shape, datatype, data, parameters }
+
+    /// `parameters.binary_data_size`, checked: nil when absent; a 400 when it is not a byte count
+    /// or the input also has `data`.
+    func binaryDataSize() throws(RequestError) -> Int? {
+        guard let parameter = parameters?["binary_data_size"] else { return nil }
+        guard let size = parameter.integer, size >= 0 else {
+            throw .badRequest("input \"\(name)\": parameters.binary_data_size must be a byte count")
+        }
+        guard data == nil else {
+            throw .badRequest("input \"\(name)\" has both data and binary_data_size; send one of them")
+        }
+        return size
+    }
+
+    /// The FP32 values, row-major: from `data`, or little-endian from the binary data.
+    private func floatValues(expected: Int?) throws(RequestError) -> [Double] {
+        if let binary {
+            let bytes = expected.map { $0.multipliedReportingOverflow(by: 4) }
+            guard let expected, let bytes, !bytes.overflow, binary.count == bytes.partialValue else {
+                let holds = expected.map { "\($0) values (\($0 &* 4) bytes)" } ?? "more values than can be counted"
+                throw .badRequest("input \"\(name)\" has shape \(shape), which holds \(holds), but its binary data has \(binary.count) bytes")
+            }
+            return binary.withUnsafeBytes { raw in
+                (0..<expected).map { Double(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)))) }
+            }
+        }
+        guard let data else { throw .badRequest("input \"\(name)\" has no data (and no binary_data_size)") }
+        guard let values = data.numbers else {
+            throw .badRequest("input \"\(name)\" is FP32 but its data holds strings; send numbers, flat (row-major) or nested")
+        }
+        return values
+    }
 
     /// The FP32 input as a `[N, C, H, W]` tensor that meets `requirements`; every value finite
     /// in float32.
@@ -55,9 +154,7 @@ public struct InferenceInput: Decodable, Sendable {
         guard shape.count == 4, shape[0] >= 1, shape[1] == r.channels, shape[2] >= 1, shape[3] >= 1 else {
             throw .badRequest("input \"\(name)\" must have shape \(expectedShape), got \(shape)")
         }
-        guard let values = data.numbers else {
-            throw .badRequest("input \"\(name)\" is FP32 but its data holds strings; send numbers, flat (row-major) or nested")
-        }
+        let values = try floatValues(expected: checkedElementCount(shape))
         // The shape must describe the data sent (which the body limit bounds) before any other
         // use: a product that overflows is a shape that lies, not a large request.
         guard let expected = checkedElementCount(shape), values.count == expected else {
@@ -82,17 +179,27 @@ public struct InferenceInput: Decodable, Sendable {
         return Tensor(shape: shape, storage: values.map { Float($0) })
     }
 
-    /// The BYTES input as encoded images, one per base64 string; at most `maxImages`.
+    /// The BYTES input as encoded images: one per base64 string of `data`, or one per element
+    /// of the binary data (each a 4-byte little-endian length and its bytes); at most `maxImages`.
     public func encodedImages(maxImages: Int) throws(RequestError) -> [UploadedImage] {
-        guard let strings = data.strings, !strings.isEmpty else {
+        func checkCount(_ count: Int) throws(RequestError) {
+            guard count > 0 else { throw .badRequest("input \"\(name)\" is BYTES but holds no image") }
+            guard checkedElementCount(shape) == count else {
+                throw .badRequest("input \"\(name)\" has shape \(shape) but \(count) image(s) in data; use shape [\(count)]")
+            }
+            guard count <= maxImages else {
+                throw .tooLarge("\(count) images in one request; send at most \(maxImages) per request")
+            }
+        }
+        if let binary {
+            let elements = try Self.byteElements(binary, input: name)
+            try checkCount(elements.count)
+            return elements.enumerated().map { UploadedImage(filename: "data[\($0.offset)]", bytes: $0.element) }
+        }
+        guard let strings = data?.strings, !strings.isEmpty else {
             throw .badRequest("input \"\(name)\" is BYTES: its data must be a list of base64-encoded images")
         }
-        guard checkedElementCount(shape) == strings.count else {
-            throw .badRequest("input \"\(name)\" has shape \(shape) but \(strings.count) image(s) in data; use shape [\(strings.count)]")
-        }
-        guard strings.count <= maxImages else {
-            throw .tooLarge("\(strings.count) images in one request; send at most \(maxImages) per request")
-        }
+        try checkCount(strings.count)
         var images: [UploadedImage] = []
         for (index, text) in strings.enumerated() {
             guard let bytes = Data(base64Encoded: text, options: .ignoreUnknownCharacters) else {
@@ -101,6 +208,26 @@ public struct InferenceInput: Decodable, Sendable {
             images.append(UploadedImage(filename: "data[\(index)]", bytes: [UInt8](bytes)))
         }
         return images
+    }
+
+    /// The elements of binary BYTES data: each a 4-byte little-endian length, then that many bytes.
+    static func byteElements(_ binary: [UInt8], input: String) throws(RequestError) -> [[UInt8]] {
+        var elements: [[UInt8]] = []
+        var offset = 0
+        while offset < binary.count {
+            guard binary.count - offset >= 4 else {
+                throw .badRequest("input \"\(input)\": the binary BYTES data ends inside the length of element \(elements.count)")
+            }
+            let length = binary.withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self))) }
+            offset += 4
+            guard length <= binary.count - offset else {
+                throw .badRequest(
+                    "input \"\(input)\": element \(elements.count) of the binary BYTES data says \(length) bytes, \(binary.count - offset) are left")
+            }
+            elements.append(Array(binary[offset..<(offset + length)]))
+            offset += length
+        }
+        return elements
     }
 }
 
@@ -181,6 +308,15 @@ public enum JSONScalar: Decodable, Sendable {
             self = .number(value)
         } else {
             self = .string(try container.decode(String.self))
+        }
+    }
+
+    /// The value as a boolean: `true`/`false`, or the strings "true"/"false".
+    public var bool: Bool? {
+        switch self {
+        case let .bool(value): value
+        case let .string(text): text == "true" ? true : text == "false" ? false : nil
+        case .number: nil
         }
     }
 

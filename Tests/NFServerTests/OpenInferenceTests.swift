@@ -35,6 +35,64 @@ import Testing
             #expect(json["name"] as? String == "nfserve")
             #expect(json["version"] as? String == nfserveVersion)
             #expect((json["extensions"] as? [String])?.contains("classification") == true)
+            #expect((json["extensions"] as? [String])?.contains("binary_tensor_data") == true)
+        }
+    }
+
+    /// Triton's binary tensor data extension, as tritonclient sends it by default: the FP32 input
+    /// as raw little-endian bytes after the JSON header, the outputs asked as binary; the logits
+    /// equal the model's own for the same input, and the JSON form's.
+    @Test func binaryTensorDataInAndOut() async throws {
+        let header = try JSONSerialization.data(withJSONObject: [
+            "inputs": [["name": "input", "datatype": "FP32", "shape": [2, 1, 16, 16], "parameters": ["binary_data_size": Self.input.count * 4]]],
+            "outputs": [["name": "logits", "parameters": ["binary_data": true]], ["name": "probabilities"]],
+        ])
+        let raw = Self.input.flatMap { value in withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) } }
+        try await TestServer.app().test(.router) { client in
+            let response = try await client.execute(
+                uri: "/v2/models/tiny/infer", method: .post,
+                headers: [.contentType: "application/octet-stream", .inferenceHeaderContentLength: String(header.count)],
+                body: ByteBuffer(bytes: [UInt8](header) + raw))
+            #expect(response.status == .ok)
+            #expect(response.headers[.contentType] == "application/octet-stream")
+            let length = try #require(response.headers[.inferenceHeaderContentLength].flatMap { Int($0) })
+            let body = [UInt8](response.body.readableBytesView)
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(body[..<length])) as? [String: Any])
+            let outputs = try #require(json["outputs"] as? [[String: Any]])
+            #expect(outputs[0]["data"] == nil)
+            #expect((outputs[0]["parameters"] as? [String: Any])?["binary_data_size"] as? Int == 2 * 3 * 4)
+            #expect(body.count == length + 2 * 3 * 4, "the binary logits follow the header, and nothing else")
+            let logits = stride(from: length, to: body.count, by: 4).map { offset in
+                Float(
+                    bitPattern: UInt32(body[offset]) | UInt32(body[offset + 1]) << 8 | UInt32(body[offset + 2]) << 16 | UInt32(body[offset + 3]) << 24
+                )
+            }
+            let expected = try TestCheckpoints.tiny.logits(input: Tensor(shape: [2, 1, 16, 16], storage: Self.input))
+            #expect(Tensor(shape: [2, 3], storage: logits).maxAbsDifference(expected) <= 1e-5)
+            #expect(Self.floats(outputs[1]["data"]).count == 6, "an output not asked binary stays JSON")
+
+            let asJSON = try await Self.infer(
+                client,
+                [
+                    "inputs": [["name": "input", "datatype": "FP32", "shape": [2, 1, 16, 16], "data": Self.input.map(Double.init)]]
+                ]
+            ).json
+            let jsonLogits = Self.floats((asJSON["outputs"] as? [[String: Any]])?.first?["data"])
+            // Within float rounding: a pass the live ESM observes runs BatchNorm unfolded.
+            #expect(
+                Tensor(shape: [2, 3], storage: jsonLogits).maxAbsDifference(Tensor(shape: [2, 3], storage: logits)) <= 1e-5,
+                "the same logits as the JSON form")
+        }
+    }
+
+    @Test func binaryDataWithoutItsHeaderIsAClear400() async throws {
+        let header = #"{"inputs":[{"name":"input","datatype":"FP32","shape":[1,1,16,16],"parameters":{"binary_data_size":1024}}]}"#
+        try await TestServer.app().test(.router) { client in
+            let response = try await client.execute(
+                uri: "/v2/models/tiny/infer", method: .post, headers: [.contentType: "application/octet-stream"],
+                body: ByteBuffer(bytes: Array(header.utf8) + [UInt8](repeating: 0, count: 1024)))
+            #expect(response.status == .badRequest)
+            #expect(try response.errorMessage.contains("Inference-Header-Content-Length"))
         }
     }
 

@@ -19,7 +19,7 @@ struct OpenInferenceRoutes: Sendable {
 
     func add(to router: Router<ServerRequestContext>, routes: RouteTable) {
         router.on("/v2", method: .get, table: routes) { _, _ in
-            ServerMetadata(name: "nfserve", version: nfserveVersion, extensions: ["classification"])
+            ServerMetadata(name: "nfserve", version: nfserveVersion, extensions: ["classification", "binary_tensor_data"])
         }
         router.on("/v2/health/live", method: .get, table: routes) { _, _ in Liveness(live: true) }
         router.on("/v2/health/ready", method: .get, table: routes) { _, _ in
@@ -47,10 +47,12 @@ struct OpenInferenceRoutes: Sendable {
                 try request.checkDeclaredLength(limit: maxBodyBytes)
                 let model = try model(context)
                 let body = try await request.collectBody(limit: maxBodyBytes)
-                let inferenceRequest = try InferenceRequest.decode(Data(body.readableBytesView))
-                return try await ConnectionWatch(context.channel).cancellingIfClientLeaves {
+                let inferenceRequest = try InferenceRequest.decode(
+                    Array(body.readableBytesView), headerLength: request.headers[.inferenceHeaderContentLength])
+                let response = try await ConnectionWatch(context.channel).cancellingIfClientLeaves {
                     try await infer(inferenceRequest, model: model)
                 }
+                return try response.response(from: request, context: context)
             }
         }
     }
@@ -74,7 +76,8 @@ struct OpenInferenceRoutes: Sendable {
         guard request.inputs.count == 1, let input = request.inputs.first else {
             throw APIError.badRequest("the model takes one input (\"input\"), the request has \(request.inputs.count)")
         }
-        let outputs = try (request.outputs ?? [.init(name: "logits")]).map { try RequestedOutput.Kind($0, numClasses: model.numClasses) }
+        let requested = request.outputs ?? [.init(name: "logits")]
+        let outputs = try requested.map { try RequestedOutput.Kind($0, numClasses: model.numClasses) }
         let logits: Tensor
         switch input.datatype {
         case "FP32":
@@ -91,7 +94,11 @@ struct OpenInferenceRoutes: Sendable {
         let probabilities = outputs.contains { $0.needsProbabilities } ? softmax(logits) : nil
         return InferenceResponse(
             modelName: model.name, modelVersion: Self.modelVersion, id: request.id,
-            outputs: outputs.map { $0.output(logits: logits, probabilities: probabilities, labels: model.labels) })
+            outputs: zip(outputs, requested).map { kind, output in
+                var answer = kind.output(logits: logits, probabilities: probabilities, labels: model.labels)
+                answer.binary = request.wantsBinary(output)
+                return answer
+            })
     }
 
     /// Finite inputs can still overflow float32 inside the network (values near 3e38 were sent

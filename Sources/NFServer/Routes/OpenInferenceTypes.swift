@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NFPipeline
 import NFRequestFormats
@@ -129,19 +130,79 @@ struct InferenceOutput: Encodable {
             case let .strings(values): try values.encode(to: encoder)
             }
         }
+
+        /// The values as binary tensor data: FP32 little-endian; each BYTES element as a 4-byte
+        /// little-endian length and its UTF-8 bytes.
+        var bytes: [UInt8] {
+            var bytes: [UInt8] = []
+            switch self {
+            case let .numbers(values):
+                bytes.reserveCapacity(values.count * 4)
+                for value in values { withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes += $0 } }
+            case let .strings(values):
+                for value in values {
+                    let utf8 = Array(value.utf8)
+                    withUnsafeBytes(of: UInt32(utf8.count).littleEndian) { bytes += $0 }
+                    bytes += utf8
+                }
+            }
+            return bytes
+        }
     }
 
     let name: String
     let datatype: String
     let shape: [Int]
     let data: Values
+    /// Sent as binary data after the JSON header (`parameters.binary_data_size`) instead of `data`.
+    var binary = false
+
+    init(name: String, datatype: String, shape: [Int], data: Values) {
+        (self.name, self.datatype, self.shape, self.data) = (name, datatype, shape, data)
+    }
+
+    private enum CodingKeys: String, CodingKey { case name, datatype, shape, data, parameters }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(datatype, forKey: .datatype)
+        try container.encode(shape, forKey: .shape)
+        if binary {
+            try container.encode(["binary_data_size": data.bytes.count], forKey: .parameters)
+        } else {
+            try container.encode(data, forKey: .data)
+        }
+    }
 }
 
-struct InferenceResponse: ResponseEncodable {
+extension HTTPField.Name {
+    /// Triton's binary tensor data extension: the length of the JSON part of a body.
+    static let inferenceHeaderContentLength = Self("Inference-Header-Content-Length")!
+}
+
+struct InferenceResponse: ResponseGenerator, Encodable {
     let modelName: String
     let modelVersion: String
     let id: String?
     let outputs: [InferenceOutput]
+
+    /// JSON; or, when an output is binary, the JSON header followed by the binary outputs' bytes
+    /// in output order, with `Inference-Header-Content-Length` giving the header's length.
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        let header = try JSONEncoder.api.encode(self)
+        guard outputs.contains(where: \.binary) else {
+            return Response(
+                status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: header)))
+        }
+        var body = ByteBuffer(bytes: header)
+        for output in outputs where output.binary { body.writeBytes(output.data.bytes) }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/octet-stream", .inferenceHeaderContentLength: String(header.count)],
+            body: .init(byteBuffer: body))
+    }
 
     private enum CodingKeys: String, CodingKey {
         case modelName = "model_name", modelVersion = "model_version", id, outputs
