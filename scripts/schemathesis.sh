@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Property-based tests of the HTTP contract (docs/openapi.yaml) against a live server, with
+# Validates docs/openapi.yaml (openapi-spec-validator), then property-based tests of the HTTP
+# contract against a live server, with
 # Schemathesis: every documented operation gets generated requests (the documents' examples,
 # boundary values, then random ones), and every response is checked: no 5xx (a 503 counts only
 # with a documented reason), status codes, content types, headers and bodies as documented.
@@ -62,6 +63,17 @@ if [ ! -x "$TOOLS_VENV/bin/st" ]; then
   "$TOOLS_VENV/bin/pip" install --quiet --disable-pip-version-check "$PACKAGE"
 fi
 log "$("$TOOLS_VENV/bin/st" --version 2>&1 | head -1)"
+# The document itself first: valid OpenAPI 3.1.
+"$TOOLS_VENV/bin/python" -c 'import openapi_spec_validator' 2>/dev/null ||
+  "$TOOLS_VENV/bin/pip" install --quiet --disable-pip-version-check 'openapi-spec-validator==0.*'
+"$TOOLS_VENV/bin/python" - docs/openapi.yaml <<'EOF'
+import sys
+from openapi_spec_validator import validate
+from openapi_spec_validator.readers import read_from_filename
+document, _ = read_from_filename(sys.argv[1])
+validate(document)
+print(f"schemathesis.sh: {sys.argv[1]} is valid OpenAPI {document['openapi']}", file=sys.stderr)
+EOF
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/nfserve-schemathesis.XXXXXX")"
 report_dir="$(realpath -m "${SCHEMATHESIS_REPORT_DIR:-$work/report}")"
