@@ -22,7 +22,7 @@ public struct IDXDataset: ImageDataset {
         let imageBytes = try Self.read(images)
         let (imageDims, imageOffset) = try Self.header(imageBytes, rank: 3, file: images)
         (count, rows, columns) = (imageDims[0], imageDims[1], imageDims[2])
-        // An image of no pixels cannot be served (found by Fuzz/FuzzIDX); nor one larger than a checkpoint may declare.
+        // An image of no pixels cannot be served, nor one larger than a checkpoint may declare.
         let maxSide = PretrainedConfig.maxInputSide
         guard rows >= 1, columns >= 1, rows <= maxSide, columns <= maxSide else {
             throw DatasetError("\(images.path): images of \(rows)x\(columns) pixels; IDX images must be 1 to \(maxSide) pixels on each side")
