@@ -30,18 +30,21 @@ public struct InferenceRequest: Decodable, Sendable {
     /// then the raw data of each input whose parameters give `binary_data_size`, in input order.
     /// Every size is checked against the body before use; the binary data must be claimed whole.
     public static func decode(_ body: [UInt8], headerLength: String?) throws(RequestError) -> InferenceRequest {
+        let missingHeader = RequestError.badRequest(
+            "the request has binary tensor data (binary_data_size) but no Inference-Header-Content-Length header; send that header with the length of the JSON part"
+        )
         guard let headerLength else {
+            let request: InferenceRequest
             do {
-                return try decode(Data(body))
+                request = try decode(Data(body))
             } catch {
-                // Binary data without the header that says where the JSON ends.
-                if body.first == UInt8(ascii: "{"), body.containsSubsequence(Array("binary_data_size".utf8)) {
-                    throw .badRequest(
-                        "the request has binary tensor data (binary_data_size) but no Inference-Header-Content-Length header; send that header with the length of the JSON part"
-                    )
-                }
+                // JSON followed by binary data: no header says where the JSON ends.
+                if body.first == UInt8(ascii: "{"), body.containsSubsequence(Array("binary_data_size".utf8)) { throw missingHeader }
                 throw error
             }
+            // JSON alone, whose inputs announce binary data that nothing locates.
+            for input in request.inputs where try input.binaryDataSize() != nil { throw missingHeader }
+            return request
         }
         guard let length = Int(headerLength.trimmingCharacters(in: .whitespaces)), length >= 0 else {
             throw .badRequest("Inference-Header-Content-Length must be a byte count, got \"\(headerLength.prefix(40))\"")
@@ -127,39 +130,36 @@ public struct InferenceInput: Decodable, Sendable {
         return size
     }
 
-    /// The FP32 values, row-major: from `data`, or little-endian from the binary data.
-    private func floatValues(expected: Int?) throws(RequestError) -> [Double] {
-        if let binary {
-            let bytes = expected.map { $0.multipliedReportingOverflow(by: 4) }
-            guard let expected, let bytes, !bytes.overflow, binary.count == bytes.partialValue else {
-                let holds = expected.map { "\($0) values (\($0 &* 4) bytes)" } ?? "more values than can be counted"
-                throw .badRequest("input \"\(name)\" has shape \(shape), which holds \(holds), but its binary data has \(binary.count) bytes")
-            }
-            return binary.withUnsafeBytes { raw in
-                (0..<expected).map { Double(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)))) }
-            }
-        }
-        guard let data else { throw .badRequest("input \"\(name)\" has no data (and no binary_data_size)") }
-        guard let values = data.numbers else {
-            throw .badRequest("input \"\(name)\" is FP32 but its data holds strings; send numbers, flat (row-major) or nested")
-        }
-        return values
-    }
-
     /// The FP32 input as a `[N, C, H, W]` tensor that meets `requirements`; every value finite
-    /// in float32.
+    /// in float32. The values come from `data` (flat or nested numbers) or, for an input sent as
+    /// binary data, little-endian from its bytes.
     public func tensor(_ requirements: InputRequirements) throws(RequestError) -> Tensor {
         let r = requirements
         let expectedShape = "[N, \(r.channels), H, W] (N >= 1; H and W from \(r.minimumSize) to \(r.maximumSize))"
         guard shape.count == 4, shape[0] >= 1, shape[1] == r.channels, shape[2] >= 1, shape[3] >= 1 else {
             throw .badRequest("input \"\(name)\" must have shape \(expectedShape), got \(shape)")
         }
-        let values = try floatValues(expected: checkedElementCount(shape))
         // The shape must describe the data sent (which the body limit bounds) before any other
         // use: a product that overflows is a shape that lies, not a large request.
-        guard let expected = checkedElementCount(shape), values.count == expected else {
-            let holds = checkedElementCount(shape).map { "holds \($0) values" } ?? "holds more values than can be counted"
-            throw .badRequest("input \"\(name)\" has shape \(shape), which \(holds), but its data has \(values.count)")
+        let count = checkedElementCount(shape)
+        let holds = count.map { "holds \($0) values" } ?? "holds more values than can be counted"
+        let values: [Double]?
+        if let binary {
+            let bytes = count?.multipliedReportingOverflow(by: 4)
+            guard let bytes, !bytes.overflow, binary.count == bytes.partialValue else {
+                throw .badRequest(
+                    "input \"\(name)\" has shape \(shape), which \(holds) (4 bytes each), but its binary data has \(binary.count) bytes")
+            }
+            values = nil
+        } else {
+            guard let data else { throw .badRequest("input \"\(name)\" has no data (and no binary_data_size)") }
+            guard let numbers = data.numbers else {
+                throw .badRequest("input \"\(name)\" is FP32 but its data holds strings; send numbers, flat (row-major) or nested")
+            }
+            guard numbers.count == count else {
+                throw .badRequest("input \"\(name)\" has shape \(shape), which \(holds), but its data has \(numbers.count)")
+            }
+            values = numbers
         }
         guard shape[0] <= r.maxBatch else {
             throw .tooLarge("input \"\(name)\" has a batch of \(shape[0]); send at most \(r.maxBatch) per request")
@@ -170,13 +170,24 @@ public struct InferenceInput: Decodable, Sendable {
         guard shape[2] <= r.maximumSize, shape[3] <= r.maximumSize else {
             throw .badRequest("input \"\(name)\" is \(shape[2])x\(shape[3]); H and W may be at most \(r.maximumSize)")
         }
-        let limit = Double(Float.greatestFiniteMagnitude)
-        if let bad = values.firstIndex(where: { !($0.magnitude <= limit) }) {
-            throw .badRequest(
-                "input \"\(name)\": data[\(bad)] = \(values[bad]) is not a finite float32 value (at most \(Float.greatestFiniteMagnitude) in magnitude)"
-            )
+        let storage: [Float]
+        if let values {
+            let limit = Double(Float.greatestFiniteMagnitude)
+            if let bad = values.firstIndex(where: { !($0.magnitude <= limit) }) {
+                throw .badRequest(
+                    "input \"\(name)\": data[\(bad)] = \(values[bad]) is not a finite float32 value (at most \(Float.greatestFiniteMagnitude) in magnitude)"
+                )
+            }
+            storage = values.map { Float($0) }
+        } else {
+            storage = (binary ?? []).withUnsafeBytes { raw in
+                (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
+            }
+            if let bad = storage.firstIndex(where: { !$0.isFinite }) {
+                throw .badRequest("input \"\(name)\": value \(bad) of its binary data is \(storage[bad]), not a finite float32 value")
+            }
         }
-        return Tensor(shape: shape, storage: values.map { Float($0) })
+        return Tensor(shape: shape, storage: storage)
     }
 
     /// The BYTES input as encoded images: one per base64 string of `data`, or one per element

@@ -68,6 +68,12 @@ import Testing
                 [UInt8](repeating: 0, count: 4), nil,
                 "no Inference-Header-Content-Length header"
             ),
+            (
+                "no header and no bytes after the JSON",
+                #"{"inputs":[{"name":"i","shape":[1],"datatype":"BYTES","parameters":{"binary_data_size":0}}]}"#, [], nil,
+                "no Inference-Header-Content-Length header"
+            ),
+            ("an empty body with a header", "", [], "0", "invalid JSON"),
             ("a header longer than the body", #"{"inputs":[]}"#, [], "999", "the body has only"),
             ("a header that is not a number", #"{"inputs":[]}"#, [], "12abc", "must be a byte count"),
             ("a negative header", #"{"inputs":[]}"#, [], "-1", "must be a byte count"),
@@ -95,6 +101,15 @@ import Testing
         } catch {
             #expect(error.status == 400, "\(name)")
             #expect(error.message.contains(says), "\(name): \(error.message)")
+        }
+    }
+
+    /// Binary FP32 values are checked as JSON ones are: NaN or infinity is a 400.
+    @Test func nonFiniteBinaryValuesAre400() throws {
+        let (body, header) = Self.body(
+            #"{"inputs":[{"name":"x","shape":[1,1,2,2],"datatype":"FP32","parameters":{"binary_data_size":16}}]}"#, Self.floats([1, .nan, 3, 4]))
+        #expect(throws: RequestError.badRequest("input \"x\": value 1 of its binary data is nan, not a finite float32 value")) {
+            try InferenceRequest.decode(body, headerLength: header).inputs[0].tensor(Self.requirements)
         }
     }
 
