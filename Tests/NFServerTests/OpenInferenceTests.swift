@@ -85,6 +85,15 @@ import Testing
         }
     }
 
+    /// The size announced for a binary output is the length of the bytes sent after the header.
+    @Test func binaryOutputSizesMatchTheirBytes() {
+        for values in [InferenceOutput.Values.numbers([1, -2.5, .pi]), .strings(["0.9:7:Sneaker", "0.01:5:Sandale \u{E9}t\u{E9}", ""])] {
+            #expect(values.byteCount == values.bytes.count)
+        }
+        #expect(InferenceOutput.Values.strings(["ab"]).bytes == [2, 0, 0, 0, 97, 98])
+        #expect(InferenceOutput.Values.numbers([1]).bytes == [0, 0, 0x80, 0x3F])
+    }
+
     @Test func binaryDataWithoutItsHeaderIsAClear400() async throws {
         let header = #"{"inputs":[{"name":"input","datatype":"FP32","shape":[1,1,16,16],"parameters":{"binary_data_size":1024}}]}"#
         try await TestServer.app().test(.router) { client in

@@ -131,6 +131,14 @@ struct InferenceOutput: Encodable {
             }
         }
 
+        /// The length of `bytes`, without building them.
+        var byteCount: Int {
+            switch self {
+            case let .numbers(values): values.count * 4
+            case let .strings(values): values.reduce(0) { $0 + 4 + $1.utf8.count }
+            }
+        }
+
         /// The values as binary tensor data: FP32 little-endian; each BYTES element as a 4-byte
         /// little-endian length and its UTF-8 bytes.
         var bytes: [UInt8] {
@@ -169,7 +177,7 @@ struct InferenceOutput: Encodable {
         try container.encode(datatype, forKey: .datatype)
         try container.encode(shape, forKey: .shape)
         if binary {
-            try container.encode(["binary_data_size": data.bytes.count], forKey: .parameters)
+            try container.encode(["binary_data_size": data.byteCount], forKey: .parameters)
         } else {
             try container.encode(data, forKey: .data)
         }
