@@ -17,9 +17,11 @@ log="$(mktemp)"
 "$NFSERVE" serve --host 127.0.0.1 --port "$port" --checkpoints ./checkpoints --datasets ./datasets >"$log" 2>&1 &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -f "$log"' EXIT
+ready=0
 for _ in $(seq 1 300); do
-  curl -fs "http://127.0.0.1:$port/v2/health/ready" >/dev/null && break
-  kill -0 "$pid" 2>/dev/null || { cat "$log"; exit 1; }
+  curl -fs "http://127.0.0.1:$port/v2/health/ready" >/dev/null && { ready=1; break; }
+  kill -0 "$pid" 2>/dev/null || break
   sleep 0.2
 done
+[ "$ready" = 1 ] || { echo "tritonclient-check.sh: the server did not become ready (60 s); its log:" >&2; cat "$log" >&2; exit 1; }
 "$TOOLS_VENV/bin/python" tools/peers/tritonclient_check.py --url "127.0.0.1:$port"
