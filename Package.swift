@@ -16,10 +16,13 @@
 //               (served models and designs at initialization), their charts
 //   NFServing   models in service: the repository, admission, dynamic batching, decoding lanes,
 //               the compute thread, memory limits; its own error type (no HTTP)
-//   NFRequestFormats  request bodies from clients (OIP v2 JSON, multipart) decoded and validated
-//               without the HTTP stack, so that they can be fuzzed (Fuzz/)
+//   NFRequestFormats  request bodies from clients (OIP v2 JSON and binary, gRPC's protobuf messages,
+//               multipart) decoded and validated without a network stack, so that they can be fuzzed (Fuzz/)
+//   NFOpenInference  the Open Inference Protocol's infer, metadata and index, shared by both fronts:
+//               one place turns a decoded request into the pipeline's input and the outputs
 //   NFServer    the HTTP front (Hummingbird): translates HTTP to NFServing and back; the only
 //               target that imports the HTTP stack
+//   NFGRPC      the gRPC front (grpc-swift 2): KServe's v2 GRPCInferenceService, translated the same way
 //   nfserve     the executable (swift-argument-parser)
 import PackageDescription
 
@@ -40,6 +43,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
     ],
     targets: [
         .target(
@@ -77,13 +84,19 @@ let package = Package(
             dependencies: [
                 "NFTensors", "NFImage",
                 .product(name: "NIOCore", package: "swift-nio"),
+                // The messages of Protos/grpc_predict_v2.proto (Generated/, by tools/grpc/generate.sh).
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
+        ),
+        .target(
+            name: "NFOpenInference",
+            dependencies: ["NFServing", "NFRequestFormats", "NFPipeline", "NFModels", "NFTensors"]
         ),
         .target(
             name: "NFServer",
             dependencies: [
                 "NFServing", "NFModels", "NFImage", "NFDatasets", "NFPipeline", "NFDiagnostics", "NFLayers",
-                "NFTensors", "NFRequestFormats",
+                "NFTensors", "NFRequestFormats", "NFOpenInference",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
                 .product(name: "Logging", package: "swift-log"),
@@ -98,10 +111,21 @@ let package = Package(
             // tools/openapi-json.py (CI checks that it is current).
             resources: [.copy("Resources/openapi.json")]
         ),
+        .target(
+            name: "NFGRPC",
+            dependencies: [
+                "NFServing", "NFOpenInference", "NFRequestFormats", "NFPipeline", "NFImage",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "nfserve",
             dependencies: [
-                "NFServer", "NFServing", "NFModels", "NFImage", "NFDatasets", "NFPipeline", "NFDiagnostics", "NFLayers",
+                "NFServer", "NFGRPC", "NFServing", "NFModels", "NFImage", "NFDatasets", "NFPipeline", "NFDiagnostics", "NFLayers",
                 "NFCheckpoint", "NFTensors",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -115,6 +139,10 @@ let package = Package(
             name: "FuzzModelConfig", dependencies: ["NFModels", "NFLayers", "NFCheckpoint", "NFFuzzSupport"], path: "Fuzz/FuzzModelConfig"),
         .executableTarget(name: "FuzzInferenceRequest", dependencies: ["NFRequestFormats", "NFFuzzSupport"], path: "Fuzz/FuzzInferenceRequest"),
         .executableTarget(name: "FuzzBinaryInference", dependencies: ["NFRequestFormats", "NFFuzzSupport"], path: "Fuzz/FuzzBinaryInference"),
+        .executableTarget(
+            name: "FuzzModelInferRequest",
+            dependencies: ["NFRequestFormats", "NFFuzzSupport", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Fuzz/FuzzModelInferRequest"),
         .executableTarget(
             name: "FuzzMultipart",
             dependencies: [
@@ -142,7 +170,7 @@ let package = Package(
             name: "NFServerTests",
             dependencies: [
                 "NFServer", "NFServing", "NFModels", "NFCheckpoint", "NFLayers", "NFTensors", "NFRequestFormats", "NFImage", "NFDiagnostics",
-                "NFPipeline", "NFDatasets", "NFTestSupport",
+                "NFPipeline", "NFDatasets", "NFTestSupport", "NFOpenInference",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -150,6 +178,18 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "NFGRPCTests",
+            dependencies: [
+                "NFGRPC", "NFServer", "NFServing", "NFRequestFormats", "NFOpenInference", "NFPipeline", "NFDiagnostics", "NFTestSupport",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
     ],

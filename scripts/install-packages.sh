@@ -6,6 +6,7 @@
 #   scripts/install-packages.sh browser   Chromium, its WebDriver and Selenium (the dashboard's browser test)
 #   scripts/install-packages.sh fleet     HAProxy (scripts/cluster-rehearsal.sh's load balancer)
 #   scripts/install-packages.sh checks    Python's YAML and venv (tools/openapi-json.py, scripts/schemathesis.sh)
+#   scripts/install-packages.sh codegen   protoc (tools/grpc/generate.sh; the generated code is committed)
 # The Dockerfile runs this same script, so the README's set-up exercises it.
 set -euo pipefail
 mode="${1:-build}"
@@ -18,7 +19,8 @@ case "$mode" in
   browser) packages=(chromium chromium-driver python3-selenium fonts-dejavu-core) ;;
   fleet)   packages=(haproxy curl) ;;
   checks)  packages=(python3-yaml python3-venv python3-pip) ;;
-  *) echo "usage: $0 [runtime|build|data|browser|fleet]" >&2; exit 2 ;;
+  codegen) packages=(protobuf-compiler) ;;
+  *) echo "usage: $0 [runtime|build|data|browser|fleet|checks|codegen]" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${packages[@]}"; do

@@ -13,6 +13,10 @@ public struct InferenceRequest: Decodable, Sendable {
     /// Request parameters; `binary_data_output: true` asks for every output as binary data.
     public var parameters: [String: JSONScalar]?
 
+    public init(id: String?, inputs: [InferenceInput], outputs: [RequestedOutput]?, parameters: [String: JSONScalar]? = nil) {
+        (self.id, self.inputs, self.outputs, self.parameters) = (id, inputs, outputs, parameters)
+    }
+
     /// Decodes a JSON request body; malformed JSON or a document of the wrong shape is a 400 that
     /// names where decoding failed.
     public static func decode(_ body: Data) throws(RequestError) -> InferenceRequest {
@@ -112,10 +116,20 @@ public struct InferenceInput: Decodable, Sendable {
     /// The values as JSON; nil for an input sent as binary data.
     public var data: TensorData?
     public var parameters: [String: JSONScalar]?
-    /// The input's raw bytes, for an input sent as binary data (`InferenceRequest.decode(_:headerLength:)`).
+    /// The input's raw bytes, for an input sent as binary data (`InferenceRequest.decode(_:headerLength:)`)
+    /// or as gRPC's `raw_input_contents`.
     public var binary: [UInt8]?
+    /// Typed values of a gRPC request: `contents.fp32_contents` (FP32) or `contents.bytes_contents`
+    /// (BYTES, one element each).
+    public var floats: [Float]?
+    public var elements: [[UInt8]]?
 
     private enum CodingKeys: String, CodingKey { case name, shape, datatype, data, parameters }
+
+    public init(name: String, shape: [Int], datatype: String, binary: [UInt8]? = nil, floats: [Float]? = nil, elements: [[UInt8]]? = nil) {
+        (self.name, self.shape, self.datatype) = (name, shape, datatype)
+        (self.binary, self.floats, self.elements) = (binary, floats, elements)
+    }
 
     /// `parameters.binary_data_size`, checked: nil when absent; a 400 when it is not a byte count
     /// or the input also has `data`.
@@ -144,7 +158,12 @@ public struct InferenceInput: Decodable, Sendable {
         let count = checkedElementCount(shape)
         let holds = count.map { "holds \($0) values" } ?? "holds more values than can be counted"
         let values: [Double]?
-        if let binary {
+        if let floats {
+            guard floats.count == count else {
+                throw .badRequest("input \"\(name)\" has shape \(shape), which \(holds), but its contents have \(floats.count) fp32 values")
+            }
+            values = nil
+        } else if let binary {
             let bytes = count?.multipliedReportingOverflow(by: 4)
             guard let bytes, !bytes.overflow, binary.count == bytes.partialValue else {
                 throw .badRequest(
@@ -179,6 +198,11 @@ public struct InferenceInput: Decodable, Sendable {
                 )
             }
             storage = values.map { Float($0) }
+        } else if let floats {
+            if let bad = floats.firstIndex(where: { !$0.isFinite }) {
+                throw .badRequest("input \"\(name)\": value \(bad) of its contents is \(floats[bad]), not a finite float32 value")
+            }
+            storage = floats
         } else {
             storage = (binary ?? []).withUnsafeBytes { raw in
                 (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
@@ -202,8 +226,9 @@ public struct InferenceInput: Decodable, Sendable {
                 throw .tooLarge("\(count) images in one request; send at most \(maxImages) per request")
             }
         }
-        if let binary {
-            let elements = try Self.byteElements(binary, input: name)
+        var elements = elements
+        if elements == nil, let binary { elements = try Self.byteElements(binary, input: name) }
+        if let elements {
             try checkCount(elements.count)
             return elements.enumerated().map { UploadedImage(filename: "data[\($0.offset)]", bytes: $0.element) }
         }

@@ -1,12 +1,10 @@
 import Hummingbird
 import Logging
 import NFDiagnostics
+import NFOpenInference
 import NFServing
 import NFTensors
 import ServiceLifecycle
-
-/// nfserve's version, reported by `GET /v2`.
-public let nfserveVersion = "0.1.0"
 
 /// The HTTP service: `nfserve serve` runs it and the tests drive it (Hummingbird's pattern of one
 /// builder shared by both). Model loading starts when the application runs, in the background.
@@ -20,6 +18,26 @@ func buildApplication(
     _ configuration: ServerConfiguration, logger: Logger, lifecycle: ServerLifecycle,
     pool: ComputePool? = nil, connections: ConnectionCounter? = nil
 ) async throws -> some ApplicationProtocol {
+    try await buildServer(configuration, logger: logger, lifecycle: lifecycle, pool: pool, connections: connections).application
+}
+
+/// What every front serves from, built once per server and shared: the HTTP routes and any other
+/// front `serve` is given (gRPC) answer from the same models, admission, batching, live
+/// estimation shift, metrics and draining state.
+public struct ServingComponents: Sendable {
+    public let store: ModelStore
+    public let loader: ModelLoader
+    public let openInference: OpenInference
+    public let lifecycle: ServerLifecycle
+    public let metrics: any RequestMetrics
+    public let configuration: ServerConfiguration
+    public let logger: Logger
+}
+
+func buildServer(
+    _ configuration: ServerConfiguration, logger: Logger, lifecycle: ServerLifecycle,
+    pool: ComputePool? = nil, connections: ConnectionCounter? = nil
+) async throws -> (application: some ApplicationProtocol, components: ServingComponents) {
     let configuration = configuration.resolvingMemoryLimit()
     let store = ModelStore(checkpoints: configuration.checkpoints, logger: logger)
     let budgets = configuration.memoryBudgets
@@ -29,15 +47,19 @@ func buildApplication(
     let metrics = ServerMetrics()
     let counter = connections ?? ConnectionCounter()
     counter.onDrop { metrics.recordDroppedRequests($0) }
+    let inference = Inference(
+        pool: pool, metrics: metrics, maxPixels: configuration.maxPixels,
+        live: LiveMonitors(enabled: configuration.liveEstimationShift, budget: configuration.liveEstimationShiftBudget),
+        batching: configuration.batching)
     let router = buildRouter(
         configuration, store: store, pool: pool, loader: loader, lifecycle: lifecycle, logger: logger,
-        metrics: metrics, connections: counter)
+        metrics: metrics, connections: counter, inference: inference)
     let (maxBodyBytes, limits) = (configuration.maxBodyBytes, configuration.connectionLimits)
     // `ConnectionGuard` answers connections over the limit with a 503; beyond twice the limit
     // the server stops accepting until some close (they wait in the kernel's backlog), so
     // file descriptors stay bounded whatever clients do.
     let hardLimit = limits.maxConnections.multipliedReportingOverflow(by: 2)
-    return Application(
+    let application = Application(
         router: router,
         server: .http1(
             configuration: .init(additionalChannelHandlers: [
@@ -56,24 +78,33 @@ func buildApplication(
             }
         },
         logger: logger)
+    let components = ServingComponents(
+        store: store, loader: loader, openInference: OpenInference(inference: inference), lifecycle: lifecycle,
+        metrics: metrics, configuration: configuration, logger: logger)
+    return (application, components)
 }
 
 /// Builds the application and runs it until SIGINT or SIGTERM (`nfserve serve`), then shuts
 /// down as `DrainOnShutdown` describes: readiness 503 at once, `shutdownDelay` still serving,
 /// then no new connections and `shutdownGrace` for the requests in flight.
-public func serve(_ configuration: ServerConfiguration, logger: Logger) async throws {
+///
+/// `fronts`: other fronts over the same components (the executable adds the gRPC listener). They
+/// run beside the HTTP application and are told to shut down after `shutdownDelay`, before it.
+public func serve(
+    _ configuration: ServerConfiguration, logger: Logger,
+    fronts: (ServingComponents) throws -> [any Service] = { _ in [] }
+) async throws {
     let configuration = configuration.resolvingMemoryLimit()
     let lifecycle = ServerLifecycle()
     let connections = ConnectionCounter()
     logger.info("\(configuration.memoryBudgets.description)")
-    let app = try await buildApplication(configuration, logger: logger, lifecycle: lifecycle, connections: connections)
+    let (app, components) = try await buildServer(configuration, logger: logger, lifecycle: lifecycle, connections: connections)
     var group = ServiceGroupConfiguration(
-        services: [
-            .init(service: app),
+        services: [.init(service: app)] + (try fronts(components)).map { .init(service: $0) } + [
             .init(
                 service: DrainOnShutdown(
                     lifecycle: lifecycle, delay: configuration.shutdownDelay,
-                    grace: configuration.shutdownGrace, connections: connections, logger: logger)),
+                    grace: configuration.shutdownGrace, connections: connections, logger: logger))
         ],
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger)
@@ -88,7 +119,7 @@ func buildRouter(
     _ configuration: ServerConfiguration, store: ModelStore, pool: ComputePool, loader: ModelLoader = ModelLoader(),
     lifecycle: ServerLifecycle = ServerLifecycle(), logger: Logger = Logger(label: "nfserve"),
     metrics: ServerMetrics = ServerMetrics(), connections: ConnectionCounter? = nil,
-    routes: RouteTable = RouteTable()
+    routes: RouteTable = RouteTable(), inference: Inference? = nil
 ) -> Router<ServerRequestContext> {
     let router = Router(context: ServerRequestContext.self)
     // Outermost first: metrics see the status errors are answered with.
@@ -99,15 +130,20 @@ func buildRouter(
         router.add(middleware: PublicFiles(directory: directory))
     }
 
-    let live = LiveMonitors(enabled: configuration.liveEstimationShift, budget: configuration.liveEstimationShiftBudget)
-    let inference = Inference(
-        pool: pool, metrics: metrics, maxPixels: configuration.maxPixels, live: live,
-        batching: configuration.batching)
+    let inference =
+        inference
+        ?? Inference(
+            pool: pool, metrics: metrics, maxPixels: configuration.maxPixels,
+            live: LiveMonitors(enabled: configuration.liveEstimationShift, budget: configuration.liveEstimationShiftBudget),
+            batching: configuration.batching)
+    let live = inference.live
     PredictionRoutes(store: store, inference: inference, maxBodyBytes: configuration.maxBodyBytes)
         .add(to: router, routes: routes)
     ModelRoutes(store: store).add(to: router, routes: routes)
-    OpenInferenceRoutes(store: store, inference: inference, lifecycle: lifecycle, maxBodyBytes: configuration.maxBodyBytes)
-        .add(to: router, routes: routes)
+    OpenInferenceRoutes(
+        store: store, openInference: OpenInference(inference: inference), lifecycle: lifecycle, maxBodyBytes: configuration.maxBodyBytes
+    )
+    .add(to: router, routes: routes)
     RepositoryRoutes(store: store, loader: loader, authorization: AdminAuthorization(token: configuration.adminToken), logger: logger)
         .add(to: router, routes: routes)
     DatasetRoutes(datasets: configuration.datasets).add(to: router, routes: routes)

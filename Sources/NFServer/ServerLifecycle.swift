@@ -1,17 +1,8 @@
 import Foundation
 import Logging
+import NFServing
 import ServiceLifecycle
 import Synchronization
-
-/// Whether the server is shutting down: from the first SIGTERM or SIGINT on, readiness
-/// (`/v2/health/ready`) answers 503 so that a load balancer stops sending traffic, while
-/// requests in flight finish.
-final class ServerLifecycle: Sendable {
-    private let draining = Atomic<Bool>(false)
-
-    var isDraining: Bool { draining.load(ordering: .relaxed) }
-    func beginDraining() { draining.store(true, ordering: .relaxed) }
-}
 
 /// What happens on SIGTERM or SIGINT, in order: readiness answers 503 at once; for `delay` the
 /// server still accepts and serves (time for a load balancer to see the 503 and stop routing

@@ -8,7 +8,7 @@ import Prometheus
 /// The application's metrics, recorded through swift-metrics into its own Prometheus registry
 /// (one per application, so tests can build many without a global bootstrap) and served by
 /// `GET /metrics` in Prometheus' text format.
-struct ServerMetrics: InferenceMetrics {
+struct ServerMetrics: RequestMetrics {
     let registry = PrometheusCollectorRegistry()
     private var factory: PrometheusMetricsFactory { PrometheusMetricsFactory(registry: registry) }
 
@@ -18,6 +18,14 @@ struct ServerMetrics: InferenceMetrics {
         let dimensions = [("route", route), ("method", method.rawValue), ("status", String(status.code))]
         Counter(label: "nfserve_http_requests_total", dimensions: dimensions, factory: factory).increment()
         Timer(label: "nfserve_http_request_duration_seconds", dimensions: dimensions, factory: factory).record(duration: duration)
+    }
+
+    /// `nfserve_grpc_requests_total` and `nfserve_grpc_request_duration_seconds` (for `front`
+    /// "grpc"), by method and status code name (`ok`, `invalidArgument`, ...).
+    func recordCall(front: String, method: String, outcome: String, duration: Duration) {
+        let dimensions = [("method", method), ("code", outcome)]
+        Counter(label: "nfserve_\(front)_requests_total", dimensions: dimensions, factory: factory).increment()
+        Timer(label: "nfserve_\(front)_request_duration_seconds", dimensions: dimensions, factory: factory).record(duration: duration)
     }
 
     /// `nfserve_inference_duration_seconds` (decoding, preprocessing and the forward pass, not the

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NFServer
+import NFServing
 
 @main
 struct NFServeCommand: AsyncParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NFGRPC
 import NFServer
 import NFServing
 
@@ -12,6 +13,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "Address to listen on (0.0.0.0 for every interface; default: env NFSERVE_HOST, else 127.0.0.1).") var host: String?
     @Option(help: "Port to listen on (default: env NFSERVE_PORT, else 8080).") var port: Int?
+    @Option(help: "Port of the gRPC listener (KServe v2 GRPCInferenceService; default: env NFSERVE_GRPC_PORT, else 8081; 0: none).")
+    var grpcPort: Int?
     @Option(help: "Folder of checkpoint folders; each sub-folder is a model named after it.") var checkpoints = "./checkpoints"
     @Option(help: "Folder of datasets; each sub-folder is a dataset named after it.") var datasets = "./datasets"
     @Option(help: "Largest request body, in MiB (413 beyond).") var maxBodyMb = 20
@@ -71,12 +74,22 @@ struct ServeCommand: AsyncParsableCommand {
         return value
     }
 
+    /// --grpc-port, else NFSERVE_GRPC_PORT, else 8081; 0 turns the gRPC listener off.
+    private func resolvedGRPCPort() throws -> Int {
+        if let grpcPort { return grpcPort }
+        guard let text = ProcessInfo.processInfo.environment["NFSERVE_GRPC_PORT"] else { return 8081 }
+        guard let value = Int(text) else { throw ValidationError("NFSERVE_GRPC_PORT must be a port number, got \"\(text)\"") }
+        return value
+    }
+
     private var resolvedHost: String {
         host ?? ProcessInfo.processInfo.environment["NFSERVE_HOST"] ?? "127.0.0.1"
     }
 
     func validate() throws {
         guard (1...65535).contains(try resolvedPort()) else { throw ValidationError("the port must be in 1...65535") }
+        guard (0...65535).contains(try resolvedGRPCPort()) else { throw ValidationError("the gRPC port must be in 0...65535 (0: no gRPC)") }
+        guard try resolvedGRPCPort() != (try resolvedPort()) else { throw ValidationError("--grpc-port must differ from --port") }
         for (name, seconds) in [
             ("--header-timeout", headerTimeout), ("--body-timeout", bodyTimeout),
             ("--keepalive-timeout", keepaliveTimeout), ("--shutdown-grace", shutdownGrace),
@@ -137,7 +150,18 @@ struct ServeCommand: AsyncParsableCommand {
             connectionLimits: limits, shutdownGrace: .seconds(shutdownGrace), shutdownDelay: .seconds(shutdownDelay),
             liveEstimationShift: liveEsm, liveEstimationShiftBudget: try liveBudget(), publicDirectory: try PublicFolder.resolve(publicDirectory),
             batching: try batching(), memoryLimit: try resolvedMemoryLimit())
-        try await NFServer.serve(configuration, logger: logger)
+        let grpcPort = try resolvedGRPCPort()
+        try await NFServer.serve(configuration, logger: logger) { components in
+            guard grpcPort != 0 else { return [] }
+            let grpc = GRPCConfiguration(
+                host: configuration.host, port: grpcPort, maxMessageBytes: configuration.maxBodyBytes,
+                maxIdleTime: configuration.connectionLimits.keepAliveTimeout, adminToken: configuration.adminToken)
+            return [
+                GRPCFront(
+                    grpc, store: components.store, loader: components.loader, openInference: components.openInference,
+                    lifecycle: components.lifecycle, metrics: components.metrics, logger: components.logger)
+            ]
+        }
     }
 
     /// The token from --admin-token-file, else NFSERVE_ADMIN_TOKEN; surrounding whitespace (the

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import NFImage
+import NFOpenInference
 import NFRequestFormats
 import NFTensors
 import NFTestSupport
@@ -87,11 +88,11 @@ import Testing
 
     /// The size announced for a binary output is the length of the bytes sent after the header.
     @Test func binaryOutputSizesMatchTheirBytes() {
-        for values in [InferenceOutput.Values.numbers([1, -2.5, .pi]), .strings(["0.9:7:Sneaker", "0.01:5:Sandale \u{E9}t\u{E9}", ""])] {
+        for values in [OutputTensor.Values.numbers([1, -2.5, .pi]), .strings(["0.9:7:Sneaker", "0.01:5:Sandale \u{E9}t\u{E9}", ""])] {
             #expect(values.byteCount == values.bytes.count)
         }
-        #expect(InferenceOutput.Values.strings(["ab"]).bytes == [2, 0, 0, 0, 97, 98])
-        #expect(InferenceOutput.Values.numbers([1]).bytes == [0, 0, 0x80, 0x3F])
+        #expect(OutputTensor.Values.strings(["ab"]).bytes == [2, 0, 0, 0, 97, 98])
+        #expect(OutputTensor.Values.numbers([1]).bytes == [0, 0, 0x80, 0x3F])
     }
 
     @Test func binaryDataWithoutItsHeaderIsAClear400() async throws {

@@ -1,5 +1,6 @@
 import Hummingbird
 import HummingbirdAuth
+import NFServing
 
 /// The one authorization check of every admin route: the bearer token of `--admin-token-file`
 /// or `NFSERVE_ADMIN_TOKEN`, read from `Authorization: Bearer TOKEN` by HummingbirdAuth.
@@ -9,25 +10,20 @@ struct AdminAuthorization: Sendable {
     let token: String?
 
     func authorize(_ request: Request) throws(APIError) {
-        guard let token else {
+        let challenge: HTTPFields = [.wwwAuthenticate: #"Bearer realm="nfserve admin""#]
+        switch AdminToken(token).refusal(of: request.headers.bearer?.token) {
+        case nil:
+            return
+        case .disabled:
             throw APIError(
                 .forbidden,
                 "admin endpoints are disabled; start nfserve with --admin-token-file PATH or with NFSERVE_ADMIN_TOKEN set, then send Authorization: Bearer TOKEN"
             )
-        }
-        let challenge: HTTPFields = [.wwwAuthenticate: #"Bearer realm="nfserve admin""#]
-        guard let bearer = request.headers.bearer else {
+        case .missing:
             throw APIError(.unauthorized, "this endpoint needs the admin token: send Authorization: Bearer TOKEN", headers: challenge)
-        }
-        guard Self.constantTimeEqual(Array(bearer.token.utf8), Array(token.utf8)) else {
+        case .wrong:
             throw APIError(.unauthorized, "wrong admin token", headers: challenge)
         }
-    }
-
-    /// Compares without stopping at the first difference, so timing does not reveal the prefix.
-    private static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        return zip(a, b).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import NFOpenInference
 import NFServing
 
 /// Triton's model repository extension over the checkpoints folder, as admin routes:
@@ -21,7 +22,7 @@ struct RepositoryRoutes: Sendable {
 
     /// The index is a bare JSON array, as Triton answers it.
     struct Index: ResponseEncodable {
-        let entries: [ModelIndex.Entry]
+        let entries: [ModelIndexEntry]
         func encode(to encoder: any Encoder) throws { try entries.encode(to: encoder) }
     }
 
@@ -32,7 +33,7 @@ struct RepositoryRoutes: Sendable {
                 body.readableBytes == 0 ? false : (try JSONDecoder().decode(IndexRequest.self, from: Data(body.readableBytesView)).ready ?? false)
             store.rescan()
             let entries = store.entries.filter { !readyOnly || $0.model != nil }
-            return Index(entries: entries.map(ModelIndex.Entry.init))
+            return Index(entries: entries.map(ModelIndexEntry.init))
         }
         router.onAdmin("/v2/repository/models/{model}/load", method: .post, table: routes, authorization: authorization) { request, context in
             let name = try context.parameters.require("model")
