@@ -98,6 +98,40 @@ def binary_request_seeds():
          struct.pack("<I", 0x7FFFFFFF) + b"abcd")
 
 
+def model_infer_request_seeds():
+    # FuzzModelInferRequest: a ModelInferRequest in protobuf's wire format (Protos/grpc_predict_v2.proto),
+    # encoded by hand (varints, length-delimited fields) so that this script needs no protobuf package.
+    d = target("FuzzModelInferRequest")
+
+    def varint(n):
+        out = b""
+        n &= (1 << 64) - 1
+        while True:
+            byte, n = n & 0x7F, n >> 7
+            out += bytes([byte | (0x80 if n else 0)])
+            if not n:
+                return out
+
+    def field(number, payload):  # length-delimited (wire type 2)
+        payload = payload.encode() if isinstance(payload, str) else payload
+        return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+    def tensor(name, datatype, shape, contents=b""):
+        packed_shape = b"".join(varint(x) for x in shape)
+        return field(1, name) + field(2, datatype) + field(3, packed_shape) + (field(5, contents) if contents else b"")
+
+    floats = struct.pack("<16f", *([0.25] * 16))
+    classification = field(1, "classification") + field(2, varint(2 << 3) + varint(3))  # map entry: int64_param = 3
+    output = field(1, "probabilities") + field(2, classification)
+    write(d, "raw_fp32.pb", field(1, "tiny") + field(3, "id-1") + field(5, tensor("input", "FP32", [1, 1, 4, 4])) + field(6, output) + field(7, floats))
+    write(d, "typed_fp32.pb", field(1, "tiny") + field(5, tensor("input", "FP32", [1, 1, 4, 4], field(6, floats))))
+    png = open(os.path.join(ROOT, "datasets", "fashion-mnist-sample", "Bag", sorted(os.listdir(os.path.join(ROOT, "datasets", "fashion-mnist-sample", "Bag")))[0]), "rb").read()
+    write(d, "typed_bytes.pb", field(1, "tiny") + field(5, tensor("input", "BYTES", [2], field(8, png) + field(8, b"\x89PNG"))))
+    write(d, "raw_bytes.pb", field(1, "tiny") + field(5, tensor("input", "BYTES", [1])) + field(7, struct.pack("<I", len(png)) + png))
+    write(d, "overflow_shape.pb", field(1, "tiny") + field(5, tensor("input", "FP32", [2**63 - 1, 1, 2**40, 2**40])) + field(7, floats))
+    write(d, "two_raw.pb", field(1, "tiny") + field(5, tensor("input", "FP32", [1, 1, 4, 4])) + field(7, floats) + field(7, b"\x00"))
+
+
 def multipart_seeds():
     d = target("FuzzMultipart")
     png = open(os.path.join(ROOT, "datasets", "fashion-mnist-sample", "Bag", sorted(os.listdir(os.path.join(ROOT, "datasets", "fashion-mnist-sample", "Bag")))[0]), "rb").read()
@@ -129,6 +163,6 @@ def idx_seeds():
 
 
 if __name__ == "__main__":
-    safetensors_seeds(); config_seeds(); request_seeds(); binary_request_seeds(); multipart_seeds(); image_seeds(); idx_seeds()
+    safetensors_seeds(); config_seeds(); request_seeds(); binary_request_seeds(); model_infer_request_seeds(); multipart_seeds(); image_seeds(); idx_seeds()
     for name in sorted(os.listdir(CORPUS)):
         print(name, len(os.listdir(os.path.join(CORPUS, name))), "seed(s)")

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-600}"
 shift || true
-all=(FuzzSafeTensors FuzzModelConfig FuzzInferenceRequest FuzzBinaryInference FuzzMultipart FuzzImage FuzzIDX)
+all=(FuzzSafeTensors FuzzModelConfig FuzzInferenceRequest FuzzBinaryInference FuzzModelInferRequest FuzzMultipart FuzzImage FuzzIDX)
 targets=("${@:-${all[@]}}")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
