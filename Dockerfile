@@ -1,6 +1,6 @@
 # nfserve: build with the Swift toolchain, run on a slim Debian with only the shared libraries.
 #   docker build -t nfserve .
-#   docker run --rm -p 8080:8080 nfserve
+#   docker run --rm -p 8080:8080 -p 8081:8081 nfserve                 (HTTP and gRPC)
 #   docker run --rm -e NFSERVE_PORT=9000 -p 9000:9000 nfserve      (another port)
 #   curl -T image.png localhost:8080/predictions/fmnist-resnet-bn
 # Both stages install their Debian packages with scripts/install-packages.sh, the script the
@@ -46,8 +46,9 @@ COPY Public/ /app/Public/
 USER nfserve
 # `nfserve serve` takes its default --port and --host from these, and the HEALTHCHECK reads the
 # same variable, so `docker run -e NFSERVE_PORT=9000 -p 9000:9000 nfserve` moves both.
-ENV NFSERVE_PORT=8080 NFSERVE_HOST=0.0.0.0
-EXPOSE 8080
+# NFSERVE_GRPC_PORT: the gRPC listener (KServe v2 GRPCInferenceService).
+ENV NFSERVE_PORT=8080 NFSERVE_GRPC_PORT=8081 NFSERVE_HOST=0.0.0.0
+EXPOSE 8080 8081
 # Shell form, so ${NFSERVE_PORT} is the running container's value.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD curl -fsS "http://127.0.0.1:${NFSERVE_PORT}/v2/health/live" || exit 1

@@ -8,7 +8,7 @@ scripts/install-packages.sh browser
 [ -x .build/debug/nfserve ] || swift build --product nfserve
 port=$((20000 + RANDOM % 20000))
 token="browser-test-$RANDOM"
-NFSERVE_ADMIN_TOKEN="$token" .build/debug/nfserve serve --port "$port" --public Public --log-level warning &
+NFSERVE_ADMIN_TOKEN="$token" .build/debug/nfserve serve --port "$port" --grpc-port 0 --public Public --log-level warning &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 300); do

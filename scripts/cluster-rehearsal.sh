@@ -54,7 +54,7 @@ cleanup() {
 trap cleanup EXIT
 
 start_replica() {  # $1: index from 1
-  "$binary" serve --port $((base + $1)) --checkpoints checkpoints --datasets /nonexistent \
+  "$binary" serve --port $((base + $1)) --grpc-port 0 --checkpoints checkpoints --datasets /nonexistent \
     --shutdown-delay "$delay" --shutdown-grace 10 --log-level notice >>"$work/replica$1.log" 2>&1 &
   pids[$1]=$!
 }

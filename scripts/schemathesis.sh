@@ -100,7 +100,7 @@ token="$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')"
 ( umask 077; printf '%s\n' "$token" > "$work/admin-token" )
 base="http://127.0.0.1:$port"
 
-"$NFSERVE" serve --host 127.0.0.1 --port "$port" --checkpoints ./checkpoints --datasets ./datasets \
+"$NFSERVE" serve --host 127.0.0.1 --port "$port" --grpc-port 0 --checkpoints ./checkpoints --datasets ./datasets \
   --admin-token-file "$work/admin-token" --shutdown-grace 5 >"$work/server.log" 2>&1 &
 server_pid=$!
 

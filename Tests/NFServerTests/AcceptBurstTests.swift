@@ -74,7 +74,7 @@ import Testing
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = [
-            "serve", "--port", "\(port)", "--checkpoints", folder.path, "--datasets", "/nonexistent",
+            "serve", "--port", "\(port)", "--grpc-port", "0", "--checkpoints", folder.path, "--datasets", "/nonexistent",
             "--shutdown-delay", "0", "--shutdown-grace", "10", "--log-level", "notice",
         ]
         process.standardOutput = log

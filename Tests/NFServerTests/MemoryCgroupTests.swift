@@ -99,7 +99,7 @@ import Testing
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = [
-            "-c", "echo $$ > \(cgroup.procs) && exec \(binary) serve --port \(port) --checkpoints \(checkpoints) --log-level notice",
+            "-c", "echo $$ > \(cgroup.procs) && exec \(binary) serve --port \(port) --grpc-port 0 --checkpoints \(checkpoints) --log-level notice",
         ]
         process.environment = ProcessInfo.processInfo.environment.merging(["NFSERVE_ADMIN_TOKEN": token]) { $1 }
         try process.run()

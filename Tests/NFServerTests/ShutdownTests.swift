@@ -14,32 +14,9 @@ import Testing
 /// are refused; every request that reached the server is answered, a request still computing
 /// too; the process exits 0.
 @Suite(.serialized, .machineLoad(.shared)) struct ShutdownTests {
-    /// The `nfserve` binary next to the test bundle (`swift build --build-tests` builds both).
-    static var binary: String {
-        if let chosen = ProcessInfo.processInfo.environment["NFSERVE_BINARY"], !chosen.isEmpty { return chosen }
-        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for folder in [beside, beside.deletingLastPathComponent()] {
-            let candidate = folder.appendingPathComponent("nfserve").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent(".build/debug/nfserve").path
-    }
+    static var binary: String { ServerBinary.path }
 
-    /// A port nobody listens on (bound once by the kernel's choice, then released).
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw TestFailure("cannot find a free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
+    static func freePort() throws -> Int { try ServerBinary.freePort() }
 
     /// `tiny` plus `slow`, a full-width resnet18 at 224x224 (1.8 GFLOP an image) whose batch
     /// of 48 images keeps the compute pool busy for a second or more.
@@ -88,7 +65,7 @@ import Testing
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = [
-            "serve", "--port", "\(port)", "--checkpoints", root.path, "--datasets", "/nonexistent",
+            "serve", "--port", "\(port)", "--grpc-port", "0", "--checkpoints", root.path, "--datasets", "/nonexistent",
             "--shutdown-delay", "1", "--shutdown-grace", "30", "--log-level", "error",
         ]
         try process.run()
