@@ -90,6 +90,7 @@ measure() {  # way model clients
                 "http://127.0.0.1:$grpc_port/inference.GRPCInferenceService/ModelInfer") ;;
   esac
   local cpu0 cpu1
+  rm -f "$tmp/log"
   cpu0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
   h2load -c "$clients" -m 1 -D "$duration" --warm-up-time 2 --log-file "$tmp/log" "${args[@]}" > "$tmp/h2load.out" 2>&1
   cpu1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
