@@ -30,7 +30,6 @@ public struct ServingComponents: Sendable {
     public let openInference: OpenInference
     public let lifecycle: ServerLifecycle
     public let metrics: any RequestMetrics
-    public let configuration: ServerConfiguration
     public let logger: Logger
 }
 
@@ -80,7 +79,7 @@ func buildServer(
         logger: logger)
     let components = ServingComponents(
         store: store, loader: loader, openInference: OpenInference(inference: inference), lifecycle: lifecycle,
-        metrics: metrics, configuration: configuration, logger: logger)
+        metrics: metrics, logger: logger)
     return (application, components)
 }
 
