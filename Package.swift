@@ -73,7 +73,7 @@ let package = Package(
         .target(
             name: "NFServing",
             dependencies: [
-                "NFPipeline", "NFDiagnostics", "NFDatasets", "NFModels", "NFImage", "NFLayers", "NFTensors",
+                "NFPipeline", "NFDiagnostics", "NFDatasets", "NFModels", "NFCheckpoint", "NFImage", "NFLayers", "NFTensors",
                 .product(name: "Logging", package: "swift-log"),
                 // CircularBuffer (the decoding lanes' queue), not the network.
                 .product(name: "NIOCore", package: "swift-nio"),

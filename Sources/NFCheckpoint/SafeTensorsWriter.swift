@@ -1,6 +1,6 @@
 /// Builds safetensors images in memory.
 ///
-/// nfserve only reads checkpoints; the writer exists so tests can produce files that are valid by
+/// `nfserve recalibrate` writes checkpoints with it; tests produce files that are valid by
 /// construction (round trips) and, through ``frame(header:data:)``, files that break exactly one rule.
 public enum SafeTensorsWriter {
     /// Lays the tensors out back to back in the given order, with `data_offsets` taken from the

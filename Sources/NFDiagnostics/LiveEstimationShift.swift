@@ -1,3 +1,4 @@
+import NFLayers
 import Synchronization
 
 /// The per-layer input moments of every image a served model classified: since the start (or
@@ -34,18 +35,31 @@ public final class LiveEstimationShift: Sendable {
     private struct State {
         var all = Bucket()
         var recent: [Bucket] = [Bucket()]
+        /// Since the start or the last reset, per layer with a running mean.
+        var sums: [String: EstimationShiftSums] = [:]
     }
 
     private let state = Mutex(State())
+    /// The running mean of each BatchNorm layer (by name) the sums are taken against.
+    private let runningMeans: [String: [Float]]
+    /// `EstimationShiftSums.statisticsID` of the statistics compared with ("" when made without).
+    public let statistics: String
 
-    public init(bucketImages: Int = 100, maxBuckets: Int = 100) {
+    /// `batchNorms`: the layers whose raw sums are also kept (`sums`), against their running means.
+    public init(bucketImages: Int = 100, maxBuckets: Int = 100, batchNorms: [BatchNorm2d] = []) {
         self.bucketImages = bucketImages
         self.maxBuckets = maxBuckets
+        runningMeans = Dictionary(batchNorms.map { ($0.name, $0.runningMean) }) { first, _ in first }
+        statistics = batchNorms.isEmpty ? "" : EstimationShiftSums.statisticsID(batchNorms)
     }
 
     /// Adds the moments one request measured over `images` images.
     public func record(_ moments: [String: ChannelMoments], images: Int) {
         state.withLock { state in
+            for (name, layer) in moments {
+                guard let mean = runningMeans[name], mean.count == layer.channels else { continue }
+                state.sums[name, default: EstimationShiftSums(channels: layer.channels)].add(layer, runningMean: mean)
+            }
             state.all.merge(moments, images: images)
             state.recent[state.recent.count - 1].merge(moments, images: images)
             if state.recent[state.recent.count - 1].images >= bucketImages {
@@ -58,6 +72,12 @@ public final class LiveEstimationShift: Sendable {
     /// Everything since the start or the last reset.
     public var all: (moments: [String: ChannelMoments], images: Int) {
         state.withLock { ($0.all.moments, $0.all.images) }
+    }
+
+    /// The raw sums (`EstimationShiftSums`) of every BatchNorm layer reached, since the start or
+    /// the last reset, with the images they cover: what `/metrics` exports for pooling across replicas.
+    public var sums: (layers: [String: EstimationShiftSums], images: Int) {
+        state.withLock { ($0.sums, $0.all.images) }
     }
 
     /// The most recent buckets holding at least `window` images (or all that are kept): whole

@@ -74,7 +74,7 @@ public final class LiveMonitors: Sendable {
     public func monitor(for model: ModelPipeline) -> LiveEstimationShift {
         monitors.withLock { monitors in
             if let existing = monitors[model.name], existing.version === model.version { return existing.live }
-            let live = LiveEstimationShift()
+            let live = LiveEstimationShift(batchNorms: model.classifier.batchNormLayers)
             monitors[model.name] = (model.version, live)
             return live
         }

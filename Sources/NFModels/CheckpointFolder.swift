@@ -6,7 +6,7 @@ import NFLayers
 /// `config.json` (architecture, num_classes, model_args, pretrained_cfg, label_names) and
 /// `model.safetensors` (timm's state_dict names).
 public struct LoadedModel: Sendable {
-    /// The folder's name, which is the model's name.
+    /// The model's name: its folder's, unless it was served under another (`--model-name`).
     public let name: String
     public let directory: String
     public let config: ModelConfig
@@ -37,7 +37,8 @@ public enum CheckpointFolder {
     public static let maxInputPixels = maxInputSide * maxInputSide
 
     /// Loads and verifies the folder at `path`: every tensor present, none unused, shapes equal.
-    public static func load(_ path: String) throws -> LoadedModel {
+    /// The model is named `name`, else after the folder.
+    public static func load(_ path: String, name: String? = nil) throws -> LoadedModel {
         let directory = URL(fileURLWithPath: path).standardizedFileURL
         func failure(_ reason: String) -> CheckpointLoadError {
             CheckpointLoadError(directory: directory.path, reason: reason)
@@ -51,7 +52,7 @@ public enum CheckpointFolder {
             let file = try SafeTensorsFile(path: weightsPath)
             let classifier = try build(config: config, weights: SafeTensorsWeightSource(file: file))
             return LoadedModel(
-                name: directory.lastPathComponent, directory: directory.path, config: config,
+                name: name ?? directory.lastPathComponent, directory: directory.path, config: config,
                 classifier: classifier, labels: try labels(config: config, classes: classifier.numClasses))
         } catch let error as CheckpointLoadError {
             throw error

@@ -29,9 +29,9 @@ public struct ModelPipeline: Sendable {
     /// `[C, H, W]` the network is fed, from `pretrained_cfg.input_size`.
     public var inputSize: [Int] { loaded.config.pretrainedCfg.inputSize }
 
-    /// Loads and checks the checkpoint folder at `directory`.
-    public static func load(directory: String) throws -> ModelPipeline {
-        try ModelPipeline(loaded: CheckpointFolder.load(directory))
+    /// Loads and checks the checkpoint folder at `directory`, named `name` (else after the folder).
+    public static func load(directory: String, name: String? = nil) throws -> ModelPipeline {
+        try ModelPipeline(loaded: CheckpointFolder.load(directory, name: name))
     }
 
     public init(loaded: LoadedModel) throws {

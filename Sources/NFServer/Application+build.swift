@@ -38,7 +38,7 @@ func buildServer(
     pool: ComputePool? = nil, connections: ConnectionCounter? = nil
 ) async throws -> (application: some ApplicationProtocol, components: ServingComponents) {
     let configuration = configuration.resolvingMemoryLimit()
-    let store = ModelStore(checkpoints: configuration.checkpoints, logger: logger)
+    let store = ModelStore(source: configuration.models, logger: logger)
     let budgets = configuration.memoryBudgets
     BufferPool.shared.maxBytes = budgets.bufferPoolBytes
     let pool = pool ?? ComputePool(maxQueued: configuration.maxQueuedInferences, maxQueuedBytes: budgets.queuedInputBytes)
@@ -163,7 +163,11 @@ func buildRouter(
     router.on("/metrics", method: .get, table: routes) { _, _ in
         Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(string: metrics.render(store: store, live: live, connections: connections, memory: (budgets, pool)))))
+            body: .init(
+                byteBuffer: ByteBuffer(
+                    string: metrics.render(
+                        store: store, live: live, connections: connections, memory: (budgets, pool), batchers: inference.batchers,
+                        estimationShiftExport: configuration.estimationShiftExport))))
     }
     return router
 }

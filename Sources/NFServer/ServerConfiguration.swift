@@ -4,8 +4,18 @@ import NFServing
 public struct ServerConfiguration: Sendable {
     public var host: String
     public var port: Int
-    /// Folder of checkpoint folders; each sub-folder is a model named after it.
-    public var checkpoints: String
+    /// The models served: a folder of checkpoint folders, or one folder under a name.
+    public var models: ModelSource
+    /// A folder of checkpoint folders (`.repository`); each sub-folder is a model named after it.
+    public var checkpoints: String {
+        get {
+            switch models {
+            case let .repository(folder): folder
+            case let .single(_, directory): directory
+            }
+        }
+        set { models = .repository(newValue) }
+    }
     /// Folder of datasets; each sub-folder is a dataset named after it.
     public var datasets: String
     /// Largest request body read, in bytes (`--max-body-mb`); a larger one is refused with 413
@@ -32,6 +42,8 @@ public struct ServerConfiguration: Sendable {
     /// The share of the time the live estimation shift's observed passes and their merges may
     /// take (`--live-esm-budget`): passes are sampled to keep within it. nil observes every pass.
     public var liveEstimationShiftBudget: Double?
+    /// What `/metrics` exports of the live sums per BatchNorm layer (`--esm-export`; `layer` by default).
+    public var estimationShiftExport: EstimationShiftExport
     /// The dashboard's folder (`Public/`), served at `/`; nil serves no page.
     public var publicDirectory: String?
     /// Dynamic batching, for the server and per model.
@@ -41,16 +53,17 @@ public struct ServerConfiguration: Sendable {
     public var memoryLimit: MemoryLimit?
 
     public init(
-        host: String = "127.0.0.1", port: Int = 8080, checkpoints: String = "./checkpoints",
+        host: String = "127.0.0.1", port: Int = 8080, checkpoints: String = "./checkpoints", models: ModelSource? = nil,
         datasets: String = "./datasets", maxBodyBytes: Int = 20 << 20, maxPixels: Int = 40_000_000,
         adminToken: String? = nil, maxQueuedInferences: Int = 64,
         connectionLimits: ConnectionLimits = ConnectionLimits(), shutdownGrace: Duration = .seconds(25),
-        shutdownDelay: Duration = .zero, liveEstimationShift: Bool = true, liveEstimationShiftBudget: Double? = nil, publicDirectory: String? = nil,
+        shutdownDelay: Duration = .zero, liveEstimationShift: Bool = true, liveEstimationShiftBudget: Double? = nil,
+        estimationShiftExport: EstimationShiftExport = .layer, publicDirectory: String? = nil,
         batching: BatchingConfiguration = BatchingConfiguration(), memoryLimit: MemoryLimit? = nil
     ) {
         self.host = host
         self.port = port
-        self.checkpoints = checkpoints
+        self.models = models ?? .repository(checkpoints)
         self.datasets = datasets
         self.maxBodyBytes = maxBodyBytes
         self.maxPixels = maxPixels
@@ -61,6 +74,7 @@ public struct ServerConfiguration: Sendable {
         self.shutdownDelay = shutdownDelay
         self.liveEstimationShift = liveEstimationShift
         self.liveEstimationShiftBudget = liveEstimationShiftBudget
+        self.estimationShiftExport = estimationShiftExport
         self.publicDirectory = publicDirectory
         self.batching = batching
         self.memoryLimit = memoryLimit

@@ -49,8 +49,16 @@ struct ServerMetrics: RequestMetrics {
     /// `nfserve_memory_held_bytes{budget}` and `nfserve_memory_resident_bytes`.
     func render(
         store: ModelStore, live: LiveMonitors, connections: ConnectionCounter? = nil,
-        memory: (budgets: MemoryBudgets, pool: ComputePool)? = nil
+        memory: (budgets: MemoryBudgets, pool: ComputePool)? = nil, batchers: DynamicBatchers? = nil,
+        estimationShiftExport: EstimationShiftExport = .off
     ) -> String {
+        if let batchers {
+            // Every served model has one, 0 until its first request (a scaler reads absent as unknown).
+            let depths = batchers.queueDepths
+            for entry in store.entries where entry.model != nil {
+                Gauge(label: "nfserve_queue_depth", dimensions: [("model", entry.name)], factory: factory).record(depths[entry.name] ?? 0)
+            }
+        }
         if let (budgets, pool) = memory {
             Gauge(label: "nfserve_memory_limit_bytes", factory: factory).record(budgets.limit.bytes)
             if let resident = MemoryReturn.residentBytes() {
@@ -76,7 +84,7 @@ struct ServerMetrics: RequestMetrics {
             Gauge(label: "nfserve_models", dimensions: [("status", status)], factory: factory).record(count)
         }
         recordLiveEstimationShift(store: store, live: live)
-        return registry.emitToString()
+        return registry.emitToString() + EstimationShiftMetrics.text(estimationShiftExport, store: store, live: live)
     }
 
     /// Per served model, over everything it classified since its statistics last changed (or

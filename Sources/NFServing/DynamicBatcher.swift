@@ -61,6 +61,9 @@ public final class DynamicBatcher: Sendable {
     public var passes: Int { passCount.load(ordering: .relaxed) }
     /// Requests waiting for a pass.
     var waiting: Int { queue.withLock { $0.pending.count } }
+    /// Requests admitted for this model and not yet in a forward pass: waiting, or still
+    /// being decoded (`nfserve_queue_depth`).
+    public var queueDepth: Int { queue.withLock { $0.pending.count + $0.incoming } }
 
     public init(model: ModelPipeline, policy: BatchingPolicy, pool: ComputePool, metrics: any InferenceMetrics, live: LiveMonitors) {
         self.model = model
@@ -179,6 +182,9 @@ public final class DynamicBatchers: Sendable {
     }
 
     public func policy(for model: ModelPipeline) -> BatchingPolicy { configuration.policy(for: model.name) }
+
+    /// Each model's requests not yet in a forward pass (`DynamicBatcher.queueDepth`), by name.
+    public var queueDepths: [String: Int] { batchers.withLock { $0.mapValues(\.queueDepth) } }
 
     public func batcher(for model: ModelPipeline) -> DynamicBatcher {
         batchers.withLock { batchers in

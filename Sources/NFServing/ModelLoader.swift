@@ -9,9 +9,10 @@ public final class ModelLoader: Sendable {
 
     public init() {}
 
-    public func load(_ directory: String) async throws -> ModelPipeline {
+    /// The checkpoint folder `directory`, served as `name`.
+    public func load(_ directory: String, name: String) async throws -> ModelPipeline {
         try await withCheckedThrowingContinuation { continuation in
-            queue.async { continuation.resume(with: Result { try ModelPipeline.load(directory: directory) }) }
+            queue.async { continuation.resume(with: Result { try ModelPipeline.load(directory: directory, name: name) }) }
         }
     }
 }

@@ -86,6 +86,15 @@ public final class ModelStore: Sendable {
         state = Mutex(State(entries: entries))
     }
 
+    /// The models of `source`: the folders of a repository (`init(checkpoints:logger:)`), or the
+    /// one folder of a single model.
+    public convenience init(source: ModelSource, logger: Logger) {
+        switch source {
+        case let .repository(checkpoints): self.init(checkpoints: checkpoints, logger: logger)
+        case let .single(name, directory): self.init(entries: [Entry(name: name, directory: directory, status: .loading)], finished: false)
+        }
+    }
+
     /// A store with the given entries (tests); `root` lets `reload` find folders by name.
     public init(entries: [Entry], finished: Bool, root: String? = nil) {
         self.root = root.map { URL(fileURLWithPath: $0) }
@@ -169,13 +178,15 @@ public final class ModelStore: Sendable {
     /// Loads the folder `name` of the repository anew with `load` and swaps it in: a request
     /// sees the old version or the new one, never neither. When loading fails, a version that
     /// was serving keeps serving, and the error says why (`loadFailed`); `noSuchFolder` when no such folder exists.
-    public func reload(_ name: String, logger: Logger, load: (String) async throws -> ModelPipeline) async throws -> ModelPipeline {
+    public func reload(
+        _ name: String, logger: Logger, load: (_ directory: String, _ name: String) async throws -> ModelPipeline
+    ) async throws -> ModelPipeline {
         guard let directory = directory(forName: name) else {
             throw ServingError(.noSuchFolder, "no model folder \"\(name)\" in the checkpoints folder")
         }
         let start = ContinuousClock.now
         do {
-            let model = try await load(directory)
+            let model = try await load(directory, name)
             set(name, directory: directory, status: .ready(model))
             logger.info("reloaded \(name) in \(ContinuousClock.now - start)")
             return model
@@ -220,12 +231,12 @@ public final class ModelStore: Sendable {
     }
 
     /// Tries every listed folder in turn with `load` and records the outcome.
-    public func loadAll(logger: Logger, load: (String) async throws -> ModelPipeline) async {
+    public func loadAll(logger: Logger, load: (_ directory: String, _ name: String) async throws -> ModelPipeline) async {
         for entry in entries {
             let start = ContinuousClock.now
             let status: Status
             do {
-                let model = try await load(entry.directory)
+                let model = try await load(entry.directory, entry.name)
                 status = .ready(model)
                 logger.info(
                     "loaded \(entry.name): \(model.classifier.architecture), \(model.classifier.parameterCount) parameters, \(model.flops) FLOPs at \(model.inputSize), in \(ContinuousClock.now - start)"

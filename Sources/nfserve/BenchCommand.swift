@@ -96,7 +96,7 @@ struct BenchCommand: AsyncParsableCommand {
             "onednn": oneDNNVersion,
         ]
         if let image {
-            guard let dir = ModelResolution.folder(model, checkpoints: checkpoints) else {
+            guard let dir = try ModelResolution.folder(model, checkpoints: checkpoints) else {
                 throw ValidationError("--image needs a checkpoint folder (its preprocessing)")
             }
             let pipeline = try ModelPipeline.load(directory: dir)
@@ -126,7 +126,7 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     private func defaultSize() -> Int {
-        if let dir = ModelResolution.folder(model, checkpoints: checkpoints),
+        if let dir = try? ModelResolution.folder(model, checkpoints: checkpoints) ?? nil,
             let config = try? NFCheckpoint.ModelConfig.load(path: dir + "/config.json"),
             config.pretrainedCfg.inputSize.count == 3
         {

@@ -34,7 +34,7 @@ struct EsmCommand: AsyncParsableCommand {
         let catalog = DatasetCatalog(root: datasets)
         var reports: [EstimationShiftReport] = []
         for name in model {
-            guard let folder = ModelResolution.folder(name, checkpoints: checkpoints) else {
+            guard let folder = try ModelResolution.folder(name, checkpoints: checkpoints) else {
                 throw ValidationError("no checkpoint folder \"\(name)\" (looked in the working directory and \(checkpoints))")
             }
             let pipeline = try ModelPipeline.load(directory: folder)

@@ -21,7 +21,7 @@ struct EvalCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard batch > 0, (limit ?? 1) > 0 else { throw ValidationError("--batch and --limit must be positive") }
-        guard let dir = ModelResolution.folder(model, checkpoints: checkpoints) else {
+        guard let dir = try ModelResolution.folder(model, checkpoints: checkpoints) else {
             throw ValidationError("no checkpoint folder \"\(model)\" (looked in the working directory and \(checkpoints))")
         }
         let loaded = try ModelPipeline.load(directory: dir)

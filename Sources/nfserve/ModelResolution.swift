@@ -3,11 +3,15 @@ import NFCheckpoint
 import NFLayers
 import NFModels
 
-/// `--model NAME_OR_DIR`: a checkpoint folder given by path, or by name inside `--checkpoints`.
-/// For commands that accept it, a registered architecture name with no such folder builds that
-/// architecture with initialized (random, seeded) weights.
+/// `--model NAME_OR_DIR`: a checkpoint folder given by path, by name inside `--checkpoints`, or
+/// as `hf:ORG/NAME[@REVISION]` in the local Hugging Face cache. For commands that accept it, a
+/// registered architecture name with no such folder builds that architecture with initialized
+/// (random, seeded) weights.
 enum ModelResolution {
-    static func folder(_ nameOrDir: String, checkpoints: String) -> String? {
+    static func folder(_ nameOrDir: String, checkpoints: String) throws -> String? {
+        if let reference = try HubModelReference(nameOrDir) {
+            return try reference.snapshot(in: HubModelReference.cacheFolder())
+        }
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: nameOrDir, isDirectory: &isDir), isDir.boolValue { return nameOrDir }
         let inside = URL(fileURLWithPath: checkpoints).appendingPathComponent(nameOrDir).path
@@ -19,8 +23,8 @@ enum ModelResolution {
         _ nameOrDir: String, checkpoints: String, allowArchitecture: Bool,
         modelArgs: String?
     ) throws -> (name: String, classifier: any ImageClassifier) {
-        if let dir = folder(nameOrDir, checkpoints: checkpoints) {
-            let model = try CheckpointFolder.load(dir)
+        if let dir = try folder(nameOrDir, checkpoints: checkpoints) {
+            let model = try CheckpointFolder.load(dir, name: try HubModelReference(nameOrDir)?.name)
             return (model.name, model.classifier)
         }
         guard allowArchitecture, ModelRegistry.architectures.contains(nameOrDir) else {

@@ -10,7 +10,8 @@ struct NFServeCommand: AsyncParsableCommand {
         abstract: "Serve, evaluate and look inside CNN image classifiers (timm checkpoints).",
         version: nfserveVersion,
         subcommands: [
-            ServeCommand.self, PredictCommand.self, EvalCommand.self, BenchCommand.self, SppCommand.self, EsmCommand.self, ArchitecturesCommand.self,
+            ServeCommand.self, PredictCommand.self, EvalCommand.self, BenchCommand.self, SppCommand.self, EsmCommand.self, RecalibrateCommand.self,
+            ArchitecturesCommand.self,
         ]
     )
 

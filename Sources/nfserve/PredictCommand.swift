@@ -18,7 +18,7 @@ struct PredictCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard let folder = ModelResolution.folder(model, checkpoints: checkpoints) else {
+        guard let folder = try ModelResolution.folder(model, checkpoints: checkpoints) else {
             throw ValidationErrorMessage("no checkpoint folder \"\(model)\" (looked in the working directory and \(checkpoints))")
         }
         print(try predictionResponseJSON(modelDirectory: folder, imageFiles: images, topK: topk, maxPixels: maxPixels))

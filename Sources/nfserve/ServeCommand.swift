@@ -9,13 +9,23 @@ import NFServing
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Serve every checkpoint folder of --checkpoints over HTTP (TorchServe forms and the Open Inference Protocol v2).")
+        abstract:
+            "Serve every checkpoint folder of --checkpoints, or the one of --model-dir, over HTTP (TorchServe forms and the Open Inference Protocol v2) and gRPC."
+    )
 
     @Option(help: "Address to listen on (0.0.0.0 for every interface; default: env NFSERVE_HOST, else 127.0.0.1).") var host: String?
     @Option(help: "Port to listen on (default: env NFSERVE_PORT, else 8080).") var port: Int?
     @Option(help: "Port of the gRPC listener (KServe v2 GRPCInferenceService; default: env NFSERVE_GRPC_PORT, else 8081; 0: none).")
     var grpcPort: Int?
-    @Option(help: "Folder of checkpoint folders; each sub-folder is a model named after it.") var checkpoints = "./checkpoints"
+    @Option(help: "Folder of checkpoint folders; each sub-folder is a model named after it (a checkpoint folder itself: that one model).")
+    var checkpoints = "./checkpoints"
+    @Option(
+        help:
+            "Serve this one checkpoint folder instead (KServe's /mnt/models), or hf:ORG/NAME[@REVISION] from the local Hugging Face cache ($HF_HOME/hub; nothing is downloaded)."
+    )
+    var modelDir: String?
+    @Option(help: "The name the one model of --model-dir is served as (default: its folder's name; NAME for hf:ORG/NAME).")
+    var modelName: String?
     @Option(help: "Folder of datasets; each sub-folder is a dataset named after it.") var datasets = "./datasets"
     @Option(help: "Largest request body, in MiB (413 beyond).") var maxBodyMb = 20
     @Option(help: "Largest image, in pixels, checked from its header before decoding (422 beyond).") var maxPixels = 40_000_000
@@ -40,6 +50,11 @@ struct ServeCommand: AsyncParsableCommand {
             "Share of the time observed passes (BatchNorm unfolded, inputs reduced) and their merges may take (0-1]; predictions are sampled to keep within it. \"all\" observes every prediction."
     )
     var liveEsmBudget = "0.1"
+    @Option(
+        help:
+            "What /metrics exports of the live BatchNorm sums: layer (this replica's ESM per layer), channel (raw per-channel sums Prometheus pools across replicas into the fleet's exact ESM; 4 series per BatchNorm channel) or off."
+    )
+    var esmExport = "layer"
     @Option(help: "Dynamic batching: most images in one forward pass (1 turns batching off).") var maxBatchSize = 32
     @Option(
         help:
@@ -104,6 +119,24 @@ struct ServeCommand: AsyncParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \"\(logLevel)\"") }
         _ = try batching()
         _ = try liveBudget()
+        _ = try models()
+        _ = try estimationShiftExport()
+    }
+
+    private func estimationShiftExport() throws -> EstimationShiftExport {
+        guard let export = EstimationShiftExport(rawValue: esmExport) else {
+            throw ValidationError("--esm-export must be off, layer or channel, got \"\(esmExport)\"")
+        }
+        return export
+    }
+
+    /// --model-dir / --model-name / --checkpoints, resolved; a path that does not exist stops the start.
+    private func models() throws -> ModelSource {
+        do {
+            return try ModelSource.resolve(checkpoints: checkpoints, modelDir: modelDir, modelName: modelName)
+        } catch {
+            throw ValidationError(error.description)
+        }
     }
 
     /// --live-esm-budget: a share in (0, 1], or "all" (nil: every prediction observed).
@@ -145,10 +178,11 @@ struct ServeCommand: AsyncParsableCommand {
             headerTimeout: .seconds(headerTimeout), bodyTimeout: .seconds(bodyTimeout),
             keepAliveTimeout: .seconds(keepaliveTimeout), maxConnections: maxConnections)
         let configuration = ServerConfiguration(
-            host: resolvedHost, port: try resolvedPort(), checkpoints: checkpoints, datasets: datasets,
+            host: resolvedHost, port: try resolvedPort(), models: try models(), datasets: datasets,
             maxBodyBytes: maxBodyMb << 20, maxPixels: maxPixels, adminToken: try adminToken(),
             connectionLimits: limits, shutdownGrace: .seconds(shutdownGrace), shutdownDelay: .seconds(shutdownDelay),
-            liveEstimationShift: liveEsm, liveEstimationShiftBudget: try liveBudget(), publicDirectory: try PublicFolder.resolve(publicDirectory),
+            liveEstimationShift: liveEsm, liveEstimationShiftBudget: try liveBudget(),
+            estimationShiftExport: try estimationShiftExport(), publicDirectory: try PublicFolder.resolve(publicDirectory),
             batching: try batching(), memoryLimit: try resolvedMemoryLimit())
         let grpcPort = try resolvedGRPCPort()
         try await NFServer.serve(configuration, logger: logger) { components in

@@ -55,7 +55,7 @@ struct SppCommand: AsyncParsableCommand {
         let catalog = DatasetCatalog(root: datasets)
         let reports = try runs.map { run -> SignalPropagationReport in
             guard case let .servedModel(name) = run.kind else { return try run.measureAtInitialization() }
-            guard let folder = ModelResolution.folder(name, checkpoints: checkpoints) else {
+            guard let folder = try ModelResolution.folder(name, checkpoints: checkpoints) else {
                 throw ValidationError(
                     "no checkpoint folder \"\(name)\" (looked in the working directory and \(checkpoints)); "
                         + "for a registered architecture at initialization add --at-init")

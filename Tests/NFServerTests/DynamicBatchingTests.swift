@@ -61,6 +61,8 @@ import Testing
         let (gate, blocker) = try await Self.block(pool)
         let tasks = inputs.map { input in Task { try await inference.logits(model, input: input) } }
         await Self.waitUntil { inference.batchers.batcher(for: model).waiting == inputs.count }  // all queued behind the blocker
+        // What nfserve_queue_depth reports: the requests not yet in a pass, then none.
+        #expect(inference.batchers.queueDepths == [model.name: inputs.count])
         gate.signal()
         try await blocker.value
         for (input, task) in zip(inputs, tasks) {
@@ -71,6 +73,7 @@ import Testing
         }
         // Two passes: the 9 images of 32 px together, the 40 px image apart.
         #expect(inference.batchers.batcher(for: model).passes == 2)
+        #expect(inference.batchers.queueDepths == [model.name: 0])
     }
 
     @Test func aBatchIsCutAtTheMaximumSize() async throws {

@@ -34,7 +34,7 @@ import Testing
         let configuration = ServerConfiguration(
             host: "127.0.0.1", port: 0, checkpoints: repository.appendingPathComponent("checkpoints").path,
             datasets: repository.appendingPathComponent("datasets").path, maxBodyBytes: 8 << 20,
-            maxPixels: 1_000_000, adminToken: token)
+            maxPixels: 1_000_000, adminToken: token, estimationShiftExport: .channel)
         return TestServer.app(store: store, configuration: configuration)
     }
 
@@ -60,6 +60,47 @@ import Testing
         case let (x as Double, y as Double): return abs(x - y) <= tolerance * max(abs(y), 1e-12)
         default: return false
         }
+    }
+
+    /// Each layer's ESM from `--esm-export channel`'s series, computed as the recording rules of
+    /// deploy/prometheus/ do (here for one replica), and the number of series.
+    static func exportedEstimationShift(_ metrics: String) throws -> (layers: [String: (Double, Double)], series: Int) {
+        var values: [String: Double] = [:]
+        var perChannel: [String: [String: [Int: Double]]] = [:]  // metric -> layer -> channel -> value
+        var series = 0
+        for line in metrics.split(separator: "\n") where line.hasPrefix("nfserve_esm_") {
+            let name = String(line.prefix { $0 != "{" })
+            let labels = line.drop { $0 != "{" }.dropFirst().prefix { $0 != "}" }
+            var parsed: [String: String] = [:]
+            for pair in labels.split(separator: ",") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                parsed[String(parts[0])] = String(parts[1].dropFirst().dropLast())
+            }
+            let value = try #require(Double(line.split(separator: " ").last ?? ""))
+            let layer = try #require(parsed["layer"])
+            series += 1
+            if name == "nfserve_esm_values_total" {
+                values[layer] = value
+            } else {
+                perChannel[name, default: [:]][layer, default: [:]][try #require(Int(parsed["channel"] ?? ""))] = value
+            }
+        }
+        var layers: [String: (Double, Double)] = [:]
+        for (layer, n) in values {
+            let up = perChannel["nfserve_esm_deviation_up_total"]?[layer] ?? [:]
+            let down = perChannel["nfserve_esm_deviation_down_total"]?[layer] ?? [:]
+            let squares = perChannel["nfserve_esm_squared_deviation_total"]?[layer] ?? [:]
+            let runningVar = perChannel["nfserve_esm_running_var"]?[layer] ?? [:]
+            var meanSquares = 0.0, varSquares = 0.0
+            for c in 0..<runningVar.count {
+                let d = ((up[c] ?? .nan) - (down[c] ?? .nan)) / n
+                let variance = (squares[c] ?? .nan) / n - d * d
+                meanSquares += d * d
+                varSquares += (runningVar[c]! - variance) * (runningVar[c]! - variance)
+            }
+            layers[layer] = (meanSquares.squareRoot(), varSquares.squareRoot())
+        }
+        return (layers, series)
     }
 
     @Test func liveTrafficGivesTheDatasetsShift() async throws {
@@ -111,6 +152,17 @@ import Testing
                 $0["esm_var"] as? Double
             }
             #expect(!stage3.isEmpty && abs(gauge - stage3.max()!) <= 1e-9 * gauge)
+
+            // --esm-export channel: the raw sums, from which each layer's ESM is the dataset's.
+            let exported = try Self.exportedEstimationShift(metrics)
+            #expect(exported.series == 4 * 3840 + 28, "4 series per BatchNorm channel, 1 per layer")
+            #expect(!metrics.contains("nfserve_live_esm_layer"), "layer mode's gauges are not exported in channel mode")
+            #expect(exported.layers.count == 28)
+            for layer in b {
+                let name = try #require(layer["name"] as? String)
+                let (esmMean, esmVar) = try #require(exported.layers[name], "\(name) exported")
+                #expect(Self.relativeClose(esmMean, layer["esm_mean"], 1e-9) && Self.relativeClose(esmVar, layer["esm_var"], 1e-9), "\(name)")
+            }
 
             // Reset is an admin action.
             #expect(try await client.execute(uri: "/diagnostics/esm/reset?model=\(Self.modelName)", method: .post).status == .unauthorized)

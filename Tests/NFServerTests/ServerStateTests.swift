@@ -118,6 +118,8 @@ import Testing
             #expect(text.contains(#"nfserve_inference_duration_seconds_count{model="tiny"} 1"#))
             #expect(text.contains(#"nfserve_models{status="ready"} 1"#))
             #expect(text.contains(#"nfserve_models{status="failed"} 1"#))
+            // Every served model's queue, empty once its request was answered.
+            #expect(text.contains(#"nfserve_queue_depth{model="tiny"} 0"#), "\(text)")
         }
     }
 }
