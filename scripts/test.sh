@@ -8,7 +8,8 @@
 # the OpenAPI JSON against its YAML, swift-format), every Swift test suite in one pass (the suites
 # that load the whole machine and those whose servers must answer in time keep apart through the
 # MachineLoad trait, Tests/NFTestSupport), the browser test, the rolling-restart rehearsals, a
-# short Schemathesis pass against the OpenAPI document and tritonclient as a peer.
+# short Schemathesis pass against the OpenAPI document, tritonclient as a peer, the deploy/
+# manifests (offline validation) and the Prometheus rules (promtool).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-packages.sh build
@@ -35,4 +36,8 @@ else
   NFSERVE=.build/debug/nfserve scripts/schemathesis.sh
   # A real OIP client: tritonclient with its default (binary) arguments, answers equal to JSON's.
   NFSERVE=.build/debug/nfserve scripts/tritonclient-check.sh
+  # The Kubernetes and KServe manifests checked offline (deploy/; broken copies must fail), and
+  # the Prometheus recording rules with promtool against three synthetic replicas.
+  NFSERVE=.build/debug/nfserve scripts/deploy-check.sh
+  scripts/prometheus-rules-check.sh
 fi
