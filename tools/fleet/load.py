@@ -2,7 +2,11 @@
 """Open load for the fleet rehearsal: PUTs an image to /predictions/MODEL at a fixed rate, each
 request on a new connection at its scheduled time, until STOP_FILE exists (or MAX_S pass).
 Writes one JSON object to stdout: how many requests were sent, answered 200, answered with
-another status (by status), and failed without an answer (by error). Standard library only.
+another status (by status), and failed without an answer (by error); and whether the schedule was
+kept: "achieved_rate" (requests over the span from the first connection opened to the last) and
+"lag_ms" (p50, p99, max of how late each connection was opened against its scheduled time). A
+submitted request waits for a free thread, so a client that cannot keep up shows as lag and a
+lower achieved rate, not as a lower "sent". Standard library only.
 
 Usage: tools/fleet/load.py PORT MODEL IMAGE RATE STOP_FILE [MAX_S]
 """
@@ -22,10 +26,14 @@ max_s = float(sys.argv[6]) if len(sys.argv) == 7 else 600.0
 body = open(image, "rb").read()
 content_type = "image/png" if image.endswith(".png") else "image/jpeg"
 counts = collections.Counter()
+lags = []  # (when the connection was opened, how late against its schedule), in seconds
 lock = threading.Lock()
 
 
-def one():
+def one(scheduled):
+    opened = time.time()
+    with lock:
+        lags.append((opened, opened - scheduled))
     try:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         connection.request("PUT", f"/predictions/{model}", body=body,
@@ -49,8 +57,18 @@ with ThreadPoolExecutor(max_workers=128) as pool:
         delay = start + sent / rate - time.time()
         if delay > 0:
             time.sleep(delay)
-        pool.submit(one)
+        pool.submit(one, start + sent / rate)
         sent += 1
 elapsed = time.time() - start
-print(json.dumps({"sent": sent, "seconds": round(elapsed, 1), "rate": rate, "ok": counts.pop("200", 0),
-                  "failed": dict(counts)}))
+opened = sorted(t for t, _ in lags)
+late = sorted(lag for _, lag in lags)
+achieved = (len(opened) - 1) / (opened[-1] - opened[0]) if len(opened) > 1 and opened[-1] > opened[0] else 0.0
+
+
+def percentile(q):
+    return round(1000 * late[min(len(late) - 1, int(q * len(late)))], 1) if late else None
+
+
+print(json.dumps({"sent": sent, "seconds": round(elapsed, 1), "rate": rate, "achieved_rate": round(achieved, 1),
+                  "lag_ms": {"p50": percentile(0.5), "p99": percentile(0.99), "max": percentile(1.0)},
+                  "ok": counts.pop("200", 0), "failed": dict(counts)}))
