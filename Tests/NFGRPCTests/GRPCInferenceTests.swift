@@ -213,6 +213,9 @@ import Testing
             ),
             ("an unknown output", Self.request(raw: true, outputs: ["features"]), .invalidArgument, "unknown output"),
         ]
+        var tooSmall = Self.request(raw: true, shape: [1, 1, 2, 2], values: [0, 0, 0, 0])
+        tooSmall.modelName = "strict"
+        cases.append(("a 2x2 input for a model that takes 8x8 and more", tooSmall, .invalidArgument, "at least 8"))
         var unknownModel = Self.request(raw: true)
         unknownModel.modelName = "nope"
         cases.append(("an unknown model", unknownModel, .notFound, "unknown model"))
@@ -274,10 +277,10 @@ import Testing
                 try await client.repositoryIndex(.init(), metadata: ["authorization": "Bearer wrong"])
             } throws: { ($0 as? RPCError)?.code == .unauthenticated }
             let index = try await client.repositoryIndex(.init(), metadata: ["authorization": "Bearer s3cret"])
-            #expect(index.models.map(\.name).sorted() == ["broken", GRPCTestServer.model])
+            #expect(index.models.map(\.name).sorted() == ["broken", GRPCTestServer.model, "strict"])
             #expect(index.models.first { $0.name == "broken" }?.state == "UNAVAILABLE")
             let ready = try await client.repositoryIndex(.with { $0.ready = true }, metadata: ["authorization": "Bearer s3cret"])
-            #expect(ready.models.map(\.name) == [GRPCTestServer.model])
+            #expect(ready.models.map(\.name).sorted() == [GRPCTestServer.model, "strict"])
             _ = try await client.repositoryModelUnload(.with { $0.modelName = GRPCTestServer.model }, metadata: ["authorization": "Bearer s3cret"])
             await #expect {
                 try await client.modelInfer(Self.request(raw: true))

@@ -5,10 +5,10 @@ import Hummingbird
 import Logging
 import NFDiagnostics
 import NFOpenInference
-import NFPipeline
 import ServiceLifecycle
 
 @testable import NFGRPC
+@testable import NFPipeline
 @testable import NFServer
 @testable import NFServing
 
@@ -19,6 +19,13 @@ struct GRPCTestServer {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let model = "fmnist-resnet-bn"
     static let pipeline: ModelPipeline = try! ModelPipeline.load(directory: repository.appendingPathComponent("checkpoints/\(model)").path)
+
+    /// The same network served as `strict`, taking inputs of 8x8 and more (as a network whose
+    /// strides and windows need a larger input does).
+    static let strict: ModelPipeline = {
+        let loaded = try! ModelPipeline.load(directory: repository.appendingPathComponent("checkpoints/\(model)").path, name: "strict")
+        return ModelPipeline(loaded: loaded.loaded, preprocessing: loaded.preprocessing, flops: loaded.flops, minimumInputSize: 8)
+    }()
 
     static var logger: Logger {
         var logger = Logger(label: "nfserve-grpc-tests")
@@ -37,6 +44,7 @@ struct GRPCTestServer {
         store = ModelStore(
             entries: [
                 .init(name: Self.model, directory: "", status: .ready(Self.pipeline)),
+                .init(name: "strict", directory: "", status: .ready(Self.strict)),
                 .init(name: "broken", directory: "", status: .failed("no model.safetensors")),
             ], finished: true)
         configuration = ServerConfiguration(host: "127.0.0.1", port: 0, checkpoints: "/nonexistent", maxBodyBytes: maxMessageBytes)
