@@ -4,8 +4,10 @@
 #   scripts/install-packages.sh build     headers too (building and testing; the default)
 #   scripts/install-packages.sh data      Debian's Fashion-MNIST (for `nfserve eval`, the tests, training)
 #   scripts/install-packages.sh browser   Chromium, its WebDriver and Selenium (the dashboard's browser test)
-#   scripts/install-packages.sh fleet     HAProxy (scripts/cluster-rehearsal.sh's load balancer) and
-#                                         Prometheus, for its promtool (scripts/prometheus-rules-check.sh)
+#   scripts/install-packages.sh fleet     HAProxy (scripts/cluster-rehearsal.sh's load balancer),
+#                                         Prometheus (its promtool for scripts/prometheus-rules-check.sh,
+#                                         its server for cluster-rehearsal.sh --prometheus) and wrk (that
+#                                         run's capacity burst)
 #   scripts/install-packages.sh checks    Python's YAML and venv (tools/openapi-json.py, scripts/schemathesis.sh)
 #   scripts/install-packages.sh codegen   protoc (tools/grpc/generate.sh; the generated code is committed)
 # The Dockerfile runs this same script, so the README's set-up exercises it.
@@ -18,7 +20,7 @@ case "$mode" in
   build)   packages=(libdnnl-dev libturbojpeg0-dev libspng-dev zlib1g-dev libgomp1 pkg-config curl) ;;
   data)    packages=(dataset-fashion-mnist) ;;
   browser) packages=(chromium chromium-driver python3-selenium fonts-dejavu-core) ;;
-  fleet)   packages=(haproxy curl prometheus) ;;
+  fleet)   packages=(haproxy curl prometheus wrk) ;;
   checks)  packages=(python3-yaml python3-venv python3-pip) ;;
   codegen) packages=(protobuf-compiler) ;;
   *) echo "usage: $0 [runtime|build|data|browser|fleet|checks|codegen]" >&2; exit 2 ;;

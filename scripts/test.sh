@@ -29,8 +29,9 @@ else
   swift test --skip-build
   scripts/browser-test.sh
   # A rolling restart of three replicas behind HAProxy under load, with the shutdown delay the
-  # docs recommend for its checks and with none (requests sent to a closed port counted apart).
-  NFSERVE=.build/debug/nfserve scripts/cluster-rehearsal.sh --shutdown-delay 2
+  # docs recommend for its checks and with none (requests sent to a closed port counted apart);
+  # the first with Prometheus pooling the replicas' estimation shift, checked against one process.
+  NFSERVE=.build/debug/nfserve scripts/cluster-rehearsal.sh --shutdown-delay 2 --prometheus
   NFSERVE=.build/debug/nfserve scripts/cluster-rehearsal.sh --shutdown-delay 0
   # The HTTP contract, generated requests against a live server (about a minute).
   NFSERVE=.build/debug/nfserve scripts/schemathesis.sh
