@@ -165,8 +165,8 @@ if [ "$prometheus" = 1 ]; then
   {
     cat <<CFG
 global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
+  scrape_interval: 2s
+  scrape_timeout: 2s
   evaluation_interval: 1s
 rule_files:
   - $PWD/deploy/prometheus/nfserve-rules.yaml

@@ -12,9 +12,9 @@ shows that averaging the replicas' own ESMs does not give it.
   2. PUTs every PNG of DATASET_DIR once to the balancer (all must be 200), and waits until the
      replicas' live `images` add up to that number;
   3. asks the reference process (not behind the balancer) for the dataset's ESM;
-  4. waits for a rule evaluation that saw, for every replica, a scrape that started after the last
-     merge, and whose pooled value count per layer equals the sum of the replicas' own
-     nfserve_esm_values_total; reads the pooled ESM recorded at that evaluation;
+  4. waits for a rule evaluation whose pooled value count per layer equals the sum of the
+     replicas' own nfserve_esm_values_total read after the last merge (so it saw every replica's
+     final sums); reads the pooled ESM recorded at that evaluation;
   5. compares every BatchNorm layer's esm_mean and esm_var: pooled against reference (relative
      difference at most --tolerance, else exit 1), and the replicas' average against reference
      (printed only).
@@ -46,7 +46,7 @@ parser.add_argument("--model", required=True)
 parser.add_argument("--dataset", required=True, help="the dataset's name on the reference process")
 parser.add_argument("--dataset-dir", required=True, help="the same dataset's folder: its */*.png are sent")
 parser.add_argument("--tolerance", type=float, default=1e-6)
-parser.add_argument("--deadline", type=float, default=60.0, help="seconds each wait may take")
+parser.add_argument("--deadline", type=float, default=120.0, help="seconds each wait may take")
 args = parser.parse_args()
 replicas = [int(p) for p in args.replicas.split(",")]
 token = os.environ.get("NFSERVE_ADMIN_TOKEN", "")
@@ -202,15 +202,11 @@ def evaluation():
         return None
     evaluated = max(float(s["value"][1]) for s in stamps)
     at = f"{evaluated:.3f}"
-    # The scrape each replica had at that time: it must have succeeded, started after the last
-    # merge and ended before the evaluation (a scrape still being written is not seen by it).
-    # (timestamp() gives a sample's own time only for a plain selector, hence the "and".)
-    up_at = 'timestamp(up{job="nfserve"}) and up{job="nfserve"} == 1'
-    started = {s["metric"]["instance"]: float(s["value"][1]) for s in query(up_at, at)}
-    took = {s["metric"]["instance"]: float(s["value"][1]) for s in query('scrape_duration_seconds{job="nfserve"}', at)}
-    if len(started) != len(replicas) or any(started[i] <= merged_at or started[i] + took.get(i, 1e9) >= evaluated
-                                            for i in started):
-        return None
+    # That evaluation saw every replica's final sums when its pooled N per layer is the sum of the
+    # replicas' own counts read after the last merge (checked below): a replica's values and its
+    # sums are read together at each scrape, the counts only grow from the reset on, and a replica
+    # whose scrape failed is missing from the sum. (Scrape timestamps are not compared: under a
+    # loaded machine a debug build's scrape may take a second or two.)
     pooled = {}
     for name, expr in (("values", "model_layer:nfserve_esm_values:pooled"),
                        ("esm_mean", "model_layer:nfserve_esm_mean:pooled"),
