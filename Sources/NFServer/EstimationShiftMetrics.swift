@@ -25,6 +25,8 @@ enum EstimationShiftMetrics {
         let labels: String
         let batchNorm: BatchNorm2d
         let sums: EstimationShiftSums
+        /// This replica's shift (`layer` mode), as `/diagnostics/esm?source=live` computes it.
+        let shift: EstimationShiftLayer?
     }
 
     static func text(_ export: EstimationShiftExport, store: ModelStore, live: LiveMonitors) -> String {
@@ -34,11 +36,17 @@ enum EstimationShiftMetrics {
             // Only the version serving now: an older one's sums were taken against other statistics.
             guard let model = store.entry(named: monitor.name)?.model, model.version === monitor.version else { continue }
             let sums = monitor.live.sums.layers
+            // The one estimation-shift computation (the JSON route's), over this replica's moments.
+            let shifts =
+                export == .layer
+                ? Dictionary(
+                    EstimationShift.layers(model.classifier, measured: monitor.live.all.moments).map { ($0.name, $0) }
+                ) { first, _ in first } : [:]
             for bn in model.classifier.batchNormLayers {
                 guard let layer = sums[bn.name], layer.values > 0, layer.channels == bn.channels else { continue }
                 let labels =
-                    "model=\"\(escaped(monitor.name))\",statistics=\"\(monitor.live.statistics)\",layer=\"\(escaped(bn.name))\",group=\"\(ServerMetrics.group(of: bn.name))\""
-                layers.append(Layer(labels: labels, batchNorm: bn, sums: layer))
+                    "model=\"\(escaped(monitor.name))\",statistics=\"\(monitor.live.statistics)\",layer=\"\(escaped(bn.name))\",group=\"\(escaped(ServerMetrics.group(of: bn.name)))\""
+                layers.append(Layer(labels: labels, batchNorm: bn, sums: layer, shift: shifts[bn.name]))
             }
         }
         guard !layers.isEmpty else { return "" }
@@ -54,7 +62,7 @@ enum EstimationShiftMetrics {
         case .layer:
             family(&out, "nfserve_live_esm_layer", "gauge", "This replica's estimation shift per BatchNorm layer (statistic esm_mean or esm_var)")
             for layer in layers {
-                guard let (esmMean, esmVar) = layer.sums.estimationShift(runningVariance: layer.batchNorm.runningVar) else { continue }
+                guard let esmMean = layer.shift?.esmMean, let esmVar = layer.shift?.esmVar else { continue }
                 out += "nfserve_live_esm_layer{\(layer.labels),statistic=\"esm_mean\"} \(esmMean)\n"
                 out += "nfserve_live_esm_layer{\(layer.labels),statistic=\"esm_var\"} \(esmVar)\n"
             }

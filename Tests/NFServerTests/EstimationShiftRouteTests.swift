@@ -24,7 +24,7 @@ import Testing
     static let token = "esm-test-token"
     static let auth: HTTPFields = [.authorization: "Bearer \(token)"]
 
-    static func app() -> some ApplicationProtocol {
+    static func app(export: EstimationShiftExport = .channel) -> some ApplicationProtocol {
         let store = ModelStore(
             entries: [
                 .init(
@@ -34,7 +34,7 @@ import Testing
         let configuration = ServerConfiguration(
             host: "127.0.0.1", port: 0, checkpoints: repository.appendingPathComponent("checkpoints").path,
             datasets: repository.appendingPathComponent("datasets").path, maxBodyBytes: 8 << 20,
-            maxPixels: 1_000_000, adminToken: token, estimationShiftExport: .channel)
+            maxPixels: 1_000_000, adminToken: token, estimationShiftExport: export)
         return TestServer.app(store: store, configuration: configuration)
     }
 
@@ -101,6 +101,40 @@ import Testing
             layers[layer] = (meanSquares.squareRoot(), varSquares.squareRoot())
         }
         return (layers, series)
+    }
+
+    /// `--esm-export layer` (the default): per BatchNorm, this replica's shift, as the live report
+    /// gives it, and the values seen.
+    @Test func layerExportIsTheLiveReport() async throws {
+        try await Self.app(export: .layer).test(.router) { client in
+            let (headers, body) = multipartBody(Array(Self.samplePNGs.prefix(64)))
+            #expect(try await client.execute(uri: "/predictions/\(Self.modelName)", method: .post, headers: headers, body: body).status == .ok)
+            var live: [String: Any] = [:]
+            let deadline = ContinuousClock.now + .seconds(120)
+            while ContinuousClock.now < deadline {
+                live = try await client.execute(uri: "/diagnostics/esm?model=\(Self.modelName)&source=live", method: .get).json
+                if live["images"] as? Int == 64 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(live["images"] as? Int == 64)
+            let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            #expect(!metrics.contains("nfserve_esm_deviation_up_total"), "channel mode's sums are not exported in layer mode")
+            let layers = try Self.layers(live).filter { $0["kind"] as? String == "batchnorm" }
+            #expect(layers.count == 28)
+            for layer in layers {
+                let name = try #require(layer["name"] as? String)
+                for statistic in ["esm_mean", "esm_var"] {
+                    let line = try #require(
+                        metrics.split(separator: "\n").first {
+                            $0.hasPrefix("nfserve_live_esm_layer{model=\"\(Self.modelName)\",") && $0.contains("layer=\"\(name)\"")
+                                && $0.contains("statistic=\"\(statistic)\"")
+                        }, "\(name) \(statistic)")
+                    let value = try #require(Double(line.split(separator: " ").last ?? ""))
+                    #expect(Self.relativeClose(value, layer[statistic], 1e-12), "\(name) \(statistic)")
+                }
+            }
+            #expect(metrics.contains(#"nfserve_esm_values_total{model="fmnist-resnet-bn","#))
+        }
     }
 
     @Test func liveTrafficGivesTheDatasetsShift() async throws {
