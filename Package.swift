@@ -75,7 +75,7 @@ let package = Package(
             dependencies: [
                 "NFPipeline", "NFDiagnostics", "NFDatasets", "NFModels", "NFCheckpoint", "NFImage", "NFLayers", "NFTensors",
                 .product(name: "Logging", package: "swift-log"),
-                // CircularBuffer (the decoding lanes' queue), not the network.
+                // CircularBuffer (the decoding lanes' and the schedule's queues), not the network.
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
@@ -160,11 +160,11 @@ let package = Package(
                 "NFTestSupport", "NFDiagnostics", "NFPipeline", "NFDatasets", "NFPlot", "NFModels", "NFLayers", "NFTensors", "NFCheckpoint",
             ]),
         .testTarget(name: "NFPlotTests", dependencies: ["NFPlot"]),
-        .testTarget(name: "NFServingTests", dependencies: ["NFServing"]),
+        .testTarget(name: "NFServingTests", dependencies: ["NFServing", "NFTestSupport"]),
         .testTarget(name: "NFPipelineTests", dependencies: ["NFPipeline", "NFDatasets", "NFModels"]),
         .testTarget(name: "NFRequestFormatsTests", dependencies: ["NFRequestFormats", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "NFModelsTests", dependencies: ["NFModels", "NFLayers", "NFTensors", "NFCheckpoint"]),
-        .testTarget(name: "NFImageTests", dependencies: ["NFImage", "NFTensors"]),
+        .testTarget(name: "NFImageTests", dependencies: ["NFImage", "NFTensors", "NFTestSupport"]),
         .testTarget(name: "NFDatasetsTests", dependencies: ["NFDatasets", "NFImage"]),
         .testTarget(
             name: "NFServerTests",

@@ -91,6 +91,9 @@ public final class ForwardContext {
     /// normalization layer of this name has been observed: measuring one layer costs only the
     /// layers before it (BatchNorm recalibration measures layer by layer).
     public let stopAtNormalization: String?
+    /// Called by an execution plan between its steps (convolutions): where the compute pool runs
+    /// other models' short passes during a long one (`ComputePool.stepBoundary`).
+    public let stepBoundary: (@Sendable () -> Void)?
     /// Floating-point operations of the convolutions and linear layers run so far (2 per MAC).
     public private(set) var flops: Int = 0
     /// Elements of the largest convolution output so far (what a pass's activations scale with).
@@ -98,11 +101,12 @@ public final class ForwardContext {
 
     public init(
         observer: (any ForwardObserver)? = nil, batchStatistics: (any BatchStatistics)? = nil,
-        stopAtNormalization: String? = nil
+        stopAtNormalization: String? = nil, stepBoundary: (@Sendable () -> Void)? = nil
     ) {
         self.observer = observer
         self.batchStatistics = batchStatistics
         self.stopAtNormalization = stopAtNormalization
+        self.stepBoundary = stepBoundary
     }
 
     @inline(__always)

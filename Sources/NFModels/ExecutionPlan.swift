@@ -16,8 +16,15 @@ import NFTensors
 /// batch statistics and stopping at a layer run on the layers.
 public protocol ExecutionPlan: Sendable {
     /// `[N, C, H, W] -> [N, numClasses]` logits; the observer, when given, sees the sites it
-    /// declares in `observedSites`.
-    func logits(_ input: Tensor, observer: (any ForwardObserver)?) throws -> Tensor
+    /// declares in `observedSites`; `stepBoundary`, when given, is called before each
+    /// convolution after the first.
+    func logits(_ input: Tensor, observer: (any ForwardObserver)?, stepBoundary: (() -> Void)?) throws -> Tensor
+}
+
+extension ExecutionPlan {
+    public func logits(_ input: Tensor, observer: (any ForwardObserver)?) throws -> Tensor {
+        try logits(input, observer: observer, stepBoundary: nil)
+    }
 }
 
 extension ForwardContext {
@@ -28,17 +35,23 @@ extension ForwardContext {
 /// One observer's view inside a plan: which kinds of site it reads.
 struct PlanObserver {
     let observer: (any ForwardObserver)?
+    /// Between steps (`ExecutionPlan.logits(_:observer:stepBoundary:)`).
+    let stepBoundary: (() -> Void)?
     /// It reads normalization inputs: BatchNorm stays unfolded.
     let normalizationInputs: Bool
     /// It reads the stem's and the blocks' outputs and the residual branches: sums stay unfused.
     let blocks: Bool
 
-    init(observer: (any ForwardObserver)?) {
+    init(observer: (any ForwardObserver)?, stepBoundary: (() -> Void)? = nil) {
         self.observer = observer
+        self.stepBoundary = stepBoundary
         let sites = observer?.observedSites ?? []
         normalizationInputs = sites.contains(.normalizationInputs)
         blocks = sites.contains(.blocks)
     }
+
+    /// A step ends and another begins.
+    func boundary() { stepBoundary?() }
 
     func normalizationInput(_ name: String, _ x: BlockedTensor) throws {
         guard normalizationInputs, let observer else { return }

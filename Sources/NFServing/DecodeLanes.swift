@@ -16,10 +16,14 @@ import Synchronization
 ///   watchdog, which looks every `patience` while jobs are queued, when one has waited that
 ///   long: the compute thread runs at normal priority, so a decode waits at most about twice
 ///   `patience` plus the passes queued before it, however busy other processes or an endless
-///   stream of already decoded inputs keep the cores.
+///   stream of already decoded inputs keep the cores;
+/// - the compute pool's thread again at each step boundary of a long pass
+///   (`ComputePool.decodesAtStepBoundaries`): during one, OpenMP's threads keep both cores busy
+///   and the lanes get nothing, so a small model's image would otherwise wait for the pass to end
+///   before its own pass could even be queued.
 public final class DecodeLanes: Sendable {
     private struct Queue {
-        var jobs = CircularBuffer<(job: @Sendable () -> Void, queued: ContinuousClock.Instant)>()
+        var jobs = CircularBuffer<(job: @Sendable () -> Void, queued: ContinuousClock.Instant, helped: Bool)>()
         /// A help request is on the compute pool and has not started yet.
         var helpPosted = false
         /// The watchdog is armed.
@@ -27,7 +31,7 @@ public final class DecodeLanes: Sendable {
         var count: Int { jobs.count }
         var oldest: ContinuousClock.Instant? { jobs.first?.queued }
 
-        mutating func pop() -> (@Sendable () -> Void)? { jobs.popFirst()?.job }
+        mutating func pop() -> (job: @Sendable () -> Void, helped: Bool)? { jobs.popFirst().map { ($0.job, $0.helped) } }
 
         /// Whether to post a help request now (marking it posted).
         mutating func postsHelp() -> Bool {
@@ -48,6 +52,7 @@ public final class DecodeLanes: Sendable {
         // No lanes (tests only): every job waits for the compute thread.
         lanes = (0..<max(count, 0)).map { WorkerThread(name: "nfserve.decode.\($0)", background: true) }
         self.helper = helper
+        helper.decodesAtStepBoundaries { [weak self] in self?.help() ?? 0 }
     }
 
     public func run<T: Sendable>(helped: Bool, _ work: @escaping @Sendable () throws -> T) async throws -> T {
@@ -58,17 +63,17 @@ public final class DecodeLanes: Sendable {
 
     private func enqueue(helped: Bool, _ job: @escaping @Sendable () -> Void) {
         let (askHelp, watch) = queue.withLock { queue in
-            queue.jobs.append((job, ContinuousClock.now))
+            queue.jobs.append((job, ContinuousClock.now, helped))
             let watch = !queue.watching
             queue.watching = true
             return (helped && queue.postsHelp(), watch)
         }
-        if !lanes.isEmpty { lanes[next.add(1, ordering: .relaxed).oldValue % lanes.count].async { self.take()?() } }
-        if askHelp { helper.submit { self.help() } }
+        if !lanes.isEmpty { lanes[next.add(1, ordering: .relaxed).oldValue % lanes.count].async { self.take()?.job() } }
+        if askHelp { helper.submitDecoding { self.help() } }
         if watch { watchAfter(Self.patience) }
     }
 
-    private func take() -> (@Sendable () -> Void)? { queue.withLock { $0.pop() } }
+    private func take() -> (job: @Sendable () -> Void, helped: Bool)? { queue.withLock { $0.pop() } }
 
     /// Jobs queued and not started.
     public var queued: Int { queue.withLock { $0.count } }
@@ -84,22 +89,28 @@ public final class DecodeLanes: Sendable {
                 }
                 return (ContinuousClock.now - oldest >= Self.patience && queue.postsHelp(), true)
             }
-            if askHelp { self.helper.submit { self.help() } }
+            if askHelp { self.helper.submitDecoding { self.help() } }
             if again { self.watchAfter(Self.patience) }
         }
     }
 
     /// On the compute pool: the jobs queued now (not those that come meanwhile, which would keep
-    /// the next pass waiting), on the OpenMP threads.
-    private func help() {
+    /// the next pass waiting), on the OpenMP threads. Returns how many were for models that do
+    /// not help decode (small ones, whose passes may run between a long pass's steps).
+    @discardableResult
+    private func help() -> Int {
         let queued = queue.withLock { queue in
             queue.helpPosted = false
             return queue.count
         }
-        guard queued > 0 else { return }
-        let taken = Atomic<Int>(0)
+        guard queued > 0 else { return 0 }
+        let taken = Atomic<Int>(0), small = Atomic<Int>(0)
         parallelFor(min(queued, availableComputeThreads)) { _ in
-            while taken.add(1, ordering: .relaxed).oldValue < queued, let job = take() { job() }
+            while taken.add(1, ordering: .relaxed).oldValue < queued, let next = take() {
+                next.job()
+                if !next.helped { small.add(1, ordering: .relaxed) }
+            }
         }
+        return small.load(ordering: .relaxed)
     }
 }

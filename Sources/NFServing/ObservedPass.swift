@@ -16,16 +16,19 @@ struct ObservedPass {
     private let model: ModelPipeline
     private let images: Int
 
-    init(model: ModelPipeline, input: Tensor, live: LiveMonitors, metrics: any InferenceMetrics) throws {
+    /// Runs on `pool`'s thread, letting other models' passes run between its steps; its
+    /// `duration` is its own time, without theirs.
+    init(model: ModelPipeline, input: Tensor, live: LiveMonitors, metrics: any InferenceMetrics, pool: ComputePool) throws {
         let recorder = live.recorder(for: model)
         let start = ContinuousClock.now
+        let interleavedBefore = pool.interleavedTime
         do {
-            logits = try model.logits(input: input, context: ForwardContext(observer: recorder))
+            logits = try model.logits(input: input, context: ForwardContext(observer: recorder, stepBoundary: pool.stepBoundary))
         } catch {
             if let recorder { live.discard(recorder) }
             throw error
         }
-        duration = ContinuousClock.now - start
+        duration = ContinuousClock.now - start - (pool.interleavedTime - interleavedBefore)
         images = input.shape[0]
         metrics.recordInference(model: model.name, images: images, duration: duration)
         (self.recorder, self.live, self.model) = (recorder, live, model)

@@ -1,3 +1,4 @@
+import NFTestSupport
 import Testing
 
 @testable import NFImage
@@ -94,17 +95,4 @@ func lastIndex(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
         return i
     }
     return nil
-}
-
-/// A tiny deterministic generator for the fuzz-style tests.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

@@ -1,4 +1,5 @@
 import NFTensors
+import NFTestSupport
 import Testing
 
 @testable import NFImage

@@ -61,14 +61,15 @@ struct NormFreeNetPlan: ExecutionPlan {
         fc = model.fc
     }
 
-    func logits(_ input: Tensor, observer: (any ForwardObserver)?) throws -> Tensor {
-        let observer = PlanObserver(observer: observer)
+    func logits(_ input: Tensor, observer: (any ForwardObserver)?, stepBoundary: (() -> Void)?) throws -> Tensor {
+        let observer = PlanObserver(observer: observer, stepBoundary: stepBoundary)
         // stem: conv, then (act * scale, conv) for each further conv
         var x = try stemConvs[0].blocked(
             plain: input, activation: stemConvs.count > 1 ? activation : .identity,
             activationScale: activationScale)
         for (i, conv) in stemConvs.enumerated().dropFirst() {
             let last = i == stemConvs.count - 1
+            observer.boundary()
             x = try conv.blocked(x, activation: last ? .identity : activation, activationScale: last ? 1 : activationScale)
         }
         if stemPool { x = try BlockedOperations.pool(x, kernel: 3, stride: 2, padding: 1, ceilMode: false, average: false) }
@@ -84,6 +85,7 @@ struct NormFreeNetPlan: ExecutionPlan {
         }
         // final_act (its scale applied after the average, which is linear)
         if let finalConv {
+            observer.boundary()
             x = try finalConv.blocked(x, activation: activation, activationScale: activationScale)
         } else if !activated {
             x = try BlockedOperations.activation(activation, x, inPlace: true)
@@ -109,17 +111,22 @@ struct NormFreeNetPlan: ExecutionPlan {
             if let s = b.poolStride {
                 pooled = try BlockedOperations.pool(pre, kernel: 2, stride: s, padding: 0, ceilMode: true, average: true)
             }
+            observer.boundary()
             shortcut = try downsample.blocked(pooled)
         }
+        observer.boundary()
         var out = try b.conv1.blocked(pre, activation: activation, activationScale: activationScale)
         // conv2 [act, conv2b]; the activation before conv3 is a post-op unless attention comes first.
         let actBeforeConv3 = b.attn == nil
         if let conv2b = b.conv2b {
+            observer.boundary()
             out = try b.conv2.blocked(out, activation: activation, activationScale: activationScale)
+            observer.boundary()
             out = try conv2b.blocked(
                 out, activation: actBeforeConv3 ? activation : .identity,
                 activationScale: actBeforeConv3 ? activationScale : 1)
         } else {
+            observer.boundary()
             out = try b.conv2.blocked(
                 out, activation: actBeforeConv3 ? activation : .identity,
                 activationScale: actBeforeConv3 ? activationScale : 1)
@@ -133,6 +140,7 @@ struct NormFreeNetPlan: ExecutionPlan {
         if observer.blocks {
             // The branch as the layers show it (after attn_last x attn_gain, before alpha and the
             // skip gain), then out = branch * alpha * skip_gain + shortcut, shown before any activation.
+            observer.boundary()
             let branch = try (b.attnLast == nil ? b.conv3Branch.convolution : b.conv3).blocked(out)
             if let attnLast = b.attnLast {
                 var gate = try attnLast.gate(pooled: BlockedOperations.globalAveragePool(branch))
@@ -148,9 +156,11 @@ struct NormFreeNetPlan: ExecutionPlan {
         guard let attnLast = b.attnLast else {
             // out * alpha * skip_gain + shortcut: the scale in conv3's weights, the sum its post-op
             // (written into the shortcut, or into the block's input, which nothing reads after).
+            observer.boundary()
             return try b.conv3.blocked(out, accumulatingInto: shortcut, after: activateOutput ? activation : .identity)
         }
         precondition(!activateOutput, "attention's gate joins the residual add: no activation after it")
+        observer.boundary()
         out = try b.conv3.blocked(out)
         var gate = try attnLast.gate(pooled: BlockedOperations.globalAveragePool(out))
         gate.scale(by: b.attnLastScale)

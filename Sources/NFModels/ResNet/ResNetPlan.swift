@@ -35,6 +35,7 @@ struct ConvNormStep: Sendable {
     /// passes add the residual apart (`residual` must then be nil), so that the inputs are
     /// observed in the order the layers reach them.
     func callAsFunction(_ x: Source, relu: Bool, residual: BlockedTensor? = nil, _ observer: PlanObserver) throws -> BlockedTensor {
+        if case .blocked = x { observer.boundary() }
         func run(_ conv: Convolution, activation: Activation, sum: BlockedTensor?, after: Activation) throws -> BlockedTensor {
             switch x {
             case let .plain(t): return try conv.blocked(plain: t, activation: activation)
@@ -86,8 +87,8 @@ struct ResNetPlan: ExecutionPlan {
         fc = model.fc
     }
 
-    func logits(_ input: Tensor, observer: (any ForwardObserver)?) throws -> Tensor {
-        let observer = PlanObserver(observer: observer)
+    func logits(_ input: Tensor, observer: (any ForwardObserver)?, stepBoundary: (() -> Void)?) throws -> Tensor {
+        let observer = PlanObserver(observer: observer, stepBoundary: stepBoundary)
         var x = try stem[0](.plain(input), relu: true, observer)
         for step in stem.dropFirst() { x = try step(.blocked(x), relu: true, observer) }
         x = try BlockedOperations.pool(x, kernel: 3, stride: 2, padding: 1, ceilMode: false, average: false)
