@@ -1,6 +1,7 @@
 // The Classify view: an image from a file, a drop or the shipped samples, sent as
 // `PUT /predictions/{model}` (what `curl -T image.png` sends), answered as top-k bars.
 import { busy, json, request, showError } from "./api.js";
+import { loadModels } from "./models.js";
 
 let chosen = null;  // { blob, name }
 
@@ -68,4 +69,6 @@ async function classify(model, topk) {
   }));
   document.getElementById("classify-time").textContent =
     `${result.model} · ${elapsed.toFixed(1)} ms in the browser (decode, preprocessing and forward pass on the server included)`;
+  // The models view shows each model's recent queue and pass times: this request is one of them.
+  await loadModels();
 }

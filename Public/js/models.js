@@ -26,7 +26,7 @@ function row(model) {
   cell(model.status, `status-${model.status}`);
   if (model.error) {
     const td = cell(model.error, "failed");
-    td.colSpan = 6;
+    td.colSpan = 9;
     return tr;
   }
   cell(model.architecture);
@@ -35,6 +35,11 @@ function row(model) {
   cell(model.parameters != null ? number.format(model.parameters) : "");
   cell(model.flops != null ? (model.flops / 1e9).toFixed(3) : "");
   cell(model.batchnorm_statistics ?? (model.status === "ready" ? "—" : ""));
+  const serving = model.serving;
+  cell(serving ? `${serving.priority} · ${serving.latency_target_ms} ms` : "", "number");
+  const times = (t) => (t ? `${t.p50.toFixed(1)} / ${t.p99.toFixed(1)}` : model.status === "ready" ? "—" : "");
+  cell(times(model.timing?.queue_ms), "number queue-time");
+  cell(times(model.timing?.pass_ms), "number pass-time");
   return tr;
 }
 

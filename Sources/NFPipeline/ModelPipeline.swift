@@ -21,6 +21,8 @@ public struct ModelPipeline: Sendable {
     /// The network compiled for inference (`ExecutionPlan`), made once from its layers; nil for
     /// a family that has none (the layers run every pass).
     public let plan: (any ExecutionPlan)?
+    /// How it is served, from its folder's `nfserve.json` (none: the server's defaults).
+    public private(set) var settings = ModelSettings()
 
     public var name: String { loaded.name }
     public var classifier: any ImageClassifier { loaded.classifier }
@@ -31,7 +33,10 @@ public struct ModelPipeline: Sendable {
 
     /// Loads and checks the checkpoint folder at `directory`, named `name` (else after the folder).
     public static func load(directory: String, name: String? = nil) throws -> ModelPipeline {
-        try ModelPipeline(loaded: CheckpointFolder.load(directory, name: name))
+        let settings = try ModelSettings.read(folder: directory)
+        var pipeline = try ModelPipeline(loaded: CheckpointFolder.load(directory, name: name))
+        pipeline.settings = settings
+        return pipeline
     }
 
     public init(loaded: LoadedModel) throws {
@@ -45,9 +50,11 @@ public struct ModelPipeline: Sendable {
 
     /// The same pipeline over another network of the same shape (BatchNorm statistics swapped).
     public func replacing(classifier: any ImageClassifier) -> ModelPipeline {
-        ModelPipeline(
+        var replaced = ModelPipeline(
             loaded: loaded.replacing(classifier: classifier), preprocessing: preprocessing, flops: flops,
             minimumInputSize: minimumInputSize)
+        replaced.settings = settings
+        return replaced
     }
 
     /// Every field given (tests make a pipeline with a stricter minimum input size).
@@ -104,10 +111,23 @@ public struct ModelPipeline: Sendable {
     /// through `context`. Runs the execution plan when the context allows it, else the layers;
     /// with the OpenMP threads `computeThreads` chooses for this work.
     public func logits(input: Tensor, context: ForwardContext = ForwardContext()) throws -> Tensor {
-        setComputeThreads(computeThreads(images: input.shape[0]))
+        let threads = computeThreads(images: input.shape[0])
+        setComputeThreads(threads)
         defer { setComputeThreads(0) }
         if let plan, context.allowsExecutionPlan, input.maxAbs <= Self.planInputBound {
-            return try plan.logits(input, observer: context.observer)
+            // Only a pass on every core offers its step boundaries: a one-thread pass is short
+            // (under `singleThreadFlops`) and leaves the other cores to decoding. A pass run at a
+            // boundary sets its own threads: this one's are set again after.
+            let boundary =
+                threads == 1
+                ? nil
+                : context.stepBoundary.map { boundary in
+                    {
+                        boundary()
+                        setComputeThreads(threads)
+                    }
+                }
+            return try plan.logits(input, observer: context.observer, stepBoundary: boundary)
         }
         return try classifier.forward(input, context: context)
     }

@@ -138,7 +138,7 @@ func buildRouter(
     let live = inference.live
     PredictionRoutes(store: store, inference: inference, maxBodyBytes: configuration.maxBodyBytes)
         .add(to: router, routes: routes)
-    ModelRoutes(store: store).add(to: router, routes: routes)
+    ModelRoutes(store: store, batchers: inference.batchers).add(to: router, routes: routes)
     OpenInferenceRoutes(
         store: store, openInference: OpenInference(inference: inference), lifecycle: lifecycle, maxBodyBytes: configuration.maxBodyBytes
     )

@@ -28,12 +28,19 @@ struct ServerMetrics: RequestMetrics {
         Timer(label: "nfserve_\(front)_request_duration_seconds", dimensions: dimensions, factory: factory).record(duration: duration)
     }
 
-    /// `nfserve_inference_duration_seconds` (decoding, preprocessing and the forward pass, not the
-    /// wait for the pool) and `nfserve_inference_images_total`, by model.
+    /// `nfserve_inference_duration_seconds` (one batch's forward pass: not decoding, not the wait
+    /// for the pool, not other models' passes run between its steps) and
+    /// `nfserve_inference_images_total`, by model.
     func recordInference(model: String, images: Int, duration: Duration) {
         let dimensions = [("model", model)]
         Timer(label: "nfserve_inference_duration_seconds", dimensions: dimensions, factory: factory).record(duration: duration)
         Counter(label: "nfserve_inference_images_total", dimensions: dimensions, factory: factory).increment(by: images)
+    }
+
+    /// `nfserve_queue_duration_seconds`, by model: from a request's admission (before its images
+    /// are decoded) until its forward pass starts.
+    func recordQueue(model: String, duration: Duration) {
+        Timer(label: "nfserve_queue_duration_seconds", dimensions: [("model", model)], factory: factory).record(duration: duration)
     }
 
     /// `nfserve_http_requests_dropped_total`: requests read to their end whose connection the

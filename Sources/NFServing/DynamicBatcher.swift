@@ -22,18 +22,38 @@ public struct BatchingPolicy: Sendable, Equatable {
     }
 }
 
-/// The server's batching: a default and per-model overrides (`--max-batch-size`,
-/// `--max-batch-delay-ms`, `--model-batching NAME=SIZE[:DELAY_MS]`).
+/// The server's batching and scheduling: defaults and per-model overrides from the flags
+/// (`--max-batch-size`, `--max-batch-delay-ms`, `--model-batching NAME=SIZE[:DELAY_MS]`,
+/// `--priority NAME=N`, `--latency-target-ms NAME=MS`). For each setting of a model: its flag,
+/// else its folder's `nfserve.json` (`ModelSettings`), else the default.
 public struct BatchingConfiguration: Sendable, Equatable {
     public var defaultPolicy: BatchingPolicy
     public var perModel: [String: BatchingPolicy]
+    /// Priorities and latency targets from the flags, by model (their other fields unused).
+    public var scheduling: [String: ModelSettings]
 
-    public init(defaultPolicy: BatchingPolicy = BatchingPolicy(), perModel: [String: BatchingPolicy] = [:]) {
+    public init(
+        defaultPolicy: BatchingPolicy = BatchingPolicy(), perModel: [String: BatchingPolicy] = [:],
+        scheduling: [String: ModelSettings] = [:]
+    ) {
         self.defaultPolicy = defaultPolicy
         self.perModel = perModel
+        self.scheduling = scheduling
     }
 
-    public func policy(for model: String) -> BatchingPolicy { perModel[model] ?? defaultPolicy }
+    public func policy(for model: ModelPipeline) -> BatchingPolicy {
+        if let flag = perModel[model.name] { return flag }
+        var policy = defaultPolicy
+        if let size = model.settings.maxBatchSize { policy.maxBatchSize = size }
+        if let delay = model.settings.maxBatchDelay { policy.maxDelay = delay }
+        return policy
+    }
+
+    public func scheduling(for model: ModelPipeline) -> ModelScheduling {
+        let flag = scheduling[model.name], file = model.settings
+        return ModelScheduling(
+            priority: flag?.priority ?? file.priority ?? 0, latencyTarget: flag?.latencyTarget ?? file.latencyTarget ?? .zero)
+    }
 }
 
 /// Gathers concurrent requests for one version of one model into batches and runs them on the
@@ -46,11 +66,15 @@ public final class DynamicBatcher: Sendable {
     private struct Pending: Sendable {
         let input: Tensor
         let continuation: CheckedContinuation<Tensor, any Error>
+        /// When it was admitted (its queue time counts from there).
+        let since: ContinuousClock.Instant
     }
 
     public let model: ModelPipeline
     public let policy: BatchingPolicy
+    public let scheduling: ModelScheduling
     private let pool: ComputePool
+    private let timings: ModelTimings
     private let metrics: any InferenceMetrics
     private let live: LiveMonitors
     private let queue: Mutex<BatchQueue<Pending>>
@@ -65,9 +89,14 @@ public final class DynamicBatcher: Sendable {
     /// being decoded (`nfserve_queue_depth`).
     public var queueDepth: Int { queue.withLock { $0.pending.count + $0.incoming } }
 
-    public init(model: ModelPipeline, policy: BatchingPolicy, pool: ComputePool, metrics: any InferenceMetrics, live: LiveMonitors) {
+    public init(
+        model: ModelPipeline, policy: BatchingPolicy, scheduling: ModelScheduling = ModelScheduling(), pool: ComputePool,
+        metrics: any InferenceMetrics, live: LiveMonitors, timings: ModelTimings = ModelTimings()
+    ) {
         self.model = model
         self.policy = policy
+        self.scheduling = scheduling
+        self.timings = timings
         self.pool = pool
         self.metrics = metrics
         self.live = live
@@ -90,9 +119,9 @@ public final class DynamicBatcher: Sendable {
     }
 
     /// The logits of `input` (`[N, C, H, W]`), computed in a batch with other requests; the
-    /// caller was admitted to the compute pool's bound already, and announced itself when
-    /// `announced`. A cancelled request leaves the queue at once.
-    public func logits(_ input: Tensor, announced: Bool = false) async throws -> Tensor {
+    /// caller was admitted to the compute pool's bound already (`since`), and announced itself
+    /// when `announced`. A cancelled request leaves the queue at once.
+    public func logits(_ input: Tensor, announced: Bool = false, since: ContinuousClock.Instant = .now) async throws -> Tensor {
         // A request cancelled while its images decoded (its client left) joins no batch.
         if Task.isCancelled {
             if announced { withdraw() }
@@ -104,7 +133,7 @@ public final class DynamicBatcher: Sendable {
                 let now = now
                 let action = queue.withLock {
                     $0.enqueue(
-                        Pending(input: input, continuation: continuation), id: id, images: input.shape[0],
+                        Pending(input: input, continuation: continuation, since: since), id: id, images: input.shape[0],
                         shape: Array(input.shape.dropFirst()), announced: announced, now: now)
                 }
                 perform(action)
@@ -117,7 +146,7 @@ public final class DynamicBatcher: Sendable {
     private func perform(_ action: BatchQueue<Pending>.Action) {
         switch action {
         case .none: break
-        case .drain: pool.submit { self.drain() }
+        case .drain: pool.submit(model: model.name, scheduling: scheduling) { self.drain() }
         case let .wake(deadline, timer):
             let delay = deadline - now
             let nanoseconds = max(0, delay.components.seconds * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000)
@@ -132,8 +161,13 @@ public final class DynamicBatcher: Sendable {
     private func drain() {
         let taken = queue.withLock { $0.takeBatch() }
         let batch = taken.batch
-        if taken.again { pool.submit { self.drain() } }
+        if taken.again { pool.submit(model: model.name, scheduling: scheduling) { self.drain() } }
         guard !batch.isEmpty else { return }
+        let start = ContinuousClock.now
+        for entry in batch {
+            metrics.recordQueue(model: model.name, duration: start - entry.item.since)
+            timings.recordQueue(model: model.name, start - entry.item.since)
+        }
         let images = batch.reduce(0) { $0 + $1.images }
         let input: Tensor
         if batch.count == 1 {
@@ -146,7 +180,8 @@ public final class DynamicBatcher: Sendable {
         }
         passCount.wrappingAdd(1, ordering: .relaxed)
         do {
-            let pass = try ObservedPass(model: model, input: input, live: live, metrics: metrics)
+            let pass = try ObservedPass(model: model, input: input, live: live, metrics: metrics, pool: pool)
+            timings.recordPass(model: model.name, pass.duration)
             let now = now
             queue.withLock { $0.passEnded(images: images, took: pass.duration, now: now) }
             let classes = pass.logits.shape[1]
@@ -173,6 +208,8 @@ public final class DynamicBatchers: Sendable {
     private let pool: ComputePool
     private let metrics: any InferenceMetrics
     private let live: LiveMonitors
+    /// Each model's recent queue and pass times.
+    public let timings = ModelTimings()
 
     public init(configuration: BatchingConfiguration, pool: ComputePool, metrics: any InferenceMetrics, live: LiveMonitors) {
         self.configuration = configuration
@@ -181,7 +218,9 @@ public final class DynamicBatchers: Sendable {
         self.live = live
     }
 
-    public func policy(for model: ModelPipeline) -> BatchingPolicy { configuration.policy(for: model.name) }
+    public func policy(for model: ModelPipeline) -> BatchingPolicy { configuration.policy(for: model) }
+
+    public func scheduling(for model: ModelPipeline) -> ModelScheduling { configuration.scheduling(for: model) }
 
     /// Each model's requests not yet in a forward pass (`DynamicBatcher.queueDepth`), by name.
     public var queueDepths: [String: Int] { batchers.withLock { $0.mapValues(\.queueDepth) } }
@@ -190,8 +229,8 @@ public final class DynamicBatchers: Sendable {
         batchers.withLock { batchers in
             if let existing = batchers[model.name], existing.model.version === model.version { return existing }
             let made = DynamicBatcher(
-                model: model, policy: configuration.policy(for: model.name), pool: pool,
-                metrics: metrics, live: live)
+                model: model, policy: configuration.policy(for: model), scheduling: configuration.scheduling(for: model),
+                pool: pool, metrics: metrics, live: live, timings: timings)
             batchers[model.name] = made
             return made
         }

@@ -50,6 +50,7 @@ public struct Inference: Sendable {
     /// its preprocessed images will take.
     public func logits(_ model: ModelPipeline, images: [UploadedImage]) async throws -> Tensor {
         try checkBatch(images.count)
+        let since = ContinuousClock.now
         let p = model.preprocessing
         let bytes = images.count * p.channels * p.height * p.width * MemoryLayout<Float>.stride
         try pool.admit(bytes: bytes)
@@ -67,7 +68,7 @@ public struct Inference: Sendable {
             batcher.withdraw()
             throw error
         }
-        return try await batcher.logits(input, announced: true)
+        return try await batcher.logits(input, announced: true, since: since)
     }
 
     /// Classifies an already preprocessed `[N, C, H, W]` batch: `[N, K]` logits.

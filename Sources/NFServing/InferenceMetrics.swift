@@ -3,6 +3,13 @@
 public protocol InferenceMetrics: Sendable {
     /// One pass of `model` over `images` images that took `duration` (decoding excluded).
     func recordInference(model: String, images: Int, duration: Duration)
+    /// One request of `model` waited `duration` from its admission (before its images were
+    /// decoded) until its forward pass started.
+    func recordQueue(model: String, duration: Duration)
+}
+
+extension InferenceMetrics {
+    public func recordQueue(model: String, duration: Duration) {}
 }
 
 /// Where a front other than HTTP (whose middleware records its own) reports each call it

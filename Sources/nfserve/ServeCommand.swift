@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import NFGRPC
+import NFPipeline
 import NFServer
 import NFServing
 
@@ -61,8 +62,18 @@ struct ServeCommand: AsyncParsableCommand {
             "Dynamic batching: milliseconds a request finding the compute pool idle waits for others to join it (counted from the oldest request's arrival; 0: a model whose passes take 10 ms or more still waits up to a tenth of its last pass for requests being decoded, and for as many images as that pass held while requests keep coming)."
     )
     var maxBatchDelayMs = 0.0
-    @Option(help: "Batching for one model: NAME=SIZE or NAME=SIZE:DELAY_MS (repeatable; overrides the two above).")
+    @Option(help: "Batching for one model: NAME=SIZE or NAME=SIZE:DELAY_MS (repeatable; overrides the two above and the model's nfserve.json).")
     var modelBatching: [String] = []
+    @Option(
+        help:
+            "A model's priority, NAME=N (repeatable; default 0, or its nfserve.json's): when models wait at once the higher goes first, and a model's passes never pause for one of lower priority."
+    )
+    var priority: [String] = []
+    @Option(
+        help:
+            "A model's latency target, NAME=MS (repeatable; default 0, or its nfserve.json's): how long its requests may wait for another model's long pass to end before that pass lets them run between its steps."
+    )
+    var latencyTargetMs: [String] = []
     @Option(
         help:
             "Memory the server may use, in bytes or with a unit (1GiB, 512Mi); the byte budgets are sized from it (default: env NFSERVE_MEMORY_LIMIT, else the memory cgroup's limit, else the machine's memory)."
@@ -167,6 +178,28 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ValidationError("--model-batching expects NAME=SIZE or NAME=SIZE:DELAY_MS, got \"\(entry)\"")
             }
             configuration.perModel[String(parts[0])] = try policy(size, delay, "--model-batching \(parts[0])")
+        }
+        func named(_ entry: String, _ flag: String) throws -> (String, Double) {
+            let parts = entry.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, !parts[0].isEmpty, let value = Double(parts[1]) else {
+                throw ValidationError("\(flag) expects NAME=NUMBER, got \"\(entry)\"")
+            }
+            return (String(parts[0]), value)
+        }
+        for entry in priority {
+            let (name, value) = try named(entry, "--priority")
+            guard let level = Int(exactly: value), ModelSettings.priorities.contains(level) else {
+                throw ValidationError(
+                    "--priority \(name): an integer from \(ModelSettings.priorities.lowerBound) to \(ModelSettings.priorities.upperBound)")
+            }
+            configuration.scheduling[name, default: ModelSettings()].priority = level
+        }
+        for entry in latencyTargetMs {
+            let (name, value) = try named(entry, "--latency-target-ms")
+            guard ModelSettings.latencyTargetsMs.contains(value) else {
+                throw ValidationError("--latency-target-ms \(name): milliseconds from 0 to \(Int(ModelSettings.latencyTargetsMs.upperBound))")
+            }
+            configuration.scheduling[name, default: ModelSettings()].latencyTarget = .microseconds(Int64((value * 1000).rounded()))
         }
         return configuration
     }

@@ -4,7 +4,8 @@ driven by Selenium through Debian's chromium-driver) against a running server th
 shipped checkpoints and datasets with an admin token. scripts/browser-test.sh starts the server
 and runs this; it is part of scripts/test.sh.
 
-Checks: the page loads with no console error; the model table lists the shipped models; an
+Checks: the page loads with no console error; the model table lists the shipped models (and,
+after a classification, that model's queue and pass times); an
 uploaded sample image is classified with the right label; a signal propagation chart is drawn
 for a served model and for two designs at initialization overlaid (a legend item toggles a
 series); an estimation-shift chart for two models with GroupNorm positions marked;
@@ -88,6 +89,12 @@ def main():
         form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
         first = wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, "#classify-result li .label")))
         check(first.text == "Sneaker", f"the uploaded sneaker is classified as Sneaker (got {first.text!r})")
+        # The models view then shows that model's recent queue and pass times (p50 / p99 in ms).
+        times = wait.until(lambda d: [
+            cell.text for row in d.find_elements(By.CSS_SELECTOR, "#model-table tbody tr")
+            if row.find_elements(By.TAG_NAME, "td")[0].text == "fmnist-resnet-bn"
+            for cell in row.find_elements(By.CSS_SELECTOR, "td.queue-time, td.pass-time") if "/" in cell.text] or None)
+        check(len(times) == 2, f"the models view shows fmnist-resnet-bn's queue and pass times (got {times!r})")
         check("ms" in driver.find_element(By.ID, "classify-time").text, "the time it took is shown")
         shot("classify")
 

@@ -116,6 +116,7 @@ import Testing
             #expect(text.contains(#"nfserve_http_requests_total{route="/predictions/{model}",method="POST",status="404"} 1"#))
             #expect(text.contains("nfserve_http_request_duration_seconds_bucket"))
             #expect(text.contains(#"nfserve_inference_duration_seconds_count{model="tiny"} 1"#))
+            #expect(text.contains(#"nfserve_queue_duration_seconds_count{model="tiny"} 1"#), "each request's wait for its pass")
             #expect(text.contains(#"nfserve_models{status="ready"} 1"#))
             #expect(text.contains(#"nfserve_models{status="failed"} 1"#))
             // Every served model's queue, empty once its request was answered.

@@ -5,17 +5,19 @@ import NFServing
 /// loaded ones what they are and cost.
 struct ModelRoutes: Sendable {
     let store: ModelStore
+    /// Each model's batching and scheduling, and its recent queue and pass times.
+    let batchers: DynamicBatchers
 
     func add(to router: Router<ServerRequestContext>, routes: RouteTable) {
         router.on("/models", method: .get, table: routes) { _, _ in
-            ModelList(models: store.entries.map { ModelSummary($0, withLabels: false) })
+            ModelList(models: store.entries.map { ModelSummary($0, withLabels: false, batchers: batchers) })
         }
         router.on("/models/{model}", method: .get, table: routes) { _, context in
             let name = try context.parameters.require("model")
             guard let entry = store.entry(named: name) else {
                 throw ServingError.unknownModel(name, known: store.entries.map(\.name))
             }
-            return ModelSummary(entry, withLabels: true)
+            return ModelSummary(entry, withLabels: true, batchers: batchers)
         }
     }
 }
@@ -42,9 +44,52 @@ struct ModelSummary: ResponseEncodable {
     var labels: [String]?
     /// BatchNorm models: "checkpoint", or what the statistics in use were recalibrated on.
     var batchnormStatistics: String?
+    /// How it is batched and scheduled (its flags, else its nfserve.json, else the defaults).
+    var serving: Serving?
+    /// Its recent queue and pass times.
+    var timing: Timing?
     var error: String?
 
-    init(_ entry: ModelStore.Entry, withLabels: Bool) {
+    struct Serving: Encodable {
+        let maxBatchSize: Int
+        let maxBatchDelayMs: Double
+        let priority: Int
+        let latencyTargetMs: Double
+
+        private enum CodingKeys: String, CodingKey {
+            case maxBatchSize = "max_batch_size", maxBatchDelayMs = "max_batch_delay_ms", priority
+            case latencyTargetMs = "latency_target_ms"
+        }
+    }
+
+    struct Timing: Encodable {
+        /// How many of the latest requests and passes the percentiles cover (at most).
+        let window: Int
+        /// From admission (before decoding) to the start of the request's pass; null before any.
+        let queueMs: Times?
+        /// A pass's own time (without other models' passes run between its steps).
+        let passMs: Times?
+
+        struct Times: Encodable {
+            let count: Int
+            let p50: Double
+            let p99: Double
+            let mean: Double
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(window, forKey: .window)
+            try container.encode(queueMs, forKey: .queueMs)
+            try container.encode(passMs, forKey: .passMs)
+        }
+
+        private enum CodingKeys: String, CodingKey {
+            case window, queueMs = "queue_ms", passMs = "pass_ms"
+        }
+    }
+
+    init(_ entry: ModelStore.Entry, withLabels: Bool, batchers: DynamicBatchers) {
         name = entry.name
         status = entry.status.name
         switch entry.status {
@@ -60,6 +105,15 @@ struct ModelSummary: ResponseEncodable {
             flops = model.flops
             labels = withLabels ? model.labels : nil
             batchnormStatistics = model.classifier.batchNormLayers.isEmpty ? nil : entry.statistics
+            let policy = batchers.policy(for: model), scheduling = batchers.scheduling(for: model)
+            serving = Serving(
+                maxBatchSize: policy.maxBatchSize, maxBatchDelayMs: policy.maxDelay.milliseconds,
+                priority: scheduling.priority, latencyTargetMs: scheduling.latencyTarget.milliseconds)
+            let recent = batchers.timings.summary(model: entry.name)
+            func times(_ summary: ModelTimings.Summary?) -> Timing.Times? {
+                summary.map { Timing.Times(count: $0.count, p50: $0.p50, p99: $0.p99, mean: $0.mean) }
+            }
+            timing = Timing(window: batchers.timings.window, queueMs: times(recent.queue), passMs: times(recent.pass))
         }
     }
 
@@ -67,5 +121,10 @@ struct ModelSummary: ResponseEncodable {
         case name, status, architecture, numClasses = "num_classes", inputSize = "input_size"
         case normalization, parameters, flops, labels, error
         case batchnormStatistics = "batchnorm_statistics"
+        case serving, timing
     }
+}
+
+extension Duration {
+    fileprivate var milliseconds: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15 }
 }
