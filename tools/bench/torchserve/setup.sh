@@ -20,19 +20,31 @@
 #   3. Packages TS_MODEL_DIR (default checkpoints/fmnist-resnet-bn: config.json + model.safetensors) with
 #      torch-model-archiver and tools/bench/torchserve/timm_handler.py into
 #      ../.torchserve-work/model-store/NAME.mar, NAME the folder's name (TS_WORK overrides the work folder).
+#      TS_MODEL_DIR may list several folders separated by spaces (no spaces inside a path; their
+#      names must differ): each becomes its own NAME.mar, e.g. for tools/bench/multimodel.sh
+#        TS_MODEL_DIR="checkpoints/fmnist-resnet-bn checkpoints/fmnist-nf-resnet /tmp/ckpt/resnet50"
 #   4. Runs the handler once outside TorchServe on TS_IMAGE (default Public/samples/sneaker.png) and
-#      prints its top-5.
+#      prints its top-5, for each folder of step 3.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
 venv=${TS_VENV:-$(dirname "$repo")/.venv-torchserve}
 work=${TS_WORK:-$(dirname "$repo")/.torchserve-work}
 reuse=${TS_REUSE_VENV-$(dirname "$repo")/.venv-ref}
-ckpt=${TS_MODEL_DIR:-$repo/checkpoints/fmnist-resnet-bn}
-model=$(basename "$ckpt")
+read -r -a ckpts <<< "${TS_MODEL_DIR:-$repo/checkpoints/fmnist-resnet-bn}"
 image=${TS_IMAGE:-$repo/Public/samples/sneaker.png}
 
 log() { printf '[setup] %s\n' "$*" >&2; }
+
+[ "${#ckpts[@]}" -ge 1 ] || { log "TS_MODEL_DIR is empty"; exit 1; }
+declare -A seen=()
+for ckpt in "${ckpts[@]}"; do
+  { [ -f "$ckpt/config.json" ] && [ -f "$ckpt/model.safetensors" ]; } \
+    || { log "$ckpt: not a checkpoint folder (config.json + model.safetensors)"; exit 1; }
+  name=$(basename "$ckpt")
+  [ -z "${seen[$name]:-}" ] || { log "two folders of TS_MODEL_DIR are named $name"; exit 1; }
+  seen[$name]=1
+done
 
 # ---------------------------------------------------------------------------------------- 1. Java
 if ! command -v java >/dev/null; then
@@ -99,13 +111,18 @@ EOF
 
 # ---------------------------------------------------------------------------------------- 3. .mar
 mkdir -p "$work/model-store"
-log "archiving $ckpt -> $work/model-store/$model.mar"
-"$venv/bin/torch-model-archiver" --model-name "$model" --version 1.0 \
-  --serialized-file "$ckpt/model.safetensors" --extra-files "$ckpt/config.json" \
-  --handler "$here/timm_handler.py" --export-path "$work/model-store" --force
-ls -l "$work/model-store/$model.mar" >&2
+for ckpt in "${ckpts[@]}"; do
+  model=$(basename "$ckpt")
+  log "archiving $ckpt -> $work/model-store/$model.mar"
+  "$venv/bin/torch-model-archiver" --model-name "$model" --version 1.0 \
+    --serialized-file "$ckpt/model.safetensors" --extra-files "$ckpt/config.json" \
+    --handler "$here/timm_handler.py" --export-path "$work/model-store" --force
+  ls -l "$work/model-store/$model.mar" >&2
+done
 
 # ---------------------------------------------------------------------------------------- 4. check
-log "handler outside TorchServe on $image:"
-OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$vpy" "$here/timm_handler.py" "$ckpt" "$image"
+for ckpt in "${ckpts[@]}"; do
+  log "handler outside TorchServe on $image ($(basename "$ckpt")):"
+  OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$vpy" "$here/timm_handler.py" "$ckpt" "$image"
+done
 log "done. Start with tools/bench/torchserve/start.sh (or tools/bench/load.sh --target torchserve)."

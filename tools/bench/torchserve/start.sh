@@ -20,23 +20,30 @@
 #                         server-side batching (TorchServe's batchSize / maxBatchDelay; default off:
 #                         batchSize 1)
 #   TS_MODEL, TS_IMAGE    the model served (a .mar setup.sh built; default fmnist-resnet-bn) and the
-#                         image of the first prediction (default Public/samples/sneaker.png)
+#                         image of the first prediction (default Public/samples/sneaker.png).
+#                         TS_MODEL may list several models separated by spaces: one TorchServe serves
+#                         them all (load_models=a=a.mar,b=b.mar; TS_WORKERS and TS_BATCH_SIZE apply to
+#                         each), and each answers a first prediction of TS_IMAGE before the start counts
+#                         as done
 #   TS_START_TIMEOUT      seconds to wait for the model to answer (default 300)
 # Prints `startup_s=SECONDS` on stdout: launch until /ping is Healthy and a prediction of
-# Public/samples/sneaker.png returned 200. Progress goes to stderr.
+# Public/samples/sneaker.png (TS_IMAGE) returned 200 from every model. Progress goes to stderr.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
 venv=${TS_VENV:-$(dirname "$repo")/.venv-torchserve}
 work=${TS_WORK:-$(dirname "$repo")/.torchserve-work}
-model=${TS_MODEL:-fmnist-resnet-bn}
+read -r -a models <<< "${TS_MODEL:-fmnist-resnet-bn}"
 image=${TS_IMAGE:-$repo/Public/samples/sneaker.png}
 timeout=${TS_START_TIMEOUT:-300}
 
 log() { printf '[torchserve] %s\n' "$*" >&2; }
 
 [ -x "$venv/bin/torchserve" ] || { log "no $venv/bin/torchserve: run tools/bench/torchserve/setup.sh first"; exit 1; }
-[ -f "$work/model-store/$model.mar" ] || { log "no $work/model-store/$model.mar: run tools/bench/torchserve/setup.sh first"; exit 1; }
+[ "${#models[@]}" -ge 1 ] || { log "TS_MODEL is empty"; exit 1; }
+for model in "${models[@]}"; do
+  [ -f "$work/model-store/$model.mar" ] || { log "no $work/model-store/$model.mar: run tools/bench/torchserve/setup.sh first"; exit 1; }
+done
 for port in 8092 8093 8094; do
   if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/"; then
     log "port $port is already in use (a TorchServe still running? tools/bench/torchserve/stop.sh)"
@@ -54,7 +61,9 @@ config=$work/config.properties
   echo "management_address=http://127.0.0.1:8093"
   echo "metrics_address=http://127.0.0.1:8094"
   echo "model_store=$work/model-store"
-  echo "load_models=$model=$model.mar"
+  load=""
+  for model in "${models[@]}"; do load="${load:+$load,}$model=$model.mar"; done
+  echo "load_models=$load"
   echo "disable_token_authorization=true"
   echo "enable_model_api=true"
   echo "install_py_dep_per_model=false"
@@ -63,8 +72,12 @@ config=$work/config.properties
   fi
   if [ -n "${TS_BATCH_SIZE:-}" ]; then
     workers=${TS_WORKERS:-$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)}  # nproc alone honours OMP_NUM_THREADS
-    printf 'models={"%s": {"1.0": {"defaultVersion": true, "marName": "%s.mar", "minWorkers": %d, "maxWorkers": %d, "batchSize": %d, "maxBatchDelay": %d}}}\n' \
-      "$model" "$model" "$workers" "$workers" "$TS_BATCH_SIZE" "${TS_MAX_BATCH_DELAY_MS:-5}"
+    entries=""
+    for model in "${models[@]}"; do
+      entries="${entries:+$entries, }$(printf '"%s": {"1.0": {"defaultVersion": true, "marName": "%s.mar", "minWorkers": %d, "maxWorkers": %d, "batchSize": %d, "maxBatchDelay": %d}}' \
+        "$model" "$model" "$workers" "$workers" "$TS_BATCH_SIZE" "${TS_MAX_BATCH_DELAY_MS:-5}")"
+    done
+    printf 'models={%s}\n' "$entries"
   fi
 } > "$config"
 log "config $config:"
@@ -89,16 +102,19 @@ until [ "$(curl -s --max-time 2 http://127.0.0.1:8092/ping 2>/dev/null | tr -d '
   fi
   sleep 0.2
 done
-until code=$(curl -s -o "$work/logs/first-prediction.json" -w '%{http_code}' --max-time 30 -T "$image" \
-               "http://127.0.0.1:8092/predictions/$model") && [ "$code" = 200 ]; do
-  if [ "$(date +%s)" -gt "$deadline" ]; then
-    log "the model did not answer (HTTP $code); last lines of $work/logs/model_log.log:"
-    tail -20 "$work/logs/model_log.log" >&2 || true
-    exit 1
-  fi
-  sleep 0.2
+for model in "${models[@]}"; do
+  until code=$(curl -s -o "$work/logs/first-prediction.json" -w '%{http_code}' --max-time 30 -T "$image" \
+                 "http://127.0.0.1:8092/predictions/$model") && [ "$code" = 200 ]; do
+    if [ "$(date +%s)" -gt "$deadline" ]; then
+      log "$model did not answer (HTTP $code); last lines of $work/logs/model_log.log:"
+      tail -20 "$work/logs/model_log.log" >&2 || true
+      exit 1
+    fi
+    sleep 0.2
+  done
+  log "$model: $(basename "$image") -> $(tr -d '\n ' < "$work/logs/first-prediction.json")"
 done
 t1=$(date +%s.%N)
 startup=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
-log "ready in $startup s (java pid $(cat "$pidfile" 2>/dev/null || echo '?')); sneaker.png -> $(tr -d '\n ' < "$work/logs/first-prediction.json")"
+log "ready in $startup s (java pid $(cat "$pidfile" 2>/dev/null || echo '?'))"
 echo "startup_s=$startup"
