@@ -160,11 +160,11 @@ let package = Package(
                 "NFTestSupport", "NFDiagnostics", "NFPipeline", "NFDatasets", "NFPlot", "NFModels", "NFLayers", "NFTensors", "NFCheckpoint",
             ]),
         .testTarget(name: "NFPlotTests", dependencies: ["NFPlot"]),
-        .testTarget(name: "NFServingTests", dependencies: ["NFServing", "NFTestSupport"]),
+        .testTarget(name: "NFServingTests", dependencies: ["NFServing", "NFLayers"]),
         .testTarget(name: "NFPipelineTests", dependencies: ["NFPipeline", "NFDatasets", "NFModels"]),
         .testTarget(name: "NFRequestFormatsTests", dependencies: ["NFRequestFormats", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "NFModelsTests", dependencies: ["NFModels", "NFLayers", "NFTensors", "NFCheckpoint"]),
-        .testTarget(name: "NFImageTests", dependencies: ["NFImage", "NFTensors", "NFTestSupport"]),
+        .testTarget(name: "NFImageTests", dependencies: ["NFImage", "NFTensors", "NFLayers"]),
         .testTarget(name: "NFDatasetsTests", dependencies: ["NFDatasets", "NFImage"]),
         .testTarget(
             name: "NFServerTests",

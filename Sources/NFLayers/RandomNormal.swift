@@ -7,7 +7,7 @@ import NFTensors
 /// nfserve's Gaussian inputs are defined by it (value i of an `[N, C, H, W]` input, in row-major
 /// order, is `Float(nextNormal())` of `SplitMix64(seed)`), so a reference script can reproduce
 /// them exactly: tools/reference/make_spp_fixtures.py does.
-public struct SplitMix64: Sendable {
+public struct SplitMix64: Sendable, RandomNumberGenerator {
     private var state: UInt64
     public init(seed: UInt64) { state = seed }
 

@@ -1,4 +1,4 @@
-import NFTestSupport
+import NFLayers
 import Testing
 
 @testable import NFImage

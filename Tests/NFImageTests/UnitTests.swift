@@ -1,5 +1,5 @@
+import NFLayers
 import NFTensors
-import NFTestSupport
 import Testing
 
 @testable import NFImage
