@@ -18,6 +18,9 @@ public struct ModelSettings: Sendable, Equatable {
     public static let priorities = -1000...1000
     public static let latencyTargetsMs = 0.0...60000.0
 
+    /// Four settings take a few dozen bytes; a larger file is refused before it is read.
+    public static let maxFileBytes = 64 << 10
+
     public var maxBatchSize: Int?
     public var maxBatchDelay: Duration?
     public var priority: Int?
@@ -34,6 +37,8 @@ public struct ModelSettings: Sendable, Equatable {
     public static func read(folder: String) throws -> ModelSettings {
         let path = URL(fileURLWithPath: folder).appendingPathComponent(fileName).path
         guard FileManager.default.fileExists(atPath: path) else { return ModelSettings() }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        guard size <= maxFileBytes else { throw ModelSettingsError("\(size) bytes; at most \(maxFileBytes)") }
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw ModelSettingsError("cannot read it: \(error.localizedDescription)")

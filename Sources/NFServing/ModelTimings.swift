@@ -55,7 +55,8 @@ public final class ModelTimings: Sendable {
 }
 
 extension Duration {
-    fileprivate var milliseconds: Double {
+    /// The duration in milliseconds, as the JSON answers give times.
+    public var milliseconds: Double {
         Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15
     }
 }

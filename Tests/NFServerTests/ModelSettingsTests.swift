@@ -44,6 +44,8 @@ import Testing
         (#"{"latency_target": 20}"#, "unknown field \"latency_target\""),
         (#"[1]"#, "not a JSON object"),
         (#"{"priority": 1"#, "not JSON"),
+        ("", "not JSON"),
+        (String(repeating: " ", count: 65537) + "{}", "65539 bytes; at most 65536"),
     ])
     func aBadFileFailsTheLoadSayingWhy(file: String, message: String) throws {
         let directory = try Self.folder(settings: file)

@@ -124,7 +124,3 @@ struct ModelSummary: ResponseEncodable {
         case serving, timing
     }
 }
-
-extension Duration {
-    fileprivate var milliseconds: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15 }
-}
