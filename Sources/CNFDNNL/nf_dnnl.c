@@ -121,7 +121,7 @@ const_dnnl_primitive_attr_t nf_reorder_attr(void) {
 }
 
 // Reorders `data` (described by `from`) into a new buffer described by `to`; returns the buffer.
-static void *reorder_into(const dnnl_memory_desc_t *from, const float *data,
+static void *reorder_into(const dnnl_memory_desc_t *from, const void *data,
                           const dnnl_memory_desc_t *to, char *err, size_t err_len) {
     dnnl_memory_t src = NULL, dst = NULL;
     dnnl_primitive_desc_t pd = NULL;
@@ -205,8 +205,9 @@ static int nf_winograd_allowed(void) {
     return !(setting && strcmp(setting, "0") == 0);
 }
 
-nf_dnnl_conv *nf_dnnl_conv_create(const nf_conv_params *p, const float *weights_oihw,
-                                  const float *bias, char *err, size_t err_len) {
+// FP32 (`output_scales` NULL, float weights) or int8 (s8 weights, a scale per output channel).
+static nf_dnnl_conv *conv_create(const nf_conv_params *p, const void *weights_oihw, const float *bias,
+                                 const float *output_scales, char *err, size_t err_len) {
     dnnl_post_ops_t post_ops = NULL;
     dnnl_primitive_attr_t attr = NULL;
     nf_dnnl_conv *c = calloc(1, sizeof(nf_dnnl_conv));
@@ -227,6 +228,13 @@ nf_dnnl_conv *nf_dnnl_conv_create(const nf_conv_params *p, const float *weights_
         goto fail;
     }
     const int64_t g = p->groups;
+    const int int8 = output_scales != NULL;
+    const dnnl_data_type_t src_dt = p->source_type == NF_SOURCE_U8 ? dnnl_u8 : p->source_type == NF_SOURCE_S8 ? dnnl_s8 : dnnl_f32;
+    const dnnl_data_type_t w_dt = int8 ? dnnl_s8 : dnnl_f32;
+    if (int8 != (src_dt != dnnl_f32) || (int8 && p->layout != NF_NHWC)) {
+        snprintf(err, err_len, "an int8 convolution reads u8 or s8 activations in the nhwc layout");
+        goto fail;
+    }
     dnnl_dims_t src_dims = {p->n, p->ic, p->ih, p->iw};
     dnnl_dims_t dst_dims = {p->n, p->oc, c->oh, c->ow};
     dnnl_dims_t bias_dims = {p->oc};
@@ -244,21 +252,22 @@ nf_dnnl_conv *nf_dnnl_conv_create(const nf_conv_params *p, const float *weights_
     dnnl_format_tag_t src_tag = padded_1x1 ? dnnl_nchw : dnnl_format_tag_any, dst_tag = src_tag;
     if (p->layout == NF_PLAIN_TO_BLOCKED) { src_tag = dnnl_nchw; dst_tag = NF_PLAN_TAG; }
     if (p->layout == NF_BLOCKED) { src_tag = NF_PLAN_TAG; dst_tag = NF_PLAN_TAG; }
+    if (p->layout == NF_NHWC) { src_tag = dnnl_nhwc; dst_tag = dnnl_nhwc; }
     if (p->layout != NF_PLAIN && padded_1x1) {
         snprintf(err, err_len, "a padded 1x1 convolution cannot run in the blocked layout");
         goto fail;
     }
-    CHECK(dnnl_memory_desc_init_by_tag(&src_any, 4, src_dims, dnnl_f32, src_tag), "source descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&src_any, 4, src_dims, src_dt, src_tag), "source descriptor");
     CHECK(dnnl_memory_desc_init_by_tag(&dst_any, 4, dst_dims, dnnl_f32, dst_tag), "destination descriptor");
     CHECK(dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_x), "bias descriptor");
     if (g == 1) {
         dnnl_dims_t w_dims = {p->oc, p->ic, p->kh, p->kw};
-        CHECK(dnnl_memory_desc_init_by_tag(&w_user, 4, w_dims, dnnl_f32, dnnl_oihw), "weight descriptor");
-        CHECK(dnnl_memory_desc_init_by_tag(&w_any, 4, w_dims, dnnl_f32, dnnl_format_tag_any), "weight descriptor");
+        CHECK(dnnl_memory_desc_init_by_tag(&w_user, 4, w_dims, w_dt, dnnl_oihw), "weight descriptor");
+        CHECK(dnnl_memory_desc_init_by_tag(&w_any, 4, w_dims, w_dt, dnnl_format_tag_any), "weight descriptor");
     } else {
         dnnl_dims_t w_dims = {g, p->oc / g, p->ic / g, p->kh, p->kw};
-        CHECK(dnnl_memory_desc_init_by_tag(&w_user, 5, w_dims, dnnl_f32, dnnl_goihw), "weight descriptor");
-        CHECK(dnnl_memory_desc_init_by_tag(&w_any, 5, w_dims, dnnl_f32, dnnl_format_tag_any), "weight descriptor");
+        CHECK(dnnl_memory_desc_init_by_tag(&w_user, 5, w_dims, w_dt, dnnl_goihw), "weight descriptor");
+        CHECK(dnnl_memory_desc_init_by_tag(&w_any, 5, w_dims, w_dt, dnnl_format_tag_any), "weight descriptor");
     }
     dnnl_dims_t strides = {p->stride_h, p->stride_w};
     dnnl_dims_t dilates = {p->dilation_h - 1, p->dilation_w - 1};
@@ -275,7 +284,7 @@ nf_dnnl_conv *nf_dnnl_conv_create(const nf_conv_params *p, const float *weights_
     // the parity tests hold the plan to timm's logits with them. NFSERVE_WINOGRAD=0 keeps every
     // convolution direct (to compare).
     dnnl_alg_kind_t alg = dnnl_convolution_direct;
-    if (p->layout == NF_BLOCKED && g == 1 && p->kh == 3 && p->kw == 3 && p->stride_h == 1 && p->stride_w == 1 &&
+    if (!int8 && p->layout == NF_BLOCKED && g == 1 && p->kh == 3 && p->kw == 3 && p->stride_h == 1 && p->stride_w == 1 &&
         p->dilation_h == 1 && p->dilation_w == 1 && p->ic >= 64 && p->oc >= 64 && c->oh >= 7 && c->ow >= 7 &&
         nf_winograd_allowed())
         alg = dnnl_convolution_winograd;
@@ -300,6 +309,7 @@ nf_dnnl_conv *nf_dnnl_conv_create(const nf_conv_params *p, const float *weights_
         snprintf(err, err_len, "oneDNN attribute creation failed");
         goto fail;
     }
+    if (int8) CHECK(dnnl_primitive_attr_set_output_scales(attr, p->oc, 1 << 1, output_scales), "output scales");
     // Winograd where oneDNN implements it for this shape and these post-ops, else direct.
     if (alg != dnnl_convolution_direct && dnnl_primitive_desc_create(&c->pd, &desc, attr, nf_engine(), NULL) != dnnl_success) {
         c->pd = NULL;
@@ -352,6 +362,20 @@ fail:
     return NULL;
 }
 
+nf_dnnl_conv *nf_dnnl_conv_create(const nf_conv_params *p, const float *weights_oihw,
+                                  const float *bias, char *err, size_t err_len) {
+    return conv_create(p, weights_oihw, bias, NULL, err, err_len);
+}
+
+nf_dnnl_conv *nf_dnnl_conv_create_int8(const nf_conv_params *p, const int8_t *weights_oihw, const float *bias,
+                                       const float *output_scales, char *err, size_t err_len) {
+    if (!output_scales) {
+        snprintf(err, err_len, "an int8 convolution needs its output scales");
+        return NULL;
+    }
+    return conv_create(p, weights_oihw, bias, output_scales, err, err_len);
+}
+
 int nf_dnnl_conv_share_weights(nf_dnnl_conv *c, const nf_dnnl_conv *donor) {
     const dnnl_memory_desc_t *mine = dnnl_primitive_desc_query_md(c->pd, dnnl_query_weights_md, 0);
     const dnnl_memory_desc_t *theirs = dnnl_primitive_desc_query_md(donor->pd, dnnl_query_weights_md, 0);
@@ -382,7 +406,7 @@ fail:
     return rc;
 }
 
-int nf_dnnl_conv_execute(const nf_dnnl_conv *c, const float *src, float *dst, char *err, size_t err_len) {
+int nf_dnnl_conv_execute(const nf_dnnl_conv *c, const void *src, float *dst, char *err, size_t err_len) {
     dnnl_memory_t src_mem = NULL, dst_mem = NULL;
     void *src_blk = NULL, *dst_blk = NULL;
     int rc = -1;

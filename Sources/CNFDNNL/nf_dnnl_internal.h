@@ -22,6 +22,8 @@
 /// and 8 on AVX-512, and its first convolution from a plain NCHW input fell back to the
 /// reference kernel.
 #define NF_PLAN_TAG (nf_plan_block() == 16 ? dnnl_nChw16c : dnnl_nChw8c)
+/// The oneDNN tag of a plan layout (an nf_plan_layout).
+#define NF_LAYOUT_TAG(layout) ((layout) == NF_LAYOUT_NHWC ? dnnl_nhwc : NF_PLAN_TAG)
 
 /// The process's one CPU engine (NULL if it could not be created).
 dnnl_engine_t nf_engine(void);

@@ -20,7 +20,8 @@ struct nf_dnnl_op {
     float *stats;                                  // their storage: 4 x channels
 };
 
-int64_t nf_blocked_count(int64_t n, int64_t c, int64_t h, int64_t w) {
+int64_t nf_blocked_count(int32_t layout, int64_t n, int64_t c, int64_t h, int64_t w) {
+    if (layout == NF_LAYOUT_NHWC) return n * c * h * w;
     const int64_t b = nf_plan_block();
     return n * ((c + b - 1) / b * b) * h * w;
 }
@@ -66,14 +67,14 @@ fail:
     return rc;
 }
 
-nf_dnnl_op *nf_dnnl_reorder_create(int64_t n, int64_t c, int64_t h, int64_t w, int32_t to_blocked,
+nf_dnnl_op *nf_dnnl_reorder_create(int32_t layout, int64_t n, int64_t c, int64_t h, int64_t w, int32_t to_blocked,
                                    char *err, size_t err_len) {
     nf_dnnl_op *op = new_op(OP_UNARY, err, err_len);
     if (!op) return NULL;
     dnnl_dims_t dims = {n, c, h, w};
     dnnl_memory_desc_t plain, blocked;
     CHECK(dnnl_memory_desc_init_by_tag(&plain, 4, dims, dnnl_f32, dnnl_nchw), "plain descriptor");
-    CHECK(dnnl_memory_desc_init_by_tag(&blocked, 4, dims, dnnl_f32, NF_PLAN_TAG), "blocked descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&blocked, 4, dims, dnnl_f32, NF_LAYOUT_TAG(layout)), "blocked descriptor");
     op->src_md = to_blocked ? plain : blocked;
     op->dst_md = to_blocked ? blocked : plain;
     CHECK(dnnl_reorder_primitive_desc_create(&op->pd, &op->src_md, nf_engine(), &op->dst_md, nf_engine(),
@@ -85,7 +86,7 @@ fail:
     return NULL;
 }
 
-nf_dnnl_op *nf_dnnl_pool_create(int64_t n, int64_t c, int64_t ih, int64_t iw, int64_t kernel, int64_t stride,
+nf_dnnl_op *nf_dnnl_pool_create(int32_t layout, int64_t n, int64_t c, int64_t ih, int64_t iw, int64_t kernel, int64_t stride,
                                 int64_t pad_top, int64_t pad_left, int64_t pad_bottom, int64_t pad_right,
                                 int32_t average, char *err, size_t err_len) {
     nf_dnnl_op *op = new_op(OP_UNARY, err, err_len);
@@ -97,8 +98,8 @@ nf_dnnl_op *nf_dnnl_pool_create(int64_t n, int64_t c, int64_t ih, int64_t iw, in
     dnnl_dims_t pad_l = {pad_top, pad_left}, pad_r = {pad_bottom, pad_right};
     dnnl_memory_desc_t src, dst;
     dnnl_pooling_desc_t desc;
-    CHECK(dnnl_memory_desc_init_by_tag(&src, 4, src_dims, dnnl_f32, NF_PLAN_TAG), "source descriptor");
-    CHECK(dnnl_memory_desc_init_by_tag(&dst, 4, dst_dims, dnnl_f32, NF_PLAN_TAG), "destination descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&src, 4, src_dims, dnnl_f32, NF_LAYOUT_TAG(layout)), "source descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&dst, 4, dst_dims, dnnl_f32, NF_LAYOUT_TAG(layout)), "destination descriptor");
     CHECK(dnnl_pooling_forward_desc_init(&desc, dnnl_forward_inference,
                                          average ? dnnl_pooling_avg_exclude_padding : dnnl_pooling_max,
                                          &src, &dst, strides, kernels, pad_l, pad_r), "pooling descriptor");
@@ -109,7 +110,7 @@ fail:
     return NULL;
 }
 
-nf_dnnl_op *nf_dnnl_eltwise_create(int64_t n, int64_t c, int64_t h, int64_t w, int32_t activation,
+nf_dnnl_op *nf_dnnl_eltwise_create(int32_t layout, int64_t n, int64_t c, int64_t h, int64_t w, int32_t activation,
                                    char *err, size_t err_len) {
     nf_dnnl_op *op = new_op(OP_UNARY, err, err_len);
     if (!op) return NULL;
@@ -122,7 +123,7 @@ nf_dnnl_op *nf_dnnl_eltwise_create(int64_t n, int64_t c, int64_t h, int64_t w, i
     dnnl_dims_t dims = {n, c, h, w};
     dnnl_memory_desc_t md;
     dnnl_eltwise_desc_t desc;
-    CHECK(dnnl_memory_desc_init_by_tag(&md, 4, dims, dnnl_f32, NF_PLAN_TAG), "descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&md, 4, dims, dnnl_f32, NF_LAYOUT_TAG(layout)), "descriptor");
     CHECK(dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_inference, alg, &md, alpha, 0.0f), "eltwise descriptor");
     if (finish(op, &desc, NULL, err, err_len)) goto fail;
     return op;
@@ -131,7 +132,7 @@ fail:
     return NULL;
 }
 
-nf_dnnl_op *nf_dnnl_batchnorm_create(int64_t n, int64_t c, int64_t h, int64_t w, const float *mean,
+nf_dnnl_op *nf_dnnl_batchnorm_create(int32_t layout, int64_t n, int64_t c, int64_t h, int64_t w, const float *mean,
                                      const float *variance, const float *scale, const float *shift, float eps,
                                      int32_t relu, char *err, size_t err_len) {
     nf_dnnl_op *op = new_op(OP_BATCHNORM, err, err_len);
@@ -139,7 +140,7 @@ nf_dnnl_op *nf_dnnl_batchnorm_create(int64_t n, int64_t c, int64_t h, int64_t w,
     dnnl_dims_t dims = {n, c, h, w}, cdims = {c};
     dnnl_memory_desc_t md, cmd;
     dnnl_batch_normalization_desc_t desc;
-    CHECK(dnnl_memory_desc_init_by_tag(&md, 4, dims, dnnl_f32, NF_PLAN_TAG), "descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&md, 4, dims, dnnl_f32, NF_LAYOUT_TAG(layout)), "descriptor");
     CHECK(dnnl_memory_desc_init_by_tag(&cmd, 1, cdims, dnnl_f32, dnnl_x), "channel descriptor");
     unsigned flags = dnnl_use_global_stats | dnnl_use_scale | dnnl_use_shift | (relu ? dnnl_fuse_norm_relu : 0);
     CHECK(dnnl_batch_normalization_forward_desc_init(&desc, dnnl_forward_inference, &md, eps, flags),
@@ -164,14 +165,14 @@ fail:
     return NULL;
 }
 
-nf_dnnl_op *nf_dnnl_add_create(int64_t n, int64_t c, int64_t h, int64_t w, int32_t relu, char *err, size_t err_len) {
+nf_dnnl_op *nf_dnnl_add_create(int32_t layout, int64_t n, int64_t c, int64_t h, int64_t w, int32_t relu, char *err, size_t err_len) {
     dnnl_post_ops_t post_ops = NULL;
     nf_dnnl_op *op = new_op(OP_BINARY, err, err_len);
     if (!op) return NULL;
     dnnl_dims_t dims = {n, c, h, w};
     dnnl_memory_desc_t md;
     dnnl_binary_desc_t desc;
-    CHECK(dnnl_memory_desc_init_by_tag(&md, 4, dims, dnnl_f32, NF_PLAN_TAG), "descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&md, 4, dims, dnnl_f32, NF_LAYOUT_TAG(layout)), "descriptor");
     CHECK(dnnl_binary_desc_init(&desc, dnnl_binary_add, &md, &md, &md), "binary descriptor");
     if (relu) {
         CHECK(dnnl_post_ops_create(&post_ops), "post-ops");
@@ -186,7 +187,29 @@ fail:
     return NULL;
 }
 
-int nf_dnnl_op_execute(const nf_dnnl_op *op, const float *src0, const float *src1, float *dst,
+nf_dnnl_op *nf_dnnl_quantize_create(int64_t n, int64_t c, int64_t h, int64_t w, float scale, int32_t is_signed,
+                                    char *err, size_t err_len) {
+    dnnl_primitive_attr_t attr = NULL;
+    nf_dnnl_op *op = new_op(OP_UNARY, err, err_len);
+    if (!op) return NULL;
+    dnnl_dims_t dims = {n, c, h, w};
+    CHECK(dnnl_memory_desc_init_by_tag(&op->src_md, 4, dims, dnnl_f32, dnnl_nhwc), "source descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&op->dst_md, 4, dims, is_signed ? dnnl_s8 : dnnl_u8, dnnl_nhwc), "int8 descriptor");
+    CHECK(dnnl_primitive_attr_create(&attr), "attributes");
+    CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode");
+    CHECK(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale), "quantization scale");
+    CHECK(dnnl_reorder_primitive_desc_create(&op->pd, &op->src_md, nf_engine(), &op->dst_md, nf_engine(), attr),
+          "quantization descriptor");
+    CHECK(dnnl_primitive_create(&op->prim, op->pd), "quantization primitive");
+    dnnl_primitive_attr_destroy(attr);
+    return op;
+fail:
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    nf_dnnl_op_destroy(op);
+    return NULL;
+}
+
+int nf_dnnl_op_execute(const nf_dnnl_op *op, const void *src0, const void *src1, void *dst,
                        char *err, size_t err_len) {
     dnnl_memory_t a = NULL, b = NULL, d = NULL;
     dnnl_exec_arg_t args[8];
@@ -246,8 +269,26 @@ static inline __attribute__((always_inline)) void blocked_gate(float *x, const f
     }
 }
 
-void nf_blocked_gate(float *x, const float *gate, const float *add, int64_t n, int64_t c, int64_t h, int64_t w) {
-    if (nf_plan_block() == 16)
+// The same over nhwc: channels innermost.
+static void nhwc_gate(float *x, const float *gate, const float *add, int64_t n, int64_t c, int64_t h, int64_t w) {
+    const int64_t plane = h * w;
+    for (int64_t b = 0; b < n; b++) {
+        const float *g = gate + b * c;
+        for (int64_t i = 0; i < plane; i++) {
+            float *p = x + (b * plane + i) * c;
+            const float *q = add ? add + (b * plane + i) * c : NULL;
+            if (q)
+                for (int64_t k = 0; k < c; k++) p[k] = p[k] * g[k] + q[k];
+            else
+                for (int64_t k = 0; k < c; k++) p[k] *= g[k];
+        }
+    }
+}
+
+void nf_blocked_gate(int32_t layout, float *x, const float *gate, const float *add, int64_t n, int64_t c, int64_t h, int64_t w) {
+    if (layout == NF_LAYOUT_NHWC)
+        nhwc_gate(x, gate, add, n, c, h, w);
+    else if (nf_plan_block() == 16)
         blocked_gate(x, gate, add, n, c, h, w, 16);
     else
         blocked_gate(x, gate, add, n, c, h, w, 8);
@@ -292,7 +333,25 @@ static void blocked_moments_block16(void *data, int64_t cb) { moments_block(data
 __attribute__((target_clones("avx2", "default")))
 static void blocked_moments_block8(void *data, int64_t cb) { moments_block(data, cb, 8); }
 
-void nf_blocked_moments(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, double *mean, double *m2) {
+// nhwc: one image row of channels at a time, summed per channel in the same two passes.
+static void nhwc_moments(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, double *mean, double *m2) {
+    const int64_t rows = n * h * w;
+    for (int64_t k = 0; k < c; k++) mean[k] = m2[k] = 0;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t k = 0; k < c; k++) mean[k] += (double)x[r * c + k];
+    for (int64_t k = 0; k < c; k++) mean[k] /= (double)rows;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t k = 0; k < c; k++) {
+            const double d = (double)x[r * c + k] - mean[k];
+            m2[k] += d * d;
+        }
+}
+
+void nf_blocked_moments(int32_t layout, const float *x, int64_t n, int64_t c, int64_t h, int64_t w, double *mean, double *m2) {
+    if (layout == NF_LAYOUT_NHWC) {
+        nhwc_moments(x, n, c, h, w, mean, m2);
+        return;
+    }
     const int64_t b = nf_plan_block();
     struct blocked_moments job = {x, n, c, (c + b - 1) / b, h * w, mean, m2};
     nf_parallel_for(job.blocks, b == 16 ? blocked_moments_block16 : blocked_moments_block8, &job);

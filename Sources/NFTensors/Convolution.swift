@@ -75,12 +75,20 @@ public final class Convolution: Sendable {
         accumulatingInto residual: BlockedTensor? = nil, after: Activation = .identity
     ) throws -> BlockedTensor {
         try blocked(
-            n: input.n, c: input.c, h: input.h, w: input.w, source: input.pointer, layout: .blocked,
+            n: input.n, c: input.c, h: input.h, w: input.w, source: input.pointer,
+            layout: input.layout == .channelsLast ? .channelsLast : .blocked,
             activation: activation, activationScale: activationScale, residual: residual, after: after)
     }
 
-    /// The first convolution of a plan, reading the plain `[N, C, H, W]` input.
-    public func blocked(plain input: Tensor, activation: Activation = .identity, activationScale: Float = 1) throws -> BlockedTensor {
+    /// The first convolution of a plan, reading the plain `[N, C, H, W]` input. A channels-last
+    /// plan reorders the input first (oneDNN 2.6 has no JIT kernel from NCHW to nhwc).
+    public func blocked(
+        plain input: Tensor, activation: Activation = .identity, activationScale: Float = 1,
+        layout: PlanLayout = .blocked
+    ) throws -> BlockedTensor {
+        if layout == .channelsLast {
+            return try blocked(BlockedTensor(input, layout: .channelsLast), activation: activation, activationScale: activationScale)
+        }
         let (n, c, h, w) = input.nchw
         return try input.storage.withUnsafeBufferPointer { src in
             try blocked(
@@ -114,12 +122,13 @@ public final class Convolution: Sendable {
         }
         let output: BlockedTensor
         if let residual {
-            guard residual.shape == [n, geometry.outChannels, oh, ow] else {
+            guard residual.shape == [n, geometry.outChannels, oh, ow], (residual.layout == .channelsLast) == (layout == .channelsLast) else {
                 throw TensorError("residual \(residual.shape) does not match the convolution output \([n, geometry.outChannels, oh, ow])")
             }
             output = residual
         } else {
-            output = BlockedTensor(n: n, c: geometry.outChannels, h: oh, w: ow)
+            output = BlockedTensor(
+                n: n, c: geometry.outChannels, h: oh, w: ow, layout: layout == .channelsLast ? .channelsLast : .blocked)
         }
         try primitive.execute(source: source, destination: output.pointer)
         return output

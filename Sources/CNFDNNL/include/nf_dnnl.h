@@ -31,7 +31,17 @@ typedef struct {
     int32_t layout;                    // an nf_layout_pair: where src and dst live
     int32_t activation;                // an nf_activation applied before the sum ...
     float activation_scale;            // ... and multiplied by this (0 is taken as 1)
+    int32_t source_type;               // an nf_source_type; u8 and s8 only in NF_NHWC (int8 convolutions)
 } nf_conv_params;
+
+/// What a convolution reads: float, or int8 activations quantized per tensor (unsigned where the
+/// calibration saw no negative value, else signed) for `nf_dnnl_conv_create_int8`.
+enum nf_source_type { NF_SOURCE_F32 = 0, NF_SOURCE_U8 = 1, NF_SOURCE_S8 = 2 };
+
+/// The layout of a plan's activations: blocked (FP32 plans; see above), or channels-last nhwc
+/// (int8 plans: oneDNN 2.6's int8 convolutions on AVX2 have JIT kernels for nhwc only, and a
+/// plan keeps one layout between its steps).
+enum nf_plan_layout { NF_LAYOUT_BLOCKED = 0, NF_LAYOUT_NHWC = 1 };
 
 /// Pointwise activations, as nfserve's `Activation` names them.
 enum nf_activation { NF_ACT_NONE = 0, NF_ACT_RELU, NF_ACT_GELU, NF_ACT_SILU, NF_ACT_SIGMOID, NF_ACT_TANH };
@@ -41,6 +51,7 @@ enum nf_layout_pair {
     NF_PLAIN = 0,            // both NCHW; the shim reorders to and from the layout oneDNN picks per call
     NF_PLAIN_TO_BLOCKED = 1, // NCHW source (a network's input), nChw16c destination
     NF_BLOCKED = 2,          // both nChw16c
+    NF_NHWC = 3,             // both nhwc (an int8 plan; the source may be u8 or s8)
 };
 
 typedef struct nf_dnnl_conv nf_dnnl_conv;
@@ -56,8 +67,14 @@ int nf_dnnl_conv_share_weights(nf_dnnl_conv *conv, const nf_dnnl_conv *donor);
 void nf_dnnl_conv_output_size(const nf_dnnl_conv *conv, int64_t *oh, int64_t *ow);
 /// Runs the convolution: src is [n, ic, ih, iw], dst [n, oc, oh, ow]. Thread-safe: the
 /// scratchpad is the calling thread's own. Returns 0 on success.
-int nf_dnnl_conv_execute(const nf_dnnl_conv *conv, const float *src, float *dst,
+int nf_dnnl_conv_execute(const nf_dnnl_conv *conv, const void *src, float *dst,
                          char *err, size_t err_len);
+/// An int8 convolution in NF_NHWC: u8 or s8 source (`params->source_type`), s8 weights OIHW,
+/// FP32 destination with the same post-ops as the FP32 one. oneDNN computes
+/// `post_ops(output_scales[o] * (sum of source x weight products in int32 + bias[o]))`, so the
+/// caller passes the bias divided by the scale (`QuantizedConvolution` does).
+nf_dnnl_conv *nf_dnnl_conv_create_int8(const nf_conv_params *params, const int8_t *weights_oihw,
+                                       const float *bias, const float *output_scales, char *err, size_t err_len);
 void nf_dnnl_conv_destroy(nf_dnnl_conv *conv);
 
 /// A fully connected layer: dst[n, out] = src[n, in] * weights[out, in]^T + bias.
@@ -78,30 +95,36 @@ void nf_dnnl_linear_destroy(nf_dnnl_linear *linear);
 /// (read once).
 int32_t nf_plan_block(void);
 
-/// Floats a blocked activation of this shape occupies (channels padded to `nf_plan_block()`).
-int64_t nf_blocked_count(int64_t n, int64_t c, int64_t h, int64_t w);
+/// Floats a plan activation of this shape occupies in `layout` (an nf_plan_layout; blocked
+/// channels are padded to `nf_plan_block()`).
+int64_t nf_blocked_count(int32_t layout, int64_t n, int64_t c, int64_t h, int64_t w);
 
 typedef struct nf_dnnl_op nf_dnnl_op;
 /// NCHW to the blocked layout (`to_blocked` != 0) or back.
-nf_dnnl_op *nf_dnnl_reorder_create(int64_t n, int64_t c, int64_t h, int64_t w, int32_t to_blocked,
+nf_dnnl_op *nf_dnnl_reorder_create(int32_t layout, int64_t n, int64_t c, int64_t h, int64_t w, int32_t to_blocked,
                                    char *err, size_t err_len);
 /// Max pooling (`average` == 0; padding is -inf) or average pooling excluding padding, nChw16c in
 /// and out; the output size follows from the padding given.
-nf_dnnl_op *nf_dnnl_pool_create(int64_t n, int64_t c, int64_t ih, int64_t iw, int64_t kernel, int64_t stride,
+nf_dnnl_op *nf_dnnl_pool_create(int32_t layout, int64_t n, int64_t c, int64_t ih, int64_t iw, int64_t kernel, int64_t stride,
                                 int64_t pad_top, int64_t pad_left, int64_t pad_bottom, int64_t pad_right,
                                 int32_t average, char *err, size_t err_len);
 /// An activation over an nChw16c tensor (source and destination may be the same buffer).
-nf_dnnl_op *nf_dnnl_eltwise_create(int64_t n, int64_t c, int64_t h, int64_t w, int32_t activation,
+nf_dnnl_op *nf_dnnl_eltwise_create(int32_t layout, int64_t n, int64_t c, int64_t h, int64_t w, int32_t activation,
                                    char *err, size_t err_len);
 /// Inference BatchNorm over nChw16c with the given statistics and affine parameters, optionally
 /// followed by ReLU (source and destination may be the same buffer).
-nf_dnnl_op *nf_dnnl_batchnorm_create(int64_t n, int64_t c, int64_t h, int64_t w, const float *mean,
+nf_dnnl_op *nf_dnnl_batchnorm_create(int32_t layout, int64_t n, int64_t c, int64_t h, int64_t w, const float *mean,
                                      const float *variance, const float *scale, const float *shift, float eps,
                                      int32_t relu, char *err, size_t err_len);
 /// dst = src0 + src1 (all nChw16c, same shape), optionally followed by ReLU; dst may be src0.
-nf_dnnl_op *nf_dnnl_add_create(int64_t n, int64_t c, int64_t h, int64_t w, int32_t relu, char *err, size_t err_len);
-/// Runs an operation: `src1` only for the add (NULL otherwise).
-int nf_dnnl_op_execute(const nf_dnnl_op *op, const float *src0, const float *src1, float *dst,
+nf_dnnl_op *nf_dnnl_add_create(int32_t layout, int64_t n, int64_t c, int64_t h, int64_t w, int32_t relu, char *err, size_t err_len);
+/// Quantizes an nhwc FP32 activation to u8 (`is_signed` == 0) or s8 nhwc: round(x * scale),
+/// saturated (oneDNN's reorder with an output scale).
+nf_dnnl_op *nf_dnnl_quantize_create(int64_t n, int64_t c, int64_t h, int64_t w, float scale, int32_t is_signed,
+                                    char *err, size_t err_len);
+/// Runs an operation: `src1` only for the add (NULL otherwise). Buffers are FP32 but for a
+/// quantization's destination.
+int nf_dnnl_op_execute(const nf_dnnl_op *op, const void *src0, const void *src1, void *dst,
                        char *err, size_t err_len);
 void nf_dnnl_op_destroy(nf_dnnl_op *op);
 
@@ -109,13 +132,13 @@ void nf_dnnl_op_destroy(nf_dnnl_op *op);
 /// over nChw16c buffers: channel attention's gate, optionally joined with the residual add. One
 /// pass of multiply-add per element (oneDNN 2.6's binary primitive has no JIT kernel for a gate
 /// that differs per image and channel); tested against `Tensor.multiplyChannels` and `add`.
-void nf_blocked_gate(float *x, const float *gate, const float *add, int64_t n, int64_t c, int64_t h, int64_t w);
+void nf_blocked_gate(int32_t layout, float *x, const float *gate, const float *add, int64_t n, int64_t c, int64_t h, int64_t w);
 
 /// Per channel of an nChw16c buffer, over N, H and W: the mean and the sum of squared deviations
 /// from it (`mean`, `m2`: c doubles each), in double and in two passes, as `ChannelMoments.add`
 /// reduces a plain NCHW tensor (what it is tested against). Reads the plan's buffer where it
 /// lies, with no copy to the plain layout; channel blocks are split over the OpenMP threads.
-void nf_blocked_moments(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, double *mean, double *m2);
+void nf_blocked_moments(int32_t layout, const float *x, int64_t n, int64_t c, int64_t h, int64_t w, double *mean, double *m2);
 
 /// Runs body(context, i) for i in 0..<count on the OpenMP threads oneDNN uses (libgomp's
 /// GOMP_parallel; iterations split statically): other CPU-parallel work then takes turns with

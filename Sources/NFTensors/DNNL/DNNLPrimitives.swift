@@ -21,13 +21,13 @@ final class DNNLConvolution: @unchecked Sendable {
     /// Where the activations live: plain NCHW on both sides (reordered per call inside the shim),
     /// or a plan's blocked layout (the first convolution of a plan reads the plain input).
     enum Layout: Int32, Hashable, Sendable {
-        case plain = 0, plainToBlocked = 1, blocked = 2
+        case plain = 0, plainToBlocked = 1, blocked = 2, channelsLast = 3
     }
 
     init(
         input: (n: Int, h: Int, w: Int), geometry g: ConvolutionGeometry, weight: [Float], bias: [Float]?,
         fusedSumScale: Float, postActivation: Activation, layout: Layout = .plain, activation: Activation = .identity,
-        activationScale: Float = 1
+        activationScale: Float = 1, int8: (weight: [Int8], outputScales: [Float], signedSource: Bool)? = nil
     ) throws {
         let p = g.resolvedPadding(height: input.h, width: input.w)
         var params = nf_conv_params(
@@ -37,9 +37,20 @@ final class DNNLConvolution: @unchecked Sendable {
             dilation_h: Int64(g.dilation.h), dilation_w: Int64(g.dilation.w),
             pad_top: Int64(p.top), pad_left: Int64(p.left), pad_bottom: Int64(p.bottom), pad_right: Int64(p.right),
             sum_scale: fusedSumScale, post_activation: postActivation.dnnlCode, layout: layout.rawValue,
-            activation: activation.dnnlCode, activation_scale: activationScale)
+            activation: activation.dnnlCode, activation_scale: activationScale,
+            source_type: Int32(
+                int8 == nil ? NF_SOURCE_F32.rawValue : int8!.signedSource ? NF_SOURCE_S8.rawValue : NF_SOURCE_U8.rawValue))
         let (made, message) = withDNNLErrorBuffer { err, len in
-            weight.withUnsafeBufferPointer { w in
+            if let int8 {
+                return int8.weight.withUnsafeBufferPointer { w in
+                    int8.outputScales.withUnsafeBufferPointer { scales in
+                        bias.withOptionalBufferPointer { b in
+                            nf_dnnl_conv_create_int8(&params, w.baseAddress, b, scales.baseAddress, err, len)
+                        }
+                    }
+                }
+            }
+            return weight.withUnsafeBufferPointer { w in
                 if let bias {
                     return bias.withUnsafeBufferPointer { b in
                         nf_dnnl_conv_create(&params, w.baseAddress, b.baseAddress, err, len)
@@ -69,7 +80,7 @@ final class DNNLConvolution: @unchecked Sendable {
         }
     }
 
-    func execute(source: UnsafePointer<Float>, destination: UnsafeMutablePointer<Float>) throws {
+    func execute(source: UnsafeRawPointer, destination: UnsafeMutablePointer<Float>) throws {
         let (rc, message) = withDNNLErrorBuffer { err, len in
             nf_dnnl_conv_execute(handle, source, destination, err, len)
         }
@@ -112,3 +123,11 @@ final class DNNLLinear: @unchecked Sendable {
 
 /// The oneDNN library version, for `/v2` and bench output.
 public var oneDNNVersion: String { String(cString: nf_dnnl_version()) }
+
+extension Optional where Wrapped == [Float] {
+    /// The array's storage, or nil.
+    func withOptionalBufferPointer<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {
+        guard let self else { return body(nil) }
+        return self.withUnsafeBufferPointer { body($0.baseAddress) }
+    }
+}

@@ -7,6 +7,7 @@ import CNFDNNL
 public enum BlockedOperations {
     private struct Key: Hashable, Sendable {
         var kind: Int, n: Int, c: Int, h: Int, w: Int, a: Int, b: Int, cc: Int, d: Int, e: Int
+        var layout = PlanLayout.blocked
     }
     private static let cache = PrimitiveCache<Key, DNNLOperation>(capacity: 4096)
 
@@ -22,16 +23,16 @@ public enum BlockedOperations {
         let bottom = (oh - 1) * stride + kernel - x.h - padding, right = (ow - 1) * stride + kernel - x.w - padding
         let key = Key(
             kind: average ? 1 : 0, n: x.n, c: x.c, h: x.h, w: x.w, a: kernel, b: stride, cc: padding,
-            d: bottom, e: right)
+            d: bottom, e: right, layout: x.layout)
         let op = try cache.value(for: key) {
             try DNNLOperation("pooling on \(x.shape)") { err, len in
                 nf_dnnl_pool_create(
-                    Int64(x.n), Int64(x.c), Int64(x.h), Int64(x.w), Int64(kernel), Int64(stride),
+                    x.layout.rawValue, Int64(x.n), Int64(x.c), Int64(x.h), Int64(x.w), Int64(kernel), Int64(stride),
                     Int64(padding), Int64(padding), Int64(max(bottom, 0)), Int64(max(right, 0)),
                     average ? 1 : 0, err, len)
             }
         }
-        let y = BlockedTensor(n: x.n, c: x.c, h: oh, w: ow)
+        let y = BlockedTensor(n: x.n, c: x.c, h: oh, w: ow, layout: x.layout)
         try op.execute(x.pointer, nil, y.pointer)
         return y
     }
@@ -39,13 +40,13 @@ public enum BlockedOperations {
     /// `activation(x)` into a new tensor (`x` is kept: a pre-activation block still needs it).
     public static func activation(_ activation: Activation, _ x: BlockedTensor, inPlace: Bool = false) throws -> BlockedTensor {
         if activation == .identity { return x }
-        let key = Key(kind: 2, n: x.n, c: x.c, h: x.h, w: x.w, a: Int(activation.dnnlCode), b: 0, cc: 0, d: 0, e: 0)
+        let key = Key(kind: 2, n: x.n, c: x.c, h: x.h, w: x.w, a: Int(activation.dnnlCode), b: 0, cc: 0, d: 0, e: 0, layout: x.layout)
         let op = try cache.value(for: key) {
             try DNNLOperation("\(activation) on \(x.shape)") { err, len in
-                nf_dnnl_eltwise_create(Int64(x.n), Int64(x.c), Int64(x.h), Int64(x.w), activation.dnnlCode, err, len)
+                nf_dnnl_eltwise_create(x.layout.rawValue, Int64(x.n), Int64(x.c), Int64(x.h), Int64(x.w), activation.dnnlCode, err, len)
             }
         }
-        let y = inPlace ? x : BlockedTensor(n: x.n, c: x.c, h: x.h, w: x.w)
+        let y = inPlace ? x : BlockedTensor(n: x.n, c: x.c, h: x.h, w: x.w, layout: x.layout)
         try op.execute(x.pointer, nil, y.pointer)
         return y
     }
@@ -53,14 +54,14 @@ public enum BlockedOperations {
     /// `x + y` (same shape), optionally followed by ReLU, into a new tensor (oneDNN 2.6's binary
     /// primitive run in place skipped its ReLU post-op: `BlockedOperationsTests` caught it).
     public static func add(_ x: BlockedTensor, _ y: BlockedTensor, relu: Bool) throws -> BlockedTensor {
-        precondition(x.shape == y.shape, "cannot add \(y.shape) to \(x.shape)")
-        let key = Key(kind: 3, n: x.n, c: x.c, h: x.h, w: x.w, a: relu ? 1 : 0, b: 0, cc: 0, d: 0, e: 0)
+        precondition(x.shape == y.shape && x.layout == y.layout, "cannot add \(y.shape) to \(x.shape)")
+        let key = Key(kind: 3, n: x.n, c: x.c, h: x.h, w: x.w, a: relu ? 1 : 0, b: 0, cc: 0, d: 0, e: 0, layout: x.layout)
         let op = try cache.value(for: key) {
             try DNNLOperation("add on \(x.shape)") { err, len in
-                nf_dnnl_add_create(Int64(x.n), Int64(x.c), Int64(x.h), Int64(x.w), relu ? 1 : 0, err, len)
+                nf_dnnl_add_create(x.layout.rawValue, Int64(x.n), Int64(x.c), Int64(x.h), Int64(x.w), relu ? 1 : 0, err, len)
             }
         }
-        let z = BlockedTensor(n: x.n, c: x.c, h: x.h, w: x.w)
+        let z = BlockedTensor(n: x.n, c: x.c, h: x.h, w: x.w, layout: x.layout)
         try op.execute(x.pointer, y.pointer, z.pointer)
         return z
     }
@@ -71,18 +72,18 @@ public enum BlockedOperations {
         if x.h == 1 && x.w == 1 {
             pooled = x
         } else {
-            let key = Key(kind: 4, n: x.n, c: x.c, h: x.h, w: x.w, a: 0, b: 0, cc: 0, d: 0, e: 0)
+            let key = Key(kind: 4, n: x.n, c: x.c, h: x.h, w: x.w, a: 0, b: 0, cc: 0, d: 0, e: 0, layout: x.layout)
             let op = try cache.value(for: key) {
                 try DNNLOperation("global pooling on \(x.shape)") { err, len in
                     // One window over the whole plane: a kernel of h x w is not square in general,
                     // so pool with the larger side and pad the other (excluded from the average).
                     let k = max(x.h, x.w)
                     return nf_dnnl_pool_create(
-                        Int64(x.n), Int64(x.c), Int64(x.h), Int64(x.w), Int64(k), Int64(k),
+                        x.layout.rawValue, Int64(x.n), Int64(x.c), Int64(x.h), Int64(x.w), Int64(k), Int64(k),
                         0, 0, Int64(k - x.h), Int64(k - x.w), 1, err, len)
                 }
             }
-            pooled = BlockedTensor(n: x.n, c: x.c, h: 1, w: 1)
+            pooled = BlockedTensor(n: x.n, c: x.c, h: 1, w: 1, layout: x.layout)
             try op.execute(x.pointer, nil, pooled.pointer)
         }
         return try pooled.plain().reshaped([x.n, x.c])
@@ -92,9 +93,9 @@ public enum BlockedOperations {
     /// after it.
     public static func gate(_ x: BlockedTensor, by gate: Tensor, adding add: BlockedTensor?) {
         precondition(gate.count == x.n * x.c, "gate \(gate.shape) does not fit \(x.shape)")
-        precondition(add == nil || add!.shape == x.shape, "residual \(add!.shape) does not fit \(x.shape)")
+        precondition(add == nil || (add!.shape == x.shape && add!.layout == x.layout), "residual \(add!.shape) does not fit \(x.shape)")
         gate.storage.withUnsafeBufferPointer { g in
-            nf_blocked_gate(x.pointer, g.baseAddress, add?.pointer, Int64(x.n), Int64(x.c), Int64(x.h), Int64(x.w))
+            nf_blocked_gate(x.layout.rawValue, x.pointer, g.baseAddress, add?.pointer, Int64(x.n), Int64(x.c), Int64(x.h), Int64(x.w))
         }
     }
 }
@@ -115,10 +116,10 @@ public final class BlockedBatchNorm: Sendable {
 
     /// Normalizes `x` in place, then ReLU when asked.
     public func callAsFunction(_ x: BlockedTensor, relu: Bool) throws -> BlockedTensor {
-        let op = try primitives.value(for: x.shape + [relu ? 1 : 0]) {
+        let op = try primitives.value(for: x.shape + [relu ? 1 : 0, Int(x.layout.rawValue)]) {
             try DNNLOperation("batchnorm on \(x.shape)") { err, len in
                 nf_dnnl_batchnorm_create(
-                    Int64(x.n), Int64(x.c), Int64(x.h), Int64(x.w), mean, variance, scale, shift,
+                    x.layout.rawValue, Int64(x.n), Int64(x.c), Int64(x.h), Int64(x.w), mean, variance, scale, shift,
                     eps, relu ? 1 : 0, err, len)
             }
         }

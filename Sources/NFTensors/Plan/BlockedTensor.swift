@@ -10,16 +10,19 @@ import Synchronization
 /// (in place where the layer allows), so a value must not be shared once a step may write it.
 public final class BlockedTensor: @unchecked Sendable {
     public let n: Int, c: Int, h: Int, w: Int
+    /// Blocked in FP32 plans; channels-last in int8 plans (`PlanLayout`).
+    public let layout: PlanLayout
     let pointer: UnsafeMutablePointer<Float>
     let count: Int
 
     /// An uninitialized buffer of this shape (every step writes all of its output).
-    public init(n: Int, c: Int, h: Int, w: Int) {
+    public init(n: Int, c: Int, h: Int, w: Int, layout: PlanLayout = .blocked) {
         self.n = n
         self.c = c
         self.h = h
         self.w = w
-        count = Int(nf_blocked_count(Int64(n), Int64(c), Int64(h), Int64(w)))
+        self.layout = layout
+        count = Int(nf_blocked_count(layout.rawValue, Int64(n), Int64(c), Int64(h), Int64(w)))
         pointer = BufferPool.shared.take(max(count, 1))
     }
 
@@ -27,17 +30,17 @@ public final class BlockedTensor: @unchecked Sendable {
 
     public var shape: [Int] { [n, c, h, w] }
 
-    /// A plain NCHW tensor in the blocked layout.
-    public convenience init(_ tensor: Tensor) throws {
+    /// A plain NCHW tensor in a plan's layout.
+    public convenience init(_ tensor: Tensor, layout: PlanLayout = .blocked) throws {
         let (n, c, h, w) = tensor.nchw
-        self.init(n: n, c: c, h: h, w: w)
-        let op = try BlockedReorders.shared.operation(n: n, c: c, h: h, w: w, toBlocked: true)
+        self.init(n: n, c: c, h: h, w: w, layout: layout)
+        let op = try BlockedReorders.shared.operation(layout: layout, n: n, c: c, h: h, w: w, toBlocked: true)
         try tensor.storage.withUnsafeBufferPointer { src in try op.execute(src.baseAddress!, nil, pointer) }
     }
 
     /// The same values as a plain NCHW tensor.
     public func plain() throws -> Tensor {
-        let op = try BlockedReorders.shared.operation(n: n, c: c, h: h, w: w, toBlocked: false)
+        let op = try BlockedReorders.shared.operation(layout: layout, n: n, c: c, h: h, w: w, toBlocked: false)
         return try Tensor(shape: shape) { dst in try op.execute(pointer, nil, dst.baseAddress!) }
     }
 }
@@ -51,23 +54,32 @@ extension BlockedTensor {
         guard n * h * w > 0 else { return (0, mean, m2) }
         mean.withUnsafeMutableBufferPointer { mean in
             m2.withUnsafeMutableBufferPointer { m2 in
-                nf_blocked_moments(pointer, Int64(n), Int64(c), Int64(h), Int64(w), mean.baseAddress, m2.baseAddress)
+                nf_blocked_moments(layout.rawValue, pointer, Int64(n), Int64(c), Int64(h), Int64(w), mean.baseAddress, m2.baseAddress)
             }
         }
         return (n * h * w, mean, m2)
     }
 }
 
+/// How a plan holds its activations between steps: oneDNN's blocked layout (FP32 plans, where
+/// its direct and Winograd kernels run), or channels-last (int8 plans: on AVX2, oneDNN 2.6's int8
+/// convolutions have JIT kernels for nhwc only, and reference ones, 100-1000x slower, for
+/// blocked sources or mixed layouts). One layout for a whole plan: no reorders between steps.
+public enum PlanLayout: Int32, Sendable, Hashable {
+    case blocked = 0
+    case channelsLast = 1
+}
+
 /// The reorders at a plan's ends, one per shape and direction, shared by every plan.
 final class BlockedReorders: Sendable {
     static let shared = BlockedReorders()
-    private struct Key: Hashable, Sendable { var n: Int, c: Int, h: Int, w: Int, toBlocked: Bool }
+    private struct Key: Hashable, Sendable { var layout: PlanLayout, n: Int, c: Int, h: Int, w: Int, toBlocked: Bool }
     private let cache = PrimitiveCache<Key, DNNLOperation>(capacity: 1024)
 
-    func operation(n: Int, c: Int, h: Int, w: Int, toBlocked: Bool) throws -> DNNLOperation {
-        try cache.value(for: Key(n: n, c: c, h: h, w: w, toBlocked: toBlocked)) {
+    func operation(layout: PlanLayout, n: Int, c: Int, h: Int, w: Int, toBlocked: Bool) throws -> DNNLOperation {
+        try cache.value(for: Key(layout: layout, n: n, c: c, h: h, w: w, toBlocked: toBlocked)) {
             try DNNLOperation("reorder \([n, c, h, w])") { err, len in
-                nf_dnnl_reorder_create(Int64(n), Int64(c), Int64(h), Int64(w), toBlocked ? 1 : 0, err, len)
+                nf_dnnl_reorder_create(layout.rawValue, Int64(n), Int64(c), Int64(h), Int64(w), toBlocked ? 1 : 0, err, len)
             }
         }
     }
@@ -88,7 +100,7 @@ final class DNNLOperation: @unchecked Sendable {
 
     deinit { nf_dnnl_op_destroy(handle) }
 
-    func execute(_ src0: UnsafePointer<Float>, _ src1: UnsafePointer<Float>?, _ dst: UnsafeMutablePointer<Float>) throws {
+    func execute(_ src0: UnsafeRawPointer, _ src1: UnsafeRawPointer?, _ dst: UnsafeMutableRawPointer) throws {
         let (rc, message) = withDNNLErrorBuffer { err, len in nf_dnnl_op_execute(handle, src0, src1, dst, err, len) }
         if rc != 0 { throw TensorError("\(what): \(message)") }
     }

@@ -1,0 +1,145 @@
+import CNFDNNL
+
+/// The range of values a convolution's input took over a calibration set, and the int8 scale
+/// that follows from it: unsigned (u8, `x ≈ q * scale`, q in 0...255) where no value was negative,
+/// else signed and symmetric (s8, q in -127...127).
+public struct ActivationRange: Sendable, Hashable, Codable {
+    public var min: Float
+    public var max: Float
+
+    public init(min: Float, max: Float) {
+        self.min = min
+        self.max = max
+    }
+
+    public var isSigned: Bool { min < 0 }
+
+    /// The step of one quantization level (1 for an all-zero range, which quantizes to 0).
+    public var scale: Float {
+        let limit = isSigned ? Swift.max(-min, max) / 127 : max / 255
+        return limit > 0 && limit.isFinite ? limit : 1
+    }
+}
+
+/// Weights quantized symmetrically per output channel: `w[o, ...] ≈ q[o, ...] * scales[o]`,
+/// q in -63...63 (round half away from zero, as `Float.rounded()`).
+///
+/// Seven bits, not eight: on CPUs without VNNI (AVX2, and AVX-512 before Cascade Lake) oneDNN
+/// sums pairs of u8 x s8 products in int16 (`vpmaddubsw`), which saturates with 8-bit weights
+/// (255 x 127 x 2 > 32767; `QuantizedConvolutionTests` saw errors of several units at 22 dB), and
+/// for a signed source it halves the weights itself. With q in -63...63 neither happens (255 x 63
+/// x 2 = 32130), and the same weights give the same sums on every CPU. ONNX Runtime's
+/// `reduce_range` makes the same trade for the same reason.
+public struct QuantizedWeights: Sendable, Equatable {
+    /// The largest level.
+    public static let levels: Float = 63
+
+    public let values: [Int8]
+    public let scales: [Float]
+
+    public init(_ weight: [Float], outChannels: Int) {
+        precondition(outChannels > 0 && weight.count % outChannels == 0, "weights do not split into \(outChannels) channels")
+        let perOutput = weight.count / outChannels
+        var values = [Int8](repeating: 0, count: weight.count)
+        var scales = [Float](repeating: 1, count: outChannels)
+        for o in 0..<outChannels {
+            let range = (o * perOutput)..<((o + 1) * perOutput)
+            let largest = weight[range].reduce(Float(0)) { Swift.max($0, abs($1)) }
+            let scale = largest > 0 ? largest / Self.levels : 1
+            scales[o] = scale
+            for i in range { values[i] = Int8(Swift.max(-Self.levels, Swift.min(Self.levels, (weight[i] / scale).rounded()))) }
+        }
+        self.values = values
+        self.scales = scales
+    }
+
+    /// The weights these stand for (what an int8 convolution multiplies by).
+    public var dequantized: [Float] {
+        let perOutput = values.count / scales.count
+        return values.indices.map { Float(values[$0]) * scales[$0 / perOutput] }
+    }
+}
+
+/// A convolution of an int8 plan: its input quantized per tensor with a calibrated scale, its
+/// weights per output channel, products summed in int32 by oneDNN, and the result back in FP32
+/// with the same fused post-ops as `Convolution.blocked` (bias, activation and scale, residual
+/// sum, activation after). Activations are channels-last (`PlanLayout.channelsLast`) on both
+/// sides. Tested against the FP32 `Convolution` on the same input.
+public final class QuantizedConvolution: Sendable {
+    public let geometry: ConvolutionGeometry
+    public let weights: QuantizedWeights
+    public let input: ActivationRange
+    let bias: [Float]?
+    /// `input.scale * weights.scales[o]`: what brings the int32 sums back to FP32.
+    let outputScales: [Float]
+    /// The weights given to oneDNN (`weights.values`, doubled for a signed source).
+    let sourceWeights: [Int8]
+
+    private struct Key: Hashable, Sendable {
+        var n: Int, h: Int, w: Int, sum: Bool, activation: Activation, activationScale: Float, after: Activation
+    }
+    private let primitives = PrimitiveCache<Key, DNNLConvolution>(capacity: 160)
+    private let quantizers = PrimitiveCache<[Int], DNNLOperation>(capacity: 80)
+
+    public init(_ convolution: Convolution, input: ActivationRange) {
+        geometry = convolution.geometry
+        weights = QuantizedWeights(convolution.weight.storage, outChannels: geometry.outChannels)
+        self.input = input
+        // A signed source gets the weights doubled (and their scales halved), which oneDNN
+        // halves back exactly where it halves them (no VNNI).
+        let doubled = input.isSigned
+        sourceWeights = doubled ? weights.values.map { $0 * 2 } : weights.values
+        let scales = weights.scales.map { $0 * input.scale / (doubled ? 2 : 1) }
+        outputScales = scales
+        // oneDNN adds the bias to the int32 sums before scaling them (nf_dnnl.h).
+        bias = convolution.bias.map { b in b.storage.indices.map { b.storage[$0] / scales[$0] } }
+    }
+
+    /// `after(activation(conv(x) + bias) * activationScale [+ residual])`, as `Convolution.blocked`.
+    public func blocked(
+        _ x: BlockedTensor, activation: Activation = .identity, activationScale: Float = 1,
+        accumulatingInto residual: BlockedTensor? = nil, after: Activation = .identity
+    ) throws -> BlockedTensor {
+        guard x.layout == .channelsLast, x.c == geometry.inChannels else {
+            throw TensorError("an int8 convolution expects \(geometry.inChannels) channels, channels-last; got \(x.shape), \(x.layout)")
+        }
+        let (oh, ow) = geometry.outputSize(height: x.h, width: x.w)
+        guard oh > 0, ow > 0 else {
+            throw TensorError("input \(x.h)x\(x.w) is too small for a \(geometry.kernel.h)x\(geometry.kernel.w) convolution")
+        }
+        let key = Key(
+            n: x.n, h: x.h, w: x.w, sum: residual != nil, activation: activation, activationScale: activationScale,
+            after: after)
+        let primitive = try primitives.value(for: key) {
+            let made = try DNNLConvolution(
+                input: (x.n, x.h, x.w), geometry: geometry, weight: [], bias: bias,
+                fusedSumScale: key.sum ? 1 : 0, postActivation: after, layout: .channelsLast,
+                activation: activation, activationScale: activationScale,
+                int8: (sourceWeights, outputScales, input.isSigned))
+            made.shareWeights(with: primitives.values)
+            return made
+        }
+        let quantize = try quantizers.value(for: x.shape) {
+            try DNNLOperation("int8 quantization of \(x.shape)") { err, len in
+                nf_dnnl_quantize_create(
+                    Int64(x.n), Int64(x.c), Int64(x.h), Int64(x.w), 1 / input.scale, input.isSigned ? 1 : 0, err, len)
+            }
+        }
+        let output: BlockedTensor
+        if let residual {
+            guard residual.shape == [x.n, geometry.outChannels, oh, ow], residual.layout == .channelsLast else {
+                throw TensorError("residual \(residual.shape) does not match the convolution output \([x.n, geometry.outChannels, oh, ow])")
+            }
+            output = residual
+        } else {
+            output = BlockedTensor(n: x.n, c: geometry.outChannels, h: oh, w: ow, layout: .channelsLast)
+        }
+        // One byte per value, in a pooled buffer of floats.
+        let floats = Swift.max(1, (x.n * x.c * x.h * x.w + 3) / 4)
+        let quantized = BufferPool.shared.take(floats)
+        defer { BufferPool.shared.give(quantized, count: floats) }
+        try quantize.execute(x.pointer, nil, quantized)
+        try primitive.execute(source: quantized, destination: output.pointer)
+        return output
+    }
+}

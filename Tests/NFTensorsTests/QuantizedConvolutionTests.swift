@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+
+@testable import NFTensors
+
+/// The int8 convolution (oneDNN, channels-last) against a plain reference of the same arithmetic:
+/// the input quantized with the calibrated scale and the weights per output channel, each
+/// dequantized back to FP32 and convolved by `referenceConvolution`. Those agree to FP32
+/// rounding; the int8 result against the FP32 convolution is held to a signal-to-noise bound
+/// that quantizing the input to 8 bits and the weights to 7 gives (about 6 dB per bit; 30 dB asked).
+@Suite struct QuantizedConvolutionTests {
+    /// round(x / scale) saturated to the type's range, times scale (what the quantization does).
+    static func fakeQuantized(_ x: Tensor, _ range: ActivationRange) -> Tensor {
+        let s = range.scale, low: Float = range.isSigned ? -128 : 0, high: Float = range.isSigned ? 127 : 255
+        return Tensor(shape: x.shape, storage: x.storage.map { max(low, min(high, ($0 / s).rounded(.toNearestOrEven))) * s })
+    }
+
+    static func snr(_ signal: Tensor, _ approximation: Tensor) -> Double {
+        var power = 0.0, noise = 0.0
+        for (a, b) in zip(signal.storage, approximation.storage) {
+            power += Double(a) * Double(a)
+            noise += Double(a - b) * Double(a - b)
+        }
+        return 10 * log10(power / max(noise, 1e-30))
+    }
+
+    @Test func weightsQuantizePerOutputChannel() {
+        let q = QuantizedWeights([0.4, -1, 0.25, 0, 0, 0, 2, 1.2, -0.01], outChannels: 3)
+        #expect(q.scales == [1 / 63, 1, 2 / 63])
+        #expect(q.values == [25, -63, 16, 0, 0, 0, 63, 38, 0])
+        #expect(ActivationRange(min: 0, max: 2.55).scale == 0.01)
+        #expect(!ActivationRange(min: 0, max: 1).isSigned)
+        #expect(ActivationRange(min: -2.54, max: 1).scale == 0.02)
+        #expect(ActivationRange(min: 0, max: 0).scale == 1)
+    }
+
+    @Test(arguments: 0..<16)
+    func matchesTheReferenceOfTheSameArithmetic(seed: Int) throws {
+        var r = TestRandom(seed: UInt64(seed) + 100)
+        let groups = seed % 4 == 3 ? 2 : 1
+        let inC = groups * r.int(3...24), outC = groups * r.int(1...20)
+        let kernel = [1, 3, 3, 5][r.int(0...3)]
+        let g = ConvolutionGeometry(
+            inChannels: inC, outChannels: outC, kernel: kernel, stride: r.int(1...2), dilation: 1, groups: groups,
+            padding: .symmetric(kernel / 2, kernel / 2))
+        let n = r.int(1...2), h = r.int(kernel...13), w = r.int(kernel...11)
+        // Half the cases non-negative (after ReLU: u8), half signed (s8).
+        var input = r.tensor([n, inC, h, w])
+        if seed % 2 == 0 { input = Tensor(shape: input.shape, storage: input.storage.map { max(0, $0) * 3 }) }
+        let range = ActivationRange(min: input.storage.min()!, max: input.storage.max()!)
+        let weight = r.tensor(g.weightShape), bias = seed % 3 == 0 ? nil : r.tensor([outC])
+        let conv = Convolution(geometry: g, weight: weight, bias: bias)
+        let quantized = QuantizedConvolution(conv, input: range)
+        let x = try BlockedTensor(input, layout: .channelsLast)
+
+        let reference = referenceConvolution(
+            Self.fakeQuantized(input, range), weight: Tensor(shape: g.weightShape, storage: quantized.weights.dequantized),
+            bias: bias, geometry: g)
+        let got = try quantized.blocked(x).plain()
+        #expect(got.shape == reference.shape)
+        #expect(got.maxAbsDifference(reference) <= 1e-4 * max(1, reference.maxAbs), "seed \(seed): \(got.maxAbsDifference(reference))")
+
+        let exact = referenceConvolution(input, weight: weight, bias: bias, geometry: g)
+        #expect(Self.snr(exact, got) > 30, "seed \(seed): \(Self.snr(exact, got)) dB")
+
+        // Fused post-ops as the FP32 plan fuses them: activation and scale, the residual sum, ReLU after.
+        let residual = r.tensor(reference.shape)
+        var expected = reference
+        Activation.gelu.apply(&expected)
+        expected.scale(by: 1.5)
+        expected.add(residual, relu: true)
+        let fused = try quantized.blocked(
+            x, activation: .gelu, activationScale: 1.5,
+            accumulatingInto: try BlockedTensor(residual, layout: .channelsLast), after: .relu
+        ).plain()
+        #expect(fused.maxAbsDifference(expected) <= 1e-4 * max(1, expected.maxAbs), "seed \(seed) fused")
+    }
+
+    @Test func channelsLastStepsMatchTheBlockedOnes() throws {
+        var r = TestRandom(seed: 3)
+        let x = r.tensor([2, 21, 9, 7]), y = r.tensor([2, 21, 9, 7]), gate = r.tensor([2, 21])
+        let a = try BlockedTensor(x), b = try BlockedTensor(x, layout: .channelsLast)
+        #expect(try b.plain() == x)
+        #expect(
+            try BlockedOperations.pool(a, kernel: 3, stride: 2, padding: 1, ceilMode: false, average: false).plain()
+                == BlockedOperations.pool(b, kernel: 3, stride: 2, padding: 1, ceilMode: false, average: false).plain())
+        #expect(
+            try BlockedOperations.add(a, try BlockedTensor(y), relu: true).plain()
+                == BlockedOperations.add(b, try BlockedTensor(y, layout: .channelsLast), relu: true).plain())
+        #expect(try BlockedOperations.globalAveragePool(a).maxAbsDifference(BlockedOperations.globalAveragePool(b)) < 1e-6)
+        BlockedOperations.gate(a, by: gate, adding: nil)
+        BlockedOperations.gate(b, by: gate, adding: nil)
+        #expect(try a.plain() == b.plain())
+        let ma = a.channelMoments(), mb = b.channelMoments()
+        #expect(ma.count == mb.count)
+        for k in 0..<21 {
+            #expect(abs(ma.mean[k] - mb.mean[k]) < 1e-12 && abs(ma.m2[k] - mb.m2[k]) < 1e-9 * max(1, ma.m2[k]))
+        }
+        // FP32 convolutions of a channels-last plan (its stem; layers kept in FP32).
+        let g = ConvolutionGeometry(inChannels: 21, outChannels: 5, kernel: 3, stride: 1, dilation: 1, groups: 1, padding: .symmetric(1, 1))
+        let conv = Convolution(geometry: g, weight: r.tensor(g.weightShape), bias: r.tensor([5]))
+        #expect(try conv.blocked(plain: x, layout: .channelsLast).plain().maxAbsDifference(try conv(x)) < 1e-4)
+    }
+}
