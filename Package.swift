@@ -163,7 +163,7 @@ let package = Package(
         .testTarget(name: "NFServingTests", dependencies: ["NFServing", "NFLayers"]),
         .testTarget(name: "NFPipelineTests", dependencies: ["NFPipeline", "NFDatasets", "NFModels"]),
         .testTarget(name: "NFRequestFormatsTests", dependencies: ["NFRequestFormats", .product(name: "NIOCore", package: "swift-nio")]),
-        .testTarget(name: "NFModelsTests", dependencies: ["NFModels", "NFLayers", "NFTensors", "NFCheckpoint"]),
+        .testTarget(name: "NFModelsTests", dependencies: ["NFModels", "NFLayers", "NFTensors", "NFCheckpoint", "NFDiagnostics"]),
         .testTarget(name: "NFImageTests", dependencies: ["NFImage", "NFTensors", "NFLayers"]),
         .testTarget(name: "NFDatasetsTests", dependencies: ["NFDatasets", "NFImage"]),
         .testTarget(

@@ -52,7 +52,7 @@ public final class SignalPropagationRecorder: ForwardObserver {
                 var block = state.blocks[position.index] ?? Block(position: position)
                 update(&block.branch)
                 state.blocks[position.index] = block
-            case .normalizationInput:
+            case .normalizationInput, .convolutionInput:
                 break
             }
         }

@@ -28,6 +28,9 @@ public enum ObservationSite: Sendable, Hashable {
     case residualBranch(BlockPosition)
     /// The input of the normalization layer whose key prefix is `name` ("layer1.0.bn1").
     case normalizationInput(name: String)
+    /// What the convolution `name` ("layer1.0.conv2") reads inside an execution plan, with the
+    /// scales the plan folds into its weights left out: what an int8 plan quantizes (calibration).
+    case convolutionInput(name: String)
 }
 
 /// Receives activations during a forward pass, synchronously on the thread that computes it.
@@ -65,6 +68,8 @@ public struct ObservedSites: OptionSet, Sendable {
     /// `.stemOutput`, `.blockOutput`, `.residualBranch`: the signal-propagation plot.
     public static let blocks = ObservedSites(rawValue: 2)
     public static let all: ObservedSites = [.normalizationInputs, .blocks]
+    /// `.convolutionInput`: int8 calibration. Shown by execution plans only, and not part of `all`.
+    public static let convolutionInputs = ObservedSites(rawValue: 4)
 }
 
 /// Per-channel mean and biased variance of an `[N, C, H, W]` activation over N, H and W: what a

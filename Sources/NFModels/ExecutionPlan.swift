@@ -19,6 +19,18 @@ public protocol ExecutionPlan: Sendable {
     /// declares in `observedSites`; `stepBoundary`, when given, is called before each
     /// convolution after the first.
     func logits(_ input: Tensor, observer: (any ForwardObserver)?, stepBoundary: (() -> Void)?) throws -> Tensor
+    /// The convolutions an int8 plan keeps in FP32 (with why), in network order; empty for FP32.
+    var keptInFP32: [KeptInFP32] { get }
+}
+
+/// A convolution an int8 plan runs in FP32, and why.
+public struct KeptInFP32: Sendable, Equatable, Codable {
+    public let layer: String
+    public let reason: String
+    public init(layer: String, reason: String) {
+        self.layer = layer
+        self.reason = reason
+    }
 }
 
 extension ExecutionPlan {
@@ -41,6 +53,8 @@ struct PlanObserver {
     let normalizationInputs: Bool
     /// It reads the stem's and the blocks' outputs and the residual branches: sums stay unfused.
     let blocks: Bool
+    /// It reads what each convolution reads (calibration).
+    let convolutionInputs: Bool
 
     init(observer: (any ForwardObserver)?, stepBoundary: (() -> Void)? = nil) {
         self.observer = observer
@@ -48,6 +62,12 @@ struct PlanObserver {
         let sites = observer?.observedSites ?? []
         normalizationInputs = sites.contains(.normalizationInputs)
         blocks = sites.contains(.blocks)
+        convolutionInputs = sites.contains(.convolutionInputs)
+    }
+
+    func convolutionInput(_ name: String, _ x: BlockedTensor) throws {
+        guard convolutionInputs, let observer else { return }
+        try observer.observe(.convolutionInput(name: name), blocked: x)
     }
 
     /// A step ends and another begins.

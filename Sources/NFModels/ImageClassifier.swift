@@ -25,12 +25,14 @@ public protocol ImageClassifier: Sendable {
     func replacingRunningStatistics(_ statistics: [String: RunningStatistics]) -> any ImageClassifier
     /// `[N, C, H, W] -> [N, numClasses]` logits.
     func forward(_ input: Tensor, context: ForwardContext) throws -> Tensor
-    /// The network compiled for inference (nil: the layers serve every pass).
-    func executionPlan() -> (any ExecutionPlan)?
+    /// The network compiled for inference at `precision` (nil: the layers serve every pass).
+    func executionPlan(precision: PlanPrecision) -> (any ExecutionPlan)?
 }
 
 extension ImageClassifier {
-    public func executionPlan() -> (any ExecutionPlan)? { nil }
+    public func executionPlan(precision: PlanPrecision) -> (any ExecutionPlan)? { nil }
+    /// The FP32 plan.
+    public func executionPlan() -> (any ExecutionPlan)? { executionPlan(precision: .fp32) }
 
     /// Every BatchNorm layer with its running statistics, in forward order.
     public var batchNormLayers: [BatchNorm2d] { normalizationLayers.compactMap(\.batchNorm) }

@@ -23,6 +23,12 @@ public struct ModelPipeline: Sendable {
     public let plan: (any ExecutionPlan)?
     /// How it is served, from its folder's `nfserve.json` (none: the server's defaults).
     public private(set) var settings = ModelSettings()
+    /// The plan at a lower precision than FP32 that serves unobserved passes, when one was asked
+    /// for; observed passes (the diagnostics, live estimation shift) run `plan`, in FP32.
+    public private(set) var lowPrecision: LowPrecisionPlan?
+
+    /// The arithmetic unobserved passes run in.
+    public var precision: Precision { lowPrecision?.precision ?? .fp32 }
 
     public var name: String { loaded.name }
     public var classifier: any ImageClassifier { loaded.classifier }
@@ -31,12 +37,22 @@ public struct ModelPipeline: Sendable {
     /// `[C, H, W]` the network is fed, from `pretrained_cfg.input_size`.
     public var inputSize: [Int] { loaded.config.pretrainedCfg.inputSize }
 
-    /// Loads and checks the checkpoint folder at `directory`, named `name` (else after the folder).
-    public static func load(directory: String, name: String? = nil) throws -> ModelPipeline {
+    /// Loads and checks the checkpoint folder at `directory`, named `name` (else after the folder),
+    /// at `precision` (else its `nfserve.json`'s, else FP32).
+    public static func load(directory: String, name: String? = nil, precision: Precision? = nil) throws -> ModelPipeline {
         let settings = try ModelSettings.read(folder: directory)
         var pipeline = try ModelPipeline(loaded: CheckpointFolder.load(directory, name: name))
         pipeline.settings = settings
+        let chosen = precision ?? settings.precision ?? .fp32
+        if chosen != .fp32 { pipeline = try pipeline.at(chosen, calibration: Calibration.read(folder: directory)) }
         return pipeline
+    }
+
+    /// The same model served at `precision`; int8 needs `calibration` (`nfserve calibrate`).
+    public func at(_ precision: Precision, calibration: Calibration?) throws -> ModelPipeline {
+        var changed = self
+        changed.lowPrecision = try LowPrecisionPlan(precision, calibration: calibration, classifier: classifier, model: name)
+        return changed
     }
 
     public init(loaded: LoadedModel) throws {
@@ -54,6 +70,10 @@ public struct ModelPipeline: Sendable {
             loaded: loaded.replacing(classifier: classifier), preprocessing: preprocessing, flops: flops,
             minimumInputSize: minimumInputSize)
         replaced.settings = settings
+        // The same calibration over the new weights (the same inputs, so the same ranges).
+        replaced.lowPrecision = lowPrecision.flatMap {
+            try? LowPrecisionPlan($0.precision, calibration: $0.calibration, classifier: classifier, model: name)
+        }
         return replaced
     }
 
@@ -127,7 +147,9 @@ public struct ModelPipeline: Sendable {
                         setComputeThreads(threads)
                     }
                 }
-            return try plan.logits(input, observer: context.observer, stepBoundary: boundary)
+            // Observed passes see FP32 activations; the others run at the served precision.
+            let chosen = context.observer == nil ? lowPrecision?.plan ?? plan : plan
+            return try chosen.logits(input, observer: context.observer, stepBoundary: boundary)
         }
         return try classifier.forward(input, context: context)
     }
@@ -163,4 +185,34 @@ public struct EncodedImageError: Error, CustomStringConvertible, Sendable {
     public let image: String
     public let error: ImageError
     public var description: String { "\(image): \(error.description)" }
+}
+
+/// A model's execution plan at a precision below FP32, with what it was made from.
+public struct LowPrecisionPlan: Sendable {
+    public let precision: Precision
+    public let calibration: Calibration?
+    public let plan: any ExecutionPlan
+
+    /// Refuses what cannot be served, with a message that says what to do.
+    public init(_ precision: Precision, calibration: Calibration?, classifier: any ImageClassifier, model: String) throws {
+        switch precision {
+        case .fp32:
+            throw CalibrationError("FP32 is served by the model's own plan")
+        case .bf16:
+            throw CalibrationError(
+                "bf16 is not available: oneDNN 2.6 has bf16 convolutions only on AVX-512 CPUs, and nfserve does not compile bf16 plans yet")
+        case .int8:
+            guard let calibration else {
+                throw CalibrationError(
+                    "\(model): int8 needs calibration data; run `nfserve calibrate --model DIR --dataset NAME` (it writes \(Calibration.fileName) into the folder)"
+                )
+            }
+            guard let plan = classifier.executionPlan(precision: .int8(calibration)) else {
+                throw CalibrationError("\(model): \(classifier.architecture) has no execution plan to compile to int8")
+            }
+            self.plan = plan
+        }
+        self.precision = precision
+        self.calibration = calibration
+    }
 }

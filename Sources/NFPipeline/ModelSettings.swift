@@ -1,10 +1,11 @@
 import Foundation
 import NFCheckpoint
+import NFModels
 
 /// How a model is served, from `nfserve.json` in its checkpoint folder (beside config.json), so
 /// that a KServe runtime or a Docker image carries it with the weights:
 ///
-///     {"max_batch_size": 8, "max_batch_delay_ms": 2, "priority": 1, "latency_target_ms": 20}
+///     {"max_batch_size": 8, "max_batch_delay_ms": 2, "priority": 1, "latency_target_ms": 20, "precision": "int8"}
 ///
 /// Every field is optional; the server's flags for the model (`--model-batching`, `--priority`,
 /// `--latency-target-ms`) override the file, which overrides the server's defaults. An unknown
@@ -25,12 +26,18 @@ public struct ModelSettings: Sendable, Equatable {
     public var maxBatchDelay: Duration?
     public var priority: Int?
     public var latencyTarget: Duration?
+    /// The arithmetic of its unobserved passes (`--precision` overrides it).
+    public var precision: Precision?
 
-    public init(maxBatchSize: Int? = nil, maxBatchDelay: Duration? = nil, priority: Int? = nil, latencyTarget: Duration? = nil) {
+    public init(
+        maxBatchSize: Int? = nil, maxBatchDelay: Duration? = nil, priority: Int? = nil, latencyTarget: Duration? = nil,
+        precision: Precision? = nil
+    ) {
         self.maxBatchSize = maxBatchSize
         self.maxBatchDelay = maxBatchDelay
         self.priority = priority
         self.latencyTarget = latencyTarget
+        self.precision = precision
     }
 
     /// The settings in `folder`'s `nfserve.json`; none when it has no such file.
@@ -50,7 +57,7 @@ public struct ModelSettings: Sendable, Equatable {
     }
 
     public init(json: [String: JSONValue]) throws {
-        let known: Set = ["max_batch_size", "max_batch_delay_ms", "priority", "latency_target_ms"]
+        let known: Set = ["max_batch_size", "max_batch_delay_ms", "priority", "latency_target_ms", "precision"]
         if let unknown = json.keys.sorted().first(where: { !known.contains($0) }) {
             throw ModelSettingsError("unknown field \"\(unknown)\" (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -68,11 +75,19 @@ public struct ModelSettings: Sendable, Equatable {
             }
             return .microseconds(Int64((number * 1000).rounded()))
         }
+        var precision: Precision?
+        if let value = json["precision"], !value.isNull {
+            guard let name = value.stringValue, let known = Precision(rawValue: name) else {
+                throw ModelSettingsError("\"precision\" must be one of \(Precision.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            precision = known
+        }
         self.init(
             maxBatchSize: try integer("max_batch_size", Self.batchSizes),
             maxBatchDelay: try milliseconds("max_batch_delay_ms", Self.delaysMs),
             priority: try integer("priority", Self.priorities),
-            latencyTarget: try milliseconds("latency_target_ms", Self.latencyTargetsMs))
+            latencyTarget: try milliseconds("latency_target_ms", Self.latencyTargetsMs),
+            precision: precision)
     }
 }
 

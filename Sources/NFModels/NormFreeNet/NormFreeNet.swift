@@ -164,7 +164,7 @@ public struct NormFreeNet: ImageClassifier {
         return try fc(globalAveragePool(x), context)
     }
 
-    public func executionPlan() -> (any ExecutionPlan)? { NormFreeNetPlan(self) }
+    public func executionPlan(precision: PlanPrecision) -> (any ExecutionPlan)? { NormFreeNetPlan(self, precision: precision) }
 
     public var parameterCount: Int {
         stemConvs.reduce(0) { $0 + $1.parameterCount } + blocks.reduce(0) { $0 + $1.parameterCount }

@@ -15,8 +15,8 @@ struct NormFreeNetPlan: ExecutionPlan {
         let position: BlockPosition
         let poolStride: Int?
         /// The shortcut's conv, with the pre-activation's scale folded in.
-        let downsample: Convolution?
-        let conv1: Convolution, conv2: Convolution, conv2b: Convolution?, conv3: Convolution
+        let downsample: PlanConvolution?
+        let conv1: PlanConvolution, conv2: PlanConvolution, conv2b: PlanConvolution?, conv3: PlanConvolution
         let attn: NormFreeAttention?, attnLast: NormFreeAttention?
         /// What multiplies attention's gate: attn_gain, and for attn_last also alpha and the skip gain.
         let attnScale: Float, attnLastScale: Float
@@ -28,37 +28,48 @@ struct NormFreeNetPlan: ExecutionPlan {
 
     let activation: Activation
     let activationScale: Float
-    let stemConvs: [Convolution]
+    let stemConvs: [PlanConvolution]
     let stemPool: Bool
     let blocks: [Block]
-    let finalConv: Convolution?
+    let finalConv: PlanConvolution?
     let fc: Linear
+    let layout: PlanLayout
+    let keptInFP32: [KeptInFP32]
 
-    init(_ model: NormFreeNet) {
+    init(_ model: NormFreeNet, precision: PlanPrecision = .fp32) {
+        var kept: [KeptInFP32] = []
+        func planned(_ conv: Conv2d, _ folded: Convolution? = nil, first: Bool = false) -> PlanConvolution {
+            PlanConvolution(conv.name, folded ?? conv.convolution, precision, firstOfPlan: first, kept: &kept)
+        }
         activation = model.activation
         activationScale = model.activationScale
-        stemConvs = model.stemConvs.map(\.convolution)
+        stemConvs = model.stemConvs.enumerated().map { planned($1, first: $0 == 0) }
         stemPool = model.stemPool
         blocks = model.blocks.map { b in
             let preScale = b.activationScale * b.beta
             let residualScale = (b.skipinitGain ?? 1) * b.alpha
             let conv3 = b.conv3.convolution, conv3InputScale = b.attn != nil ? b.activationScale : 1
+            // In the order the pass reaches them: the shortcut's convolution, then the branch's.
+            let downsample = b.downsample.map { planned($0.conv, foldedConvolution($0.conv.convolution, inputScale: preScale)) }
+            let conv1 = planned(b.conv1, foldedConvolution(b.conv1.convolution, inputScale: preScale))
+            let conv2 = planned(b.conv2), conv2b = b.conv2b.map { planned($0) }
+            // conv3's input is act(...) * activationScale; where attention sits before that
+            // activation, the scale cannot be a post-op and is folded into conv3 instead.
+            let planned3 = planned(
+                b.conv3, foldedConvolution(conv3, outputScale: b.attnLast == nil ? residualScale : 1, inputScale: conv3InputScale))
             return Block(
                 position: b.position,
                 poolStride: b.downsample?.poolStride,
-                downsample: b.downsample.map { foldedConvolution($0.conv.convolution, inputScale: preScale) },
-                conv1: foldedConvolution(b.conv1.convolution, inputScale: preScale),
-                conv2: b.conv2.convolution, conv2b: b.conv2b?.convolution,
-                // conv3's input is act(...) * activationScale; where attention sits before that
-                // activation, the scale cannot be a post-op and is folded into conv3 instead.
-                conv3: foldedConvolution(conv3, outputScale: b.attnLast == nil ? residualScale : 1, inputScale: conv3InputScale),
+                downsample: downsample, conv1: conv1, conv2: conv2, conv2b: conv2b, conv3: planned3,
                 attn: b.attn, attnLast: b.attnLast,
                 attnScale: b.attnGain, attnLastScale: b.attnGain * residualScale,
                 residualScale: residualScale,
-                conv3Branch: FoldedOnDemand { foldedConvolution(conv3, inputScale: conv3InputScale) })
+                conv3Branch: FoldedOnDemand { planned3.replacing(foldedConvolution(conv3, inputScale: conv3InputScale)) })
         }
-        finalConv = model.finalConv?.convolution
+        finalConv = model.finalConv.map { planned($0) }
         fc = model.fc
+        layout = precision.layout
+        keptInFP32 = kept
     }
 
     func logits(_ input: Tensor, observer: (any ForwardObserver)?, stepBoundary: (() -> Void)?) throws -> Tensor {
@@ -66,11 +77,11 @@ struct NormFreeNetPlan: ExecutionPlan {
         // stem: conv, then (act * scale, conv) for each further conv
         var x = try stemConvs[0].blocked(
             plain: input, activation: stemConvs.count > 1 ? activation : .identity,
-            activationScale: activationScale)
+            activationScale: activationScale, layout: layout)
         for (i, conv) in stemConvs.enumerated().dropFirst() {
             let last = i == stemConvs.count - 1
             observer.boundary()
-            x = try conv.blocked(x, activation: last ? .identity : activation, activationScale: last ? 1 : activationScale)
+            x = try conv.blocked(x, activation: last ? .identity : activation, activationScale: last ? 1 : activationScale, observer)
         }
         if stemPool { x = try BlockedOperations.pool(x, kernel: 3, stride: 2, padding: 1, ceilMode: false, average: false) }
         try observer.block(.stemOutput, x)
@@ -86,7 +97,7 @@ struct NormFreeNetPlan: ExecutionPlan {
         // final_act (its scale applied after the average, which is linear)
         if let finalConv {
             observer.boundary()
-            x = try finalConv.blocked(x, activation: activation, activationScale: activationScale)
+            x = try finalConv.blocked(x, activation: activation, activationScale: activationScale, observer)
         } else if !activated {
             x = try BlockedOperations.activation(activation, x, inPlace: true)
         }
@@ -112,24 +123,24 @@ struct NormFreeNetPlan: ExecutionPlan {
                 pooled = try BlockedOperations.pool(pre, kernel: 2, stride: s, padding: 0, ceilMode: true, average: true)
             }
             observer.boundary()
-            shortcut = try downsample.blocked(pooled)
+            shortcut = try downsample.blocked(pooled, observer)
         }
         observer.boundary()
-        var out = try b.conv1.blocked(pre, activation: activation, activationScale: activationScale)
+        var out = try b.conv1.blocked(pre, activation: activation, activationScale: activationScale, observer)
         // conv2 [act, conv2b]; the activation before conv3 is a post-op unless attention comes first.
         let actBeforeConv3 = b.attn == nil
         if let conv2b = b.conv2b {
             observer.boundary()
-            out = try b.conv2.blocked(out, activation: activation, activationScale: activationScale)
+            out = try b.conv2.blocked(out, activation: activation, activationScale: activationScale, observer)
             observer.boundary()
             out = try conv2b.blocked(
                 out, activation: actBeforeConv3 ? activation : .identity,
-                activationScale: actBeforeConv3 ? activationScale : 1)
+                activationScale: actBeforeConv3 ? activationScale : 1, observer)
         } else {
             observer.boundary()
             out = try b.conv2.blocked(
                 out, activation: actBeforeConv3 ? activation : .identity,
-                activationScale: actBeforeConv3 ? activationScale : 1)
+                activationScale: actBeforeConv3 ? activationScale : 1, observer)
         }
         if let attn = b.attn {
             var gate = try attn.gate(pooled: BlockedOperations.globalAveragePool(out))
@@ -141,7 +152,7 @@ struct NormFreeNetPlan: ExecutionPlan {
             // The branch as the layers show it (after attn_last x attn_gain, before alpha and the
             // skip gain), then out = branch * alpha * skip_gain + shortcut, shown before any activation.
             observer.boundary()
-            let branch = try (b.attnLast == nil ? b.conv3Branch.convolution : b.conv3).blocked(out)
+            let branch = try (b.attnLast == nil ? b.conv3Branch.convolution : b.conv3).blocked(out, observer)
             if let attnLast = b.attnLast {
                 var gate = try attnLast.gate(pooled: BlockedOperations.globalAveragePool(branch))
                 gate.scale(by: b.attnScale)
@@ -157,11 +168,11 @@ struct NormFreeNetPlan: ExecutionPlan {
             // out * alpha * skip_gain + shortcut: the scale in conv3's weights, the sum its post-op
             // (written into the shortcut, or into the block's input, which nothing reads after).
             observer.boundary()
-            return try b.conv3.blocked(out, accumulatingInto: shortcut, after: activateOutput ? activation : .identity)
+            return try b.conv3.blocked(out, accumulatingInto: shortcut, after: activateOutput ? activation : .identity, observer)
         }
         precondition(!activateOutput, "attention's gate joins the residual add: no activation after it")
         observer.boundary()
-        out = try b.conv3.blocked(out)
+        out = try b.conv3.blocked(out, observer)
         var gate = try attnLast.gate(pooled: BlockedOperations.globalAveragePool(out))
         gate.scale(by: b.attnLastScale)
         BlockedOperations.gate(out, by: gate, adding: shortcut)
@@ -171,12 +182,12 @@ struct NormFreeNetPlan: ExecutionPlan {
 
 /// A convolution folded at its first use (by observed passes only), then kept.
 final class FoldedOnDemand: Sendable {
-    private let make: @Sendable () -> Convolution
-    private let made = Mutex<Convolution?>(nil)
+    private let make: @Sendable () -> PlanConvolution
+    private let made = Mutex<PlanConvolution?>(nil)
 
-    init(_ make: @escaping @Sendable () -> Convolution) { self.make = make }
+    init(_ make: @escaping @Sendable () -> PlanConvolution) { self.make = make }
 
-    var convolution: Convolution {
+    var convolution: PlanConvolution {
         made.withLock { made in
             if let made { return made }
             let convolution = make()

@@ -153,7 +153,7 @@ public struct ResNet: ImageClassifier {
         return try fc(globalAveragePool(x), context)
     }
 
-    public func executionPlan() -> (any ExecutionPlan)? { ResNetPlan(self) }
+    public func executionPlan(precision: PlanPrecision) -> (any ExecutionPlan)? { ResNetPlan(self, precision: precision) }
 
     public var parameterCount: Int {
         stemConvs.reduce(0) { $0 + $1.parameterCount } + stemNorms.reduce(0) { $0 + $1.parameterCount }

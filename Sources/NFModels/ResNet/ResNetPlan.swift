@@ -8,20 +8,27 @@ import NFTensors
 struct ConvNormStep: Sendable {
     let conv: Conv2d
     let norm: Normalization2d
-    /// The convolution with the BatchNorm folded in; nil for GroupNorm.
-    let folded: Convolution?
+    /// The convolution with the BatchNorm folded in, at the plan's precision; nil for GroupNorm.
+    let folded: PlanConvolution?
+    /// The convolution alone: observed passes (FP32), and GroupNorm's (at the plan's precision).
+    let unfolded: PlanConvolution
     let batchNorm: BlockedBatchNorm?
 
-    init(conv: Conv2d, norm: Normalization2d) {
+    init(conv: Conv2d, norm: Normalization2d, precision: PlanPrecision, first: Bool, kept: inout [KeptInFP32]) {
         self.conv = conv
         self.norm = norm
         if case let .batch(bn) = norm {
-            folded = foldedConvolution(conv.convolution, multiplier: bn.multiplier, addend: bn.addend)
+            folded = PlanConvolution(
+                conv.name, foldedConvolution(conv.convolution, multiplier: bn.multiplier, addend: bn.addend), precision,
+                firstOfPlan: first, kept: &kept)
+            var none: [KeptInFP32] = []
+            unfolded = PlanConvolution(conv.name, conv.convolution, .fp32, kept: &none)
             batchNorm = BlockedBatchNorm(
                 mean: bn.runningMean, variance: bn.runningVar, scale: bn.weight,
                 shift: bn.bias, eps: bn.eps)
         } else {
             folded = nil
+            unfolded = PlanConvolution(conv.name, conv.convolution, precision, firstOfPlan: first, kept: &kept)
             batchNorm = nil
         }
     }
@@ -34,12 +41,14 @@ struct ConvNormStep: Sendable {
     /// `relu(norm(conv(x)) [+ residual])`; with a residual the sum is written into it. Observed
     /// passes add the residual apart (`residual` must then be nil), so that the inputs are
     /// observed in the order the layers reach them.
-    func callAsFunction(_ x: Source, relu: Bool, residual: BlockedTensor? = nil, _ observer: PlanObserver) throws -> BlockedTensor {
+    func callAsFunction(
+        _ x: Source, relu: Bool, residual: BlockedTensor? = nil, layout: PlanLayout, _ observer: PlanObserver
+    ) throws -> BlockedTensor {
         if case .blocked = x { observer.boundary() }
-        func run(_ conv: Convolution, activation: Activation, sum: BlockedTensor?, after: Activation) throws -> BlockedTensor {
+        func run(_ conv: PlanConvolution, activation: Activation, sum: BlockedTensor?, after: Activation) throws -> BlockedTensor {
             switch x {
-            case let .plain(t): return try conv.blocked(plain: t, activation: activation)
-            case let .blocked(b): return try conv.blocked(b, activation: activation, accumulatingInto: sum, after: after)
+            case let .plain(t): return try conv.blocked(plain: t, activation: activation, layout: layout)
+            case let .blocked(b): return try conv.blocked(b, activation: activation, accumulatingInto: sum, after: after, observer)
             }
         }
         if let folded, !observer.normalizationInputs {
@@ -48,7 +57,7 @@ struct ConvNormStep: Sendable {
                 after: residual != nil && relu ? .relu : .identity)
         }
         precondition(residual == nil || !observer.normalizationInputs, "an observed pass adds the residual apart")
-        let y = try run(conv.convolution, activation: .identity, sum: nil, after: .identity)
+        let y = try run(unfolded, activation: .identity, sum: nil, after: .identity)
         try observer.normalizationInput(norm.name, y)
         var normalized: BlockedTensor
         if let batchNorm {
@@ -56,7 +65,7 @@ struct ConvNormStep: Sendable {
         } else {
             // GroupNorm on the plain layout (the layer's own code), with the observation done above.
             let plain = try norm(try y.plain(), ForwardContext(), relu: relu && residual == nil)
-            normalized = try BlockedTensor(plain)
+            normalized = try BlockedTensor(plain, layout: y.layout)
         }
         if let residual { normalized = try BlockedOperations.add(normalized, residual, relu: relu) }
         return normalized
@@ -75,22 +84,35 @@ struct ResNetPlan: ExecutionPlan {
     let stem: [ConvNormStep]
     let blocks: [Block]
     let fc: Linear
+    let layout: PlanLayout
+    let keptInFP32: [KeptInFP32]
 
-    init(_ model: ResNet) {
-        stem = zip(model.stemConvs, model.stemNorms).map { ConvNormStep(conv: $0, norm: $1) }
+    init(_ model: ResNet, precision: PlanPrecision = .fp32) {
+        var kept: [KeptInFP32] = []
+        stem = zip(model.stemConvs, model.stemNorms).enumerated().map {
+            ConvNormStep(conv: $1.0, norm: $1.1, precision: precision, first: $0 == 0, kept: &kept)
+        }
         blocks = model.blocks.map { block in
-            Block(
-                position: block.position, steps: zip(block.convs, block.norms).map { ConvNormStep(conv: $0, norm: $1) },
+            // In the order the pass reaches them: the branch's convolutions, then the shortcut's.
+            let steps = zip(block.convs, block.norms).map {
+                ConvNormStep(conv: $0, norm: $1, precision: precision, first: false, kept: &kept)
+            }
+            return Block(
+                position: block.position, steps: steps,
                 poolStride: block.downsample?.poolStride,
-                downsample: block.downsample.map { ConvNormStep(conv: $0.conv, norm: $0.norm) })
+                downsample: block.downsample.map {
+                    ConvNormStep(conv: $0.conv, norm: $0.norm, precision: precision, first: false, kept: &kept)
+                })
         }
         fc = model.fc
+        layout = precision.layout
+        keptInFP32 = kept
     }
 
     func logits(_ input: Tensor, observer: (any ForwardObserver)?, stepBoundary: (() -> Void)?) throws -> Tensor {
         let observer = PlanObserver(observer: observer, stepBoundary: stepBoundary)
-        var x = try stem[0](.plain(input), relu: true, observer)
-        for step in stem.dropFirst() { x = try step(.blocked(x), relu: true, observer) }
+        var x = try stem[0](.plain(input), relu: true, layout: layout, observer)
+        for step in stem.dropFirst() { x = try step(.blocked(x), relu: true, layout: layout, observer) }
         x = try BlockedOperations.pool(x, kernel: 3, stride: 2, padding: 1, ceilMode: false, average: false)
         try observer.block(.stemOutput, x)
         for block in blocks { x = try run(block, x, observer) }
@@ -99,19 +121,19 @@ struct ResNetPlan: ExecutionPlan {
 
     private func run(_ block: Block, _ x: BlockedTensor, _ observer: PlanObserver) throws -> BlockedTensor {
         var y = x
-        for step in block.steps.dropLast() { y = try step(.blocked(y), relu: true, observer) }
+        for step in block.steps.dropLast() { y = try step(.blocked(y), relu: true, layout: layout, observer) }
         func shortcut() throws -> BlockedTensor {
             guard let downsample = block.downsample else { return x }
             var s = x
             if let stride = block.poolStride {
                 s = try BlockedOperations.pool(x, kernel: 2, stride: stride, padding: 0, ceilMode: true, average: true)
             }
-            return try downsample(.blocked(s), relu: false, observer)
+            return try downsample(.blocked(s), relu: false, layout: layout, observer)
         }
         let last = block.steps[block.steps.count - 1]
         if observer.normalizationInputs || observer.blocks {
             // In the layers' order: the branch, the shortcut's BatchNorm input, the sum, then ReLU.
-            let branch = try last(.blocked(y), relu: false, observer)
+            let branch = try last(.blocked(y), relu: false, layout: layout, observer)
             try observer.block(.residualBranch(block.position), branch)
             guard observer.blocks else { return try BlockedOperations.add(branch, try shortcut(), relu: true) }
             let sum = try BlockedOperations.add(branch, try shortcut(), relu: false)
@@ -120,6 +142,6 @@ struct ResNetPlan: ExecutionPlan {
         }
         // The sum is written into the shortcut: the block's input when there is no projection,
         // which nothing reads after this block.
-        return try last(.blocked(y), relu: true, residual: try shortcut(), observer)
+        return try last(.blocked(y), relu: true, residual: try shortcut(), layout: layout, observer)
     }
 }
