@@ -42,7 +42,7 @@ func buildServer(
     let budgets = configuration.memoryBudgets
     BufferPool.shared.maxBytes = budgets.bufferPoolBytes
     let pool = pool ?? ComputePool(maxQueued: configuration.maxQueuedInferences, maxQueuedBytes: budgets.queuedInputBytes)
-    let loader = ModelLoader()
+    let loader = ModelLoader(precisions: configuration.precisions)
     let metrics = ServerMetrics()
     let counter = connections ?? ConnectionCounter()
     counter.onDrop { metrics.recordDroppedRequests($0) }

@@ -48,6 +48,8 @@ public struct ServerConfiguration: Sendable {
     public var publicDirectory: String?
     /// Dynamic batching, for the server and per model.
     public var batching: BatchingConfiguration
+    /// The arithmetic the flags ask for, for every model or per model.
+    public var precisions = ModelPrecisions()
     /// The memory the server may use (`--memory-limit`); nil: the cgroup's limit, else the
     /// machine's memory (`MemoryLimit.detect()`).
     public var memoryLimit: MemoryLimit?

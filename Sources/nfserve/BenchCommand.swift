@@ -39,6 +39,8 @@ struct BenchCommand: AsyncParsableCommand {
             "OpenMP threads (default: one for work under \(ModelPipeline.singleThreadFlops / 1_000_000) MFLOP, else every core, as the server chooses)."
     )
     var threads: Int?
+    @Option(help: "The plan's arithmetic: fp32, or int8 (a checkpoint folder calibrated by `nfserve calibrate`).")
+    var precision = "fp32"
 
     func run() async throws {
         guard batch > 0, iterations > 0, warmup >= 0 else { throw ValidationError("batch and iterations must be positive") }
@@ -54,7 +56,16 @@ struct BenchCommand: AsyncParsableCommand {
         let flops = try classifier.flops(height: side, width: side) * batch
         let live = LiveEstimationShift()
         var mergeTimes: [Double] = []
-        let plan = layers ? nil : classifier.executionPlan()
+        guard let chosen = Precision(rawValue: precision) else {
+            throw ValidationError("--precision must be one of \(Precision.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        var plan = layers ? nil : classifier.executionPlan()
+        if chosen != .fp32 {
+            guard !layers, let dir = try ModelResolution.folder(model, checkpoints: checkpoints) else {
+                throw ValidationError("--precision \(precision) needs the execution plan of a checkpoint folder (its calibration)")
+            }
+            plan = try LowPrecisionPlan(chosen, calibration: Calibration.read(folder: dir), classifier: classifier, model: name).plan
+        }
         let threadCount = threads ?? ModelPipeline.computeThreads(flops: flops)
         setComputeThreads(threadCount)
         func run(_ observer: (any ForwardObserver)?) throws {
@@ -92,7 +103,7 @@ struct BenchCommand: AsyncParsableCommand {
             "images_per_s": round3(Double(batch) / median),
             "gflop": round3(Double(flops) / 1e9), "gflops": round3(Double(flops) / median / 1e9),
             "threads": threadCount == 0 ? availableComputeThreads : threadCount,
-            "path": plan == nil ? "layers" : "plan",
+            "path": plan == nil ? "layers" : "plan", "precision": chosen.rawValue,
             "onednn": oneDNNVersion,
         ]
         if let image {

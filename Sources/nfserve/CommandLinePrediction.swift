@@ -1,5 +1,6 @@
 import Foundation
 import NFImage
+import NFModels
 import NFPipeline
 import NFServer
 
@@ -7,9 +8,9 @@ import NFServer
 /// without a server (one image: the single form; several: one result per file, in order).
 func predictionResponseJSON(
     modelDirectory: String, imageFiles: [String], topK: Int?,
-    maxPixels: Int = ServerConfiguration().maxPixels
+    maxPixels: Int = ServerConfiguration().maxPixels, precision: Precision? = nil
 ) throws -> String {
-    let model = try ModelPipeline.load(directory: modelDirectory)
+    let model = try ModelPipeline.load(directory: modelDirectory, precision: precision)
     let images = try imageFiles.map { path in
         UploadedImage(
             filename: URL(fileURLWithPath: path).lastPathComponent,

@@ -18,15 +18,18 @@ struct EvalCommand: AsyncParsableCommand {
     @Option(help: "Folder of datasets.") var datasets = "./datasets"
     @Option(help: "Images per forward pass.") var batch = 64
     @Option(help: "Write each image's top-1 class index, one per line, to this file.") var dumpPredictions: String?
+    @Option(help: "The arithmetic: fp32, or int8 (after `nfserve calibrate`); default: the folder's nfserve.json, else fp32.")
+    var precision: String?
 
     func run() async throws {
         guard batch > 0, (limit ?? 1) > 0 else { throw ValidationError("--batch and --limit must be positive") }
         guard let dir = try ModelResolution.folder(model, checkpoints: checkpoints) else {
             throw ValidationError("no checkpoint folder \"\(model)\" (looked in the working directory and \(checkpoints))")
         }
-        let loaded = try ModelPipeline.load(directory: dir)
+        let loaded = try ModelPipeline.load(directory: dir, precision: try Precision(option: precision))
         let data = try DatasetCatalog(root: datasets).open(dataset)
         let bar = ProgressBar(enabled: isatty(STDERR_FILENO) == 1)
+        FileHandle.standardError.write(Data("\(loaded.name): \(loaded.precision.rawValue)\n".utf8))
         var predicted: [Int] = []
         let result = try Evaluation.run(
             model: loaded, dataset: data, limit: limit, batchSize: batch,

@@ -49,3 +49,14 @@ struct ValidationErrorMessage: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }
+
+extension Precision {
+    /// `--precision NAME` (nil when not given).
+    init?(option: String?) throws {
+        guard let option else { return nil }
+        guard let known = Precision(rawValue: option) else {
+            throw ValidationErrorMessage("--precision must be one of \(Precision.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        self = known
+    }
+}

@@ -11,6 +11,7 @@ struct NFServeCommand: AsyncParsableCommand {
         version: nfserveVersion,
         subcommands: [
             ServeCommand.self, PredictCommand.self, EvalCommand.self, BenchCommand.self, SppCommand.self, EsmCommand.self, RecalibrateCommand.self,
+            CalibrateCommand.self,
             ArchitecturesCommand.self,
         ]
     )

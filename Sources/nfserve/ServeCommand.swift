@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import NFGRPC
+import NFModels
 import NFPipeline
 import NFServer
 import NFServing
@@ -74,6 +75,11 @@ struct ServeCommand: AsyncParsableCommand {
             "A model's latency target, NAME=MS (repeatable; default 0, or its nfserve.json's): how long its requests may wait for another model's long pass to end before that pass lets them run between its steps."
     )
     var latencyTargetMs: [String] = []
+    @Option(
+        help:
+            "The arithmetic of unobserved passes: int8 or fp32 for every model, or NAME=int8 for one (repeatable; overrides the model's nfserve.json). int8 needs the folder's calibration.json (`nfserve calibrate`); observed passes stay FP32."
+    )
+    var precision: [String] = []
     @Option(
         help:
             "Memory the server may use, in bytes or with a unit (1GiB, 512Mi); the byte budgets are sized from it (default: env NFSERVE_MEMORY_LIMIT, else the memory cgroup's limit, else the machine's memory)."
@@ -204,19 +210,33 @@ struct ServeCommand: AsyncParsableCommand {
         return configuration
     }
 
+    func precisions() throws -> ModelPrecisions {
+        var result = ModelPrecisions()
+        for entry in precision {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard let value = Precision(rawValue: parts.last ?? ""), parts.count == 1 || !parts[0].isEmpty else {
+                throw ValidationError(
+                    "--precision expects \(Precision.allCases.map(\.rawValue).joined(separator: "|")) or NAME=PRECISION, got \"\(entry)\"")
+            }
+            if parts.count == 2 { result.perModel[parts[0]] = value } else { result.all = value }
+        }
+        return result
+    }
+
     func run() async throws {
         var logger = Logger(label: "nfserve")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let limits = ConnectionLimits(
             headerTimeout: .seconds(headerTimeout), bodyTimeout: .seconds(bodyTimeout),
             keepAliveTimeout: .seconds(keepaliveTimeout), maxConnections: maxConnections)
-        let configuration = ServerConfiguration(
+        var configuration = ServerConfiguration(
             host: resolvedHost, port: try resolvedPort(), models: try models(), datasets: datasets,
             maxBodyBytes: maxBodyMb << 20, maxPixels: maxPixels, adminToken: try adminToken(),
             connectionLimits: limits, shutdownGrace: .seconds(shutdownGrace), shutdownDelay: .seconds(shutdownDelay),
             liveEstimationShift: liveEsm, liveEstimationShiftBudget: try liveBudget(),
             estimationShiftExport: try estimationShiftExport(), publicDirectory: try PublicFolder.resolve(publicDirectory),
             batching: try batching(), memoryLimit: try resolvedMemoryLimit())
+        configuration.precisions = try precisions()
         let grpcPort = try resolvedGRPCPort()
         try await NFServer.serve(configuration, logger: logger) { components in
             guard grpcPort != 0 else { return [] }

@@ -1,4 +1,5 @@
 import Hummingbird
+import NFModels
 import NFServing
 
 /// `GET /models` and `GET /models/{model}`: every model folder with its status, and for the
@@ -55,10 +56,29 @@ struct ModelSummary: ResponseEncodable {
         let maxBatchDelayMs: Double
         let priority: Int
         let latencyTargetMs: Double
+        /// fp32 or int8: what unobserved passes run in (observed ones run FP32).
+        let precision: String
+        /// An int8 model's calibration, and the convolutions it keeps in FP32.
+        let int8: Int8Details?
+
+        struct Int8Details: Encodable {
+            let calibration: Calibration
+            let keptInFP32: [KeptInFP32]
+
+            struct Calibration: Encodable {
+                let method: String
+                let dataset: String
+                let images: Int
+            }
+
+            private enum CodingKeys: String, CodingKey {
+                case calibration, keptInFP32 = "kept_in_fp32"
+            }
+        }
 
         private enum CodingKeys: String, CodingKey {
             case maxBatchSize = "max_batch_size", maxBatchDelayMs = "max_batch_delay_ms", priority
-            case latencyTargetMs = "latency_target_ms"
+            case latencyTargetMs = "latency_target_ms", precision, int8
         }
     }
 
@@ -106,9 +126,17 @@ struct ModelSummary: ResponseEncodable {
             labels = withLabels ? model.labels : nil
             batchnormStatistics = model.classifier.batchNormLayers.isEmpty ? nil : entry.statistics
             let policy = batchers.policy(for: model), scheduling = batchers.scheduling(for: model)
+            let int8 = model.lowPrecision.flatMap { low in
+                low.calibration.map {
+                    Serving.Int8Details(
+                        calibration: .init(method: $0.method, dataset: $0.dataset, images: $0.images),
+                        keptInFP32: low.plan.keptInFP32)
+                }
+            }
             serving = Serving(
                 maxBatchSize: policy.maxBatchSize, maxBatchDelayMs: policy.maxDelay.milliseconds,
-                priority: scheduling.priority, latencyTargetMs: scheduling.latencyTarget.milliseconds)
+                priority: scheduling.priority, latencyTargetMs: scheduling.latencyTarget.milliseconds,
+                precision: model.precision.rawValue, int8: int8)
             let recent = batchers.timings.summary(model: entry.name)
             func times(_ summary: ModelTimings.Summary?) -> Timing.Times? {
                 summary.map { Timing.Times(count: $0.count, p50: $0.p50, p99: $0.p99, mean: $0.mean) }
