@@ -26,7 +26,7 @@ function row(model) {
   cell(model.status, `status-${model.status}`);
   if (model.error) {
     const td = cell(model.error, "failed");
-    td.colSpan = 9;
+    td.colSpan = 10;
     return tr;
   }
   cell(model.architecture);
@@ -40,6 +40,7 @@ function row(model) {
   const times = (t) => (t ? `${t.p50.toFixed(1)} / ${t.p99.toFixed(1)}` : model.status === "ready" ? "—" : "");
   cell(times(model.timing?.queue_ms), "number queue-time");
   cell(times(model.timing?.pass_ms), "number pass-time");
+  cell(serving?.precision ?? "", "precision");
   return tr;
 }
 

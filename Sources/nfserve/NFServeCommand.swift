@@ -11,7 +11,7 @@ struct NFServeCommand: AsyncParsableCommand {
         version: nfserveVersion,
         subcommands: [
             ServeCommand.self, PredictCommand.self, EvalCommand.self, BenchCommand.self, SppCommand.self, EsmCommand.self, RecalibrateCommand.self,
-            CalibrateCommand.self,
+            CalibrateCommand.self, PrecisionCommand.self,
             ArchitecturesCommand.self,
         ]
     )

@@ -187,6 +187,17 @@ def main():
         check("statistics in use: checkpoint" in driver.find_element(By.ID, "esm-recalibration").text,
               "restore brings the checkpoint's statistics back")
 
+        # What int8 costs the NF model, block by block (its shipped calibration).
+        scroll_to("precision")
+        precision = driver.find_element(By.ID, "precision-form")
+        Select(precision.find_element(By.NAME, "model")).select_by_value("fmnist-nf-resnet")
+        precision.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        html = svg_in("precision-chart")
+        check("What int8 costs: fmnist-nf-resnet" in html and "SQNR" in html and "stages.3.1" in html,
+              "a precision chart for a served model, block by block")
+        check("fp32" in driver.find_element(By.ID, "model-table").text, "the models view shows each model's precision")
+        shot("precision")
+
         # Dark mode: the page and the server's charts follow prefers-color-scheme.
         driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
         scroll_to("spp")

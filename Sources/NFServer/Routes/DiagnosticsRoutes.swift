@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NFDatasets
 import NFDiagnostics
+import NFModels
 import NFPipeline
 import NFServing
 
@@ -33,6 +34,29 @@ struct DiagnosticsRoutes: Sendable {
                 size: try request.integerQuery("size"), seed: try request.unsignedQuery("seed"))
             let run = SignalPropagationRun(kind: .servedModel(name), input: input)
             return try respond(try await measure([run]), format: format)
+        }
+        router.on("/diagnostics/precision", method: .get, table: routes) { request, _ in
+            let format = try ResponseFormat(request)
+            guard let name = request.uri.queryParameters.get("model") else {
+                throw APIError.badRequest(
+                    "?model= names the served model to measure (known: \(store.entries.map(\.name).joined(separator: ", ")))")
+            }
+            let asked: String = request.uri.queryParameters.get("precision").map { String($0) } ?? "int8"
+            guard let precision = Precision(rawValue: asked), precision != .fp32 else {
+                throw APIError.badRequest("?precision= must be int8 (compared with fp32), got \"\(asked)\"")
+            }
+            let input = try SignalPropagationInput(
+                query: request.uri.queryParameters.get("input"), batch: try request.integerQuery("batch"),
+                size: try request.integerQuery("size"), seed: try request.unsignedQuery("seed"))
+            let pipeline = try store.servedModel(named: name)
+            let catalog = DatasetCatalog(root: datasets)
+            let bytes = try PrecisionCost.estimatedBytes(pipeline, input: input)
+            try memory.reserve(bytes, for: "this measurement")
+            defer { memory.release(bytes) }
+            let report = try await pool.run {
+                try PrecisionCost.measure(pipeline, precision: precision, input: input, openDataset: { try catalog.open(name: $0) })
+            }
+            return try format.response(svg: { PrecisionCostChart.svg(report) }, json: { try JSONEncoder.api.encode(report) })
         }
         router.on("/diagnostics/spp", method: .post, table: routes) { request, _ in
             let format = try ResponseFormat(request)
