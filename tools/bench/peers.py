@@ -1,10 +1,17 @@
 #!/usr/bin/env python3
-"""Time nfserve beside its peers on this machine: PyTorch eager and ONNX Runtime (CPU) running a timm
-model, nfserve running the same weights, side by side in one run.
+"""Time nfserve beside its peers on this machine: PyTorch eager, ONNX Runtime (CPU, FP32 and int8) and
+OpenVINO (CPU) running a timm model, nfserve (FP32 and int8) running the same weights, side by side in
+one run.
 
     python tools/bench/peers.py --model resnet50 --size 224 --batch 1 --threads 2 \
-        [--iterations 10] [--warmup 2] [--rounds 3] [--runtime all|both|torch|onnxruntime|nfserve] \
-        [--nfserve .build/release/nfserve] [--model-args '{"json": ...}'] [--save-checkpoint DIR]
+        [--iterations 10] [--warmup 2] [--rounds 3] [--runtime all|both|torch|onnxruntime|nfserve|lowprecision|LIST] \
+        [--nfserve .build/release/nfserve] [--model-args '{"json": ...}'] [--save-checkpoint DIR] \
+        [--calibration-images 32] [--agreement-images 64] [--ort-reduce-range]
+
+--runtime takes one of the choices above or a comma-separated list of runtime names (nfserve,
+nfserve-int8, torch, onnxruntime, onnxruntime-int8, openvino-fp32, openvino), timed in that order;
+both = torch,onnxruntime; all = nfserve,torch,onnxruntime; lowprecision =
+nfserve,nfserve-int8,onnxruntime,onnxruntime-int8,openvino-fp32,openvino.
 
 Method (docs/performance.md): timm.create_model(name, **model_args).eval() with
 random weights (fixed seed), input N(0,1) [batch, in_chans, size, size];
@@ -12,32 +19,83 @@ random weights (fixed seed), input N(0,1) [batch, in_chans, size, size];
   onnxruntime:  torch.onnx.export(..., opset_version=17) to a temp dir (dynamo exporter, falling back to
                 dynamo=False if it fails), CPUExecutionProvider, intra_op_num_threads=threads,
                 inter_op_num_threads=1, ORT_ENABLE_ALL graph optimizations;
+  onnxruntime-int8: the same ONNX export, first through onnxruntime.quantization.shape_inference.
+                quant_pre_process (if it fails: the unprocessed export, with a warning; it constant-folds
+                e.g. nf_resnet50's weight standardization, so that every Conv gets constant int8 weights), then
+                quantize_static: QDQ format, per_channel=True, activations QUInt8, weights QInt8,
+                reduce_range=False (True with --ort-reduce-range), CalibrationMethod.MinMax, calibrated on
+                --calibration-images N(0,1) images [1, in_chans, size, size] from
+                numpy.random.default_rng(seed + 1), one image per calibration call (at --batch B > 1 the
+                export's input is [B, ...]: each call takes B of them, the last call wrapping around to the
+                first ones; MinMax ranges are min/max over all images, so they are the same). Timed like
+                onnxruntime (same session options).
+  openvino-fp32: OpenVINO (CPU) reading the same ONNX file, core.compile_model(model, "CPU",
+                {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads,
+                "PERFORMANCE_HINT": "LATENCY"}), timed with one infer request whose input tensor is set once;
+  openvino:     the same without INFERENCE_PRECISION_HINT: OpenVINO's default precision for this CPU (bf16
+                on x86 CPUs with native bf16, AVX512-BF16 or AMX; f32 on AVX2-only ones);
   nfserve:      the same timm weights saved as a checkpoint folder (config.json + model.safetensors, F32)
-                in a temp dir, timed by `nfserve bench --model DIR --threads threads` (its execution plan).
+                in a temp dir, timed by `nfserve bench --model DIR --threads threads` (its execution plan);
+  nfserve-int8: the same weights in a checkpoint folder of its own, `nfserve calibrate --model DIR
+                --dataset gaussian --limit N --seed S` (N = --calibration-images, S = --seed) once before
+                the rounds, then timed by the same `nfserve bench` with `--precision int8`.
 `warmup` untimed runs, then `iterations` timed runs; median and min reported. Each runtime runs in its
 own child process (one compute pool at a time: an idle pool of another runtime spinning on the same
 2 cores would distort the numbers). With --rounds R the runtimes take turns R times (nfserve, torch,
 onnxruntime, nfserve, ...), so a noisy neighbour hits them alike; the summary takes, per runtime, the
-median over the rounds of each round's median, and prints the ratios to nfserve.
+median over the rounds of each round's median, and prints the ratios to nfserve (for the low-precision
+runtimes, onnxruntime-int8 and openvino when it chose a precision other than f32: to nfserve-int8, if
+it ran).
 
 Prints one JSON line per runtime and round:
   {"runtime", "model", "size", "batch", "threads", "median_ms", "min_ms", "images_per_s", "gflops", ...}
-then, with --runtime all, a summary table and one JSON line {"summary": ...} with the ratios.
+then, with two runtimes or more, a summary table and one JSON line {"summary": ...} with the ratios.
 gflops = model FLOPs / median seconds, model FLOPs = 2 * MACs of every nn.Conv2d (subclasses included:
 ScaledStdConv2d...) and nn.Linear at this input size and batch, counted with forward hooks (pools,
 norms, activations and the weight standardization are not counted). Extra fields: "gflop" (the model
 FLOPs of one forward at this batch, in GFLOP), "model_args"; for onnxruntime "exporter", "opset"
 (of the exported file) and "max_abs_diff" (ORT output vs PyTorch eager on the same input).
+For onnxruntime-int8, openvino-fp32 and openvino, agreement with PyTorch eager FP32 over an agreement
+set: the timed batch followed by --agreement-images more N(0,1) images (numpy default_rng(seed + 2)),
+rounded up to whole batches of --batch (the export has a fixed batch), each batch run through the
+runtime and through PyTorch eager: "top1_agreement" (fraction of the set whose argmax equals eager's),
+"max_abs_diff" (max |logit difference| over the set), "agreement_images" (its size), and for scale
+"ref_max_abs_logit" (max |eager logit|) and "ref_top1_classes" (how many distinct classes eager's argmax
+takes over the set: with random weights only a few, with top-1/top-2 margins near int8's logit error, so
+top1_agreement is a coarse signal there; the onnxruntime runtime keeps its single-batch max_abs_diff). Also
+onnxruntime-int8: "exporter", "opset", "quant_pre_process" (whether it succeeded), "reduce_range",
+"calibration_images"; openvino*: "ov_precision" (compiled.get_property("INFERENCE_PRECISION_HINT"):
+the precision OpenVINO actually chose), "ov_version", "exporter", "opset". nfserve-int8's line is
+`nfserve bench`'s with "calibration" (what `nfserve calibrate` printed); no agreement (nfserve
+reports its own). A runtime that fails inside a list or lowprecision run prints
+{"runtime", "error", ...} instead and the others go on (exit status 1 at the end); with the older
+choices (all, both, nfserve, torch, onnxruntime) a failure stops the run as before.
 Progress and warnings go to stderr.
 """
 import argparse
+import collections
 import json
+import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+
+NFSERVE_RUNTIMES = ("nfserve", "nfserve-int8")
+PYTHON_RUNTIMES = ("torch", "onnxruntime", "onnxruntime-int8", "openvino-fp32", "openvino")
+RUNTIMES = NFSERVE_RUNTIMES + PYTHON_RUNTIMES
+GROUPS = {
+    "both": ["torch", "onnxruntime"],
+    "nfserve": ["nfserve"],
+    "all": ["nfserve", "torch", "onnxruntime"],
+    "lowprecision": ["nfserve", "nfserve-int8", "onnxruntime", "onnxruntime-int8", "openvino-fp32", "openvino"],
+}
+# The choices that existed before the low-precision runtimes: a failure stops these runs (as it did).
+LEGACY_CHOICES = ("torch", "onnxruntime", "both", "nfserve", "all")
 
 
 def log(*a):
@@ -52,19 +110,41 @@ def parse_args(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--iterations", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--runtime", choices=("torch", "onnxruntime", "both", "nfserve", "all"), default="both")
+    ap.add_argument("--runtime", default="both",
+                    help="all, both, nfserve, lowprecision, or one runtime or a comma-separated list of them: "
+                         + ", ".join(RUNTIMES) + " (default: both)")
     ap.add_argument("--rounds", type=int, default=1, help="turns each runtime takes (alternating)")
-    ap.add_argument("--nfserve", default=".build/release/nfserve", help="the nfserve binary (runtime nfserve/all)")
+    ap.add_argument("--nfserve", default=".build/release/nfserve",
+                    help="the nfserve binary (runtimes nfserve, nfserve-int8)")
     ap.add_argument("--save-checkpoint", metavar="DIR",
                     help="only write the model as a checkpoint folder DIR (to serve it: tools/bench/load.sh)")
     ap.add_argument("--model-args", default="{}", help="JSON object passed to timm.create_model")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--calibration-images", type=int, default=32,
+                    help="N(0,1) images calibrating onnxruntime-int8 and nfserve-int8 (default 32)")
+    ap.add_argument("--agreement-images", type=int, default=64,
+                    help="N(0,1) images beyond the timed batch on which onnxruntime-int8 and openvino* are compared "
+                         "with PyTorch eager FP32 (default 64)")
+    ap.add_argument("--ort-reduce-range", action="store_true",
+                    help="onnxruntime-int8: quantize_static(reduce_range=True) (7-bit weights)")
     a = ap.parse_args(argv)
     a.model_args_obj = json.loads(a.model_args)
     if not isinstance(a.model_args_obj, dict):
         ap.error("--model-args must be a JSON object")
     if a.iterations < 1 or a.warmup < 0 or a.threads < 1 or a.batch < 1:
         ap.error("iterations >= 1, warmup >= 0, threads >= 1, batch >= 1")
+    if a.calibration_images < 1 or a.agreement_images < 0:
+        ap.error("calibration-images >= 1, agreement-images >= 0")
+    if a.runtime in GROUPS:
+        a.runtimes = list(GROUPS[a.runtime])
+    else:
+        names = [n.strip() for n in a.runtime.split(",") if n.strip()]
+        unknown = [n for n in names if n not in RUNTIMES]
+        if not names or unknown:
+            ap.error(f"--runtime: unknown runtime {', '.join(unknown) or repr(a.runtime)} "
+                     f"(choose from {', '.join(dict.fromkeys(tuple(GROUPS) + RUNTIMES))}, or a comma-separated list of "
+                     f"{', '.join(RUNTIMES)})")
+        a.runtimes = list(dict.fromkeys(names))  # in the order given, each once
     return a
 
 
@@ -121,13 +201,15 @@ def export_onnx(model, x, path):
     Note: the dynamo exporter builds opset 18 and down-converts; where the converter has no adapter
     (e.g. Pad, used by timm's SAME padding) it keeps opset 18 and says so: the "opset" field records
     what was actually exported."""
+    import contextlib
     import logging
     import torch
     logging.getLogger("onnxscript").setLevel(logging.ERROR)  # the failed down-conversion logs a traceback
     errors = []
     for dynamo in (True, False):
         try:
-            with torch.inference_mode(False), torch.no_grad():
+            # the exporter prints its progress ([torch.onnx] ...) on stdout: keep stdout for the JSON lines
+            with torch.inference_mode(False), torch.no_grad(), contextlib.redirect_stdout(sys.stderr):
                 torch.onnx.export(model, (x,), path, opset_version=17, dynamo=dynamo,
                                   input_names=["input"], output_names=["logits"])
             return "dynamo" if dynamo else "torchscript"
@@ -137,7 +219,132 @@ def export_onnx(model, x, path):
     raise RuntimeError("ONNX export failed: " + " | ".join(errors))
 
 
+def export_logged(a, model, x, tmp):
+    """export_onnx into tmp; returns (path, exporter, opset of the file)."""
+    import onnx
+    path = os.path.join(tmp, f"{a.model}.onnx")
+    t0 = time.perf_counter()
+    exporter = export_onnx(model, x, path)
+    opset = max(o.version for o in onnx.load(path, load_external_data=False).opset_import
+                if o.domain in ("", "ai.onnx"))
+    log(f"[peers] exported with {exporter} exporter in {time.perf_counter() - t0:.1f}s, opset {opset}")
+    return path, exporter, opset
+
+
+def ort_session(a, path):
+    """An ONNX Runtime CPU session with the benchmark's options (the same for FP32 and int8)."""
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = a.threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(path, sess_options=so, providers=["CPUExecutionProvider"])
+
+
+def gaussian_images(seed, count, shape):
+    """`count` N(0,1) float32 images of shape [C, H, W] from numpy default_rng(seed)."""
+    import numpy as np
+    return np.random.default_rng(seed).standard_normal((count, *shape), dtype=np.float32)
+
+
+def quantize_ort(a, path, tmp, x):
+    """The ONNX file at `path` through quant_pre_process (if it works) and quantize_static (QDQ, per
+    channel, U8 activations / S8 weights, MinMax on --calibration-images Gaussian images). Returns
+    (path of the int8 model, whether quant_pre_process succeeded)."""
+    import onnxruntime as ort  # noqa: F401 - the quantization tools need it importable
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    source = path
+    pre_path = os.path.join(tmp, f"{a.model}.pre.onnx")
+    t0 = time.perf_counter()
+    try:
+        quant_pre_process(path, pre_path)
+        source, preprocessed = pre_path, True
+        log(f"[peers] quant_pre_process in {time.perf_counter() - t0:.1f}s")
+    except Exception as e:  # noqa: BLE001 - the unprocessed model still quantizes
+        preprocessed = False
+        first = str(e).splitlines()[0] if str(e) else ""
+        log(f"[peers] warning: quant_pre_process failed ({type(e).__name__}: {first}); quantizing the unprocessed export")
+
+    batch = x.shape[0]
+    images = gaussian_images(a.seed + 1, a.calibration_images, tuple(x.shape[1:]))
+    calls = math.ceil(len(images) / batch)
+
+    class Reader(CalibrationDataReader):
+        """One image per call at batch 1; at batch B the export's fixed [B, ...] input takes B images per
+        call, the last call wrapping around (repeats change no min/max)."""
+
+        def __init__(self, input_name):
+            self.input_name, self.i = input_name, 0
+
+        def get_next(self):
+            if self.i >= calls:
+                return None
+            idx = [(self.i * batch + j) % len(images) for j in range(batch)]
+            self.i += 1
+            return {self.input_name: images[idx]}
+
+        def __len__(self):
+            return calls
+
+    import onnx
+    input_name = onnx.load(source, load_external_data=False).graph.input[0].name
+    qpath = os.path.join(tmp, f"{a.model}.int8.onnx")
+    t0 = time.perf_counter()
+    quantize_static(source, qpath, Reader(input_name), quant_format=QuantFormat.QDQ, per_channel=True,
+                    reduce_range=a.ort_reduce_range, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    calibrate_method=CalibrationMethod.MinMax)
+    log(f"[peers] quantize_static (QDQ, per channel, U8/S8, MinMax, {len(images)} images, "
+        f"reduce_range={a.ort_reduce_range}) in {time.perf_counter() - t0:.1f}s")
+    return qpath, preprocessed
+
+
+def agreement(a, model, x, run_batch):
+    """Top-1 agreement and max |logit difference| of run_batch (numpy [B, C, H, W] -> logits) with PyTorch
+    eager FP32 over the timed batch x and --agreement-images more Gaussian images (seed + 2), rounded up to
+    whole batches of x's batch size."""
+    import numpy as np
+    import torch
+    batch = x.shape[0]
+    extra = math.ceil(a.agreement_images / batch) * batch
+    images = gaussian_images(a.seed + 2, extra, tuple(x.shape[1:]))
+    batches = [x.numpy()] + [images[i:i + batch] for i in range(0, extra, batch)]
+    agree, total, max_diff, max_ref, classes = 0, 0, 0.0, 0.0, set()
+    for b in batches:
+        b = np.ascontiguousarray(b)
+        with torch.inference_mode():
+            ref = model(torch.from_numpy(b)).numpy()
+        out = np.asarray(run_batch(b)).reshape(ref.shape)
+        agree += int((out.argmax(axis=1) == ref.argmax(axis=1)).sum())
+        total += b.shape[0]
+        max_diff = max(max_diff, float(np.abs(out - ref).max()))
+        max_ref = max(max_ref, float(np.abs(ref).max()))
+        classes.update(int(c) for c in ref.argmax(axis=1))
+    return {"top1_agreement": round(agree / total, 4), "max_abs_diff": float(f"{max_diff:.4g}"),
+            "agreement_images": total, "ref_max_abs_logit": float(f"{max_ref:.4g}"), "ref_top1_classes": len(classes)}
+
+
 def run_one(a):
+    """Times one Python runtime (a.runtimes[0]) in this process and prints its JSON line. A failure of
+    onnxruntime-int8 or openvino* prints {"runtime", "error"} and exits 1; torch and onnxruntime raise as before."""
+    runtime = a.runtimes[0]
+    if runtime in ("torch", "onnxruntime"):
+        return _run_one(a, runtime)
+    try:
+        _run_one(a, runtime)
+    except Exception as e:  # noqa: BLE001 - reported as this runtime's failure
+        import traceback
+        traceback.print_exc()
+        first = str(e).splitlines()[0] if str(e) else ""
+        print(json.dumps({"runtime": runtime, "model": a.model, "size": a.size, "batch": a.batch,
+                          "threads": a.threads, "error": f"{type(e).__name__}: {first}"}), flush=True)
+        sys.exit(1)
+
+
+def _run_one(a, runtime):
     import torch
     torch.set_num_threads(a.threads)
     try:
@@ -147,37 +354,26 @@ def run_one(a):
     model, x = build(a)
     flops, ref = count_flops(model, x)
     result = {
-        "runtime": a.runtime,
+        "runtime": runtime,
         "model": a.model,
         "size": a.size,
         "batch": a.batch,
         "threads": a.threads,
     }
     extra = {}
-    if a.runtime == "torch":
+    if runtime == "torch":
         log(f"[peers] torch {torch.__version__}: {a.model} @{a.size} batch {a.batch}, {a.threads} threads")
 
         def fn():
             with torch.inference_mode():
                 model(x)
         times = time_loop(fn, a.warmup, a.iterations)
-    else:
+    elif runtime == "onnxruntime":
         import numpy as np
         import onnxruntime as ort
         with tempfile.TemporaryDirectory(prefix="peers-onnx-") as tmp:
-            path = os.path.join(tmp, f"{a.model}.onnx")
-            t0 = time.perf_counter()
-            exporter = export_onnx(model, x, path)
-            import onnx
-            opset = max(o.version for o in onnx.load(path, load_external_data=False).opset_import
-                        if o.domain in ("", "ai.onnx"))
-            log(f"[peers] exported with {exporter} exporter in {time.perf_counter() - t0:.1f}s, opset {opset}")
-            so = ort.SessionOptions()
-            so.intra_op_num_threads = a.threads
-            so.inter_op_num_threads = 1
-            so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            sess = ort.InferenceSession(path, sess_options=so, providers=["CPUExecutionProvider"])
+            path, exporter, opset = export_logged(a, model, x, tmp)
+            sess = ort_session(a, path)
         in_name = sess.get_inputs()[0].name
         feed = {in_name: x.numpy()}
         out = sess.run(None, feed)[0]
@@ -185,6 +381,53 @@ def run_one(a):
         log(f"[peers] onnxruntime {ort.__version__}: max |ort - torch| = {diff:.3g}")
         extra = {"exporter": exporter, "opset": opset, "max_abs_diff": float(f"{diff:.4g}")}
         times = time_loop(lambda: sess.run(None, feed), a.warmup, a.iterations)
+    elif runtime == "onnxruntime-int8":
+        import onnxruntime as ort
+        with tempfile.TemporaryDirectory(prefix="peers-onnx-") as tmp:
+            path, exporter, opset = export_logged(a, model, x, tmp)
+            qpath, preprocessed = quantize_ort(a, path, tmp, x)
+            sess = ort_session(a, qpath)
+        in_name = sess.get_inputs()[0].name
+        feed = {in_name: x.numpy()}
+        log(f"[peers] onnxruntime {ort.__version__} int8: {a.model} @{a.size} batch {a.batch}, {a.threads} threads")
+        times = time_loop(lambda: sess.run(None, feed), a.warmup, a.iterations)
+        agree = agreement(a, model, x, lambda b: sess.run(None, {in_name: b})[0])
+        log(f"[peers] onnxruntime-int8 vs torch FP32: top-1 agreement {agree['top1_agreement']} "
+            f"over {agree['agreement_images']} images, max |diff| = {agree['max_abs_diff']:.3g}")
+        extra = {"exporter": exporter, "opset": opset, "quant_pre_process": preprocessed,
+                 "quant_format": "QDQ", "per_channel": True, "activation_type": "QUInt8", "weight_type": "QInt8",
+                 "calibrate_method": "MinMax", "reduce_range": a.ort_reduce_range,
+                 "calibration_images": a.calibration_images, **agree}
+    else:  # openvino-fp32, openvino
+        import numpy as np
+        import openvino as ov
+        core = ov.Core()
+        config = {"INFERENCE_NUM_THREADS": a.threads, "PERFORMANCE_HINT": "LATENCY"}
+        if runtime == "openvino-fp32":
+            config["INFERENCE_PRECISION_HINT"] = "f32"
+        with tempfile.TemporaryDirectory(prefix="peers-onnx-") as tmp:
+            path, exporter, opset = export_logged(a, model, x, tmp)
+            t0 = time.perf_counter()
+            compiled = core.compile_model(core.read_model(path), "CPU", config)
+            log(f"[peers] OpenVINO compile_model in {time.perf_counter() - t0:.1f}s")
+        hint = compiled.get_property("INFERENCE_PRECISION_HINT")
+        precision = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
+        log(f"[peers] openvino {ov.get_version()}: {a.model} @{a.size} batch {a.batch}, "
+            f"{compiled.get_property('INFERENCE_NUM_THREADS')} threads, precision {precision}")
+        request = compiled.create_infer_request()
+        request.set_input_tensor(ov.Tensor(np.ascontiguousarray(x.numpy())))
+        times = time_loop(request.infer, a.warmup, a.iterations)
+
+        def run_batch(b):
+            r = compiled.create_infer_request()
+            r.set_input_tensor(ov.Tensor(b))
+            r.infer()
+            return r.get_output_tensor(0).data.copy()
+        agree = agreement(a, model, x, run_batch)
+        log(f"[peers] {runtime} vs torch FP32: top-1 agreement {agree['top1_agreement']} "
+            f"over {agree['agreement_images']} images, max |diff| = {agree['max_abs_diff']:.3g}")
+        extra = {"exporter": exporter, "opset": opset, "ov_precision": precision,
+                 "ov_version": ov.get_version(), **agree}
 
     med = statistics.median(times)
     result.update({
@@ -225,24 +468,122 @@ def export_checkpoint(a, folder):
     save_file(sd, os.path.join(folder, "model.safetensors"), metadata={"format": "pt"})
 
 
-def run_child(a, runtime, checkpoint):
-    """One runtime's timing in a process of its own; returns its JSON line (also printed)."""
-    if runtime == "nfserve":
+def copy_checkpoint(src, dst):
+    """src's files into the folder dst (hard links where the file system allows)."""
+    os.makedirs(dst, exist_ok=True)
+    for name in os.listdir(src):
+        try:
+            os.link(os.path.join(src, name), os.path.join(dst, name))
+        except OSError:
+            shutil.copy2(os.path.join(src, name), os.path.join(dst, name))
+
+
+class RuntimeFailure(Exception):
+    def __init__(self, runtime, cmd, returncode, error):
+        super().__init__(error)
+        self.runtime, self.cmd, self.returncode, self.error = runtime, cmd, returncode, error
+
+
+def run_cmd(cmd):
+    """Runs cmd with its stderr passed through to ours as it comes; returns (returncode, stdout, the last
+    lines of its stderr)."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace")
+    tail = collections.deque(maxlen=40)
+
+    def pump():
+        for line in p.stderr:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+            tail.append(line.rstrip("\n"))
+    t = threading.Thread(target=pump, daemon=True)
+    t.start()
+    out = p.stdout.read()
+    p.wait()
+    t.join()
+    return p.returncode, out, list(tail)
+
+
+def failure_message(stdout, stderr_tail, returncode):
+    """The error a failed child gave: its {"error"} JSON line, else the first 'Error:' line of its stderr
+    (Swift ArgumentParser's), else the last line of its stderr."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith("{"):
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(obj, dict) and obj.get("error"):
+                return str(obj["error"])
+    lines = [x.strip() for x in stderr_tail if x.strip()]
+    for line in lines:
+        if line.lower().startswith("error"):
+            return line
+    return lines[-1] if lines else f"exit status {returncode}"
+
+
+def last_json(stdout):
+    lines = [x for x in stdout.splitlines() if x.startswith("{")]
+    return json.loads(lines[-1]) if lines else None
+
+
+def run_child(a, runtime, checkpoint, extra=None):
+    """One runtime's timing in a process of its own; returns its JSON line (also printed) with `extra`
+    added. Raises RuntimeFailure when the child fails or prints no JSON line."""
+    if runtime in NFSERVE_RUNTIMES:
         cmd = [a.nfserve, "bench", "--model", checkpoint, "--size", str(a.size), "--batch", str(a.batch),
                "--threads", str(a.threads), "--iterations", str(a.iterations), "--warmup", str(a.warmup)]
+        if runtime == "nfserve-int8":
+            cmd += ["--precision", "int8"]
     else:
         cmd = [sys.executable, os.path.abspath(__file__), "--model", a.model, "--size", str(a.size),
                "--batch", str(a.batch), "--threads", str(a.threads), "--iterations", str(a.iterations),
                "--warmup", str(a.warmup), "--runtime", runtime, "--model-args", a.model_args,
-               "--seed", str(a.seed)]
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
-    if r.returncode != 0:
-        raise SystemExit(f"{runtime} failed ({r.returncode}): {' '.join(cmd)}")
-    line = [x for x in r.stdout.splitlines() if x.startswith("{")][-1]
-    result = json.loads(line)
+               "--seed", str(a.seed), "--calibration-images", str(a.calibration_images),
+               "--agreement-images", str(a.agreement_images)]
+        if a.ort_reduce_range:
+            cmd.append("--ort-reduce-range")
+    try:
+        rc, out, err = run_cmd(cmd)
+    except OSError as e:
+        raise RuntimeFailure(runtime, cmd, None, f"{type(e).__name__}: {e}") from e
+    if rc != 0:
+        raise RuntimeFailure(runtime, cmd, rc, failure_message(out, err, rc))
+    try:
+        result = last_json(out)
+    except ValueError:
+        result = None
+    if not isinstance(result, dict) or "median_ms" not in result:
+        raise RuntimeFailure(runtime, cmd, rc, "no result line on stdout")
     result["runtime"] = runtime
+    result.update(extra or {})
     print(json.dumps(result), flush=True)
     return result
+
+
+def calibrate_nfserve(a, checkpoint):
+    """`nfserve calibrate --model DIR --dataset gaussian --limit N --seed S`: returns what it printed (its
+    JSON line, if any). Raises RuntimeFailure (as nfserve-int8's) if it fails."""
+    cmd = [a.nfserve, "calibrate", "--model", checkpoint, "--dataset", "gaussian",
+           "--limit", str(a.calibration_images), "--seed", str(a.seed)]
+    log(f"[peers] nfserve-int8: {' '.join(cmd)}")
+    try:
+        rc, out, err = run_cmd(cmd)
+    except OSError as e:
+        raise RuntimeFailure("nfserve-int8", cmd, None, f"{type(e).__name__}: {e}") from e
+    if rc != 0:
+        raise RuntimeFailure("nfserve-int8", cmd, rc, "nfserve calibrate: " + failure_message(out, err, rc))
+    try:
+        return last_json(out)
+    except ValueError:
+        return None
+
+
+def is_low_precision(rt, results):
+    if rt == "onnxruntime-int8":
+        return True
+    if rt == "openvino":
+        return any(r.get("ov_precision") not in (None, "f32") for r in results)
+    return False
 
 
 def main():
@@ -250,32 +591,86 @@ def main():
     if a.save_checkpoint:
         export_checkpoint(a, a.save_checkpoint)
         return
-    if a.runtime in ("torch", "onnxruntime"):
+    if len(a.runtimes) == 1 and a.runtimes[0] in PYTHON_RUNTIMES:
         run_one(a)
         return
-    runtimes = {"both": ["torch", "onnxruntime"], "nfserve": ["nfserve"],
-                "all": ["nfserve", "torch", "onnxruntime"]}[a.runtime]
+    legacy = a.runtime in LEGACY_CHOICES
+    runtimes = list(a.runtimes)
+    failed = {}
+
+    def fail(f):
+        if legacy:
+            raise SystemExit(f"{f.runtime} failed ({f.returncode}): {' '.join(f.cmd)}")
+        failed[f.runtime] = f.error
+        log(f"[peers] {f.runtime} failed: {f.error}")
+        print(json.dumps({"runtime": f.runtime, "model": a.model, "size": a.size, "batch": a.batch,
+                          "threads": a.threads, "error": f.error, "command": " ".join(f.cmd)}), flush=True)
+
     with tempfile.TemporaryDirectory(prefix="peers-checkpoint-") as tmp:
         checkpoint = os.path.join(tmp, a.model)
-        if "nfserve" in runtimes:
+        checkpoints = {rt: checkpoint for rt in runtimes}
+        if any(rt in NFSERVE_RUNTIMES for rt in runtimes):
             export_checkpoint(a, checkpoint)
+        calibration = None
+        if "nfserve-int8" in runtimes:
+            # a folder of its own, so that calibration.json leaves the FP32 run's folder as it was
+            checkpoints["nfserve-int8"] = os.path.join(tmp, "int8", a.model)
+            copy_checkpoint(checkpoint, checkpoints["nfserve-int8"])
+            try:
+                calibration = calibrate_nfserve(a, checkpoints["nfserve-int8"])
+            except RuntimeFailure as f:
+                fail(f)
         results = {rt: [] for rt in runtimes}
         for round_ in range(a.rounds):
             for rt in runtimes:
+                if rt in failed:
+                    continue
                 log(f"[peers] round {round_ + 1}/{a.rounds}: {rt}")
-                results[rt].append(run_child(a, rt, checkpoint))
-    if len(runtimes) < 2:
-        return
-    medians = {rt: statistics.median(r["median_ms"] for r in rs) for rt, rs in results.items()}
+                extra = {"calibration": calibration} if rt == "nfserve-int8" and calibration is not None else None
+                try:
+                    results[rt].append(run_child(a, rt, checkpoints[rt], extra))
+                except RuntimeFailure as f:
+                    fail(f)
+    if len(runtimes) >= 2:
+        summarize(a, runtimes, results, failed)
+    if failed:
+        sys.exit(1)
+
+
+def summarize(a, runtimes, results, failed):
+    medians = {rt: statistics.median(r["median_ms"] for r in rs) for rt, rs in results.items() if rs}
     base = medians.get("nfserve")
+    base8 = medians.get("nfserve-int8")
+    low = [rt for rt in medians if is_low_precision(rt, results[rt])]
+    width = max([12] + [len(rt) for rt in runtimes])
     log(f"{a.model} @{a.size}, batch {a.batch}, {a.threads} threads, median of {a.rounds} alternating rounds:")
     for rt in runtimes:
-        ratio = f"  ({medians[rt] / base:.2f}x nfserve's time)" if base else ""
-        log(f"  {rt:12s} {medians[rt]:9.1f} ms  {a.batch / medians[rt] * 1000:8.1f} images/s{ratio}")
-    print(json.dumps({"summary": {"model": a.model, "size": a.size, "batch": a.batch, "threads": a.threads,
-                                  "rounds": a.rounds, "median_ms": medians,
-                                  "ratio_to_nfserve": {rt: round(m / base, 3) for rt, m in medians.items()} if base else None}}),
-          flush=True)
+        if rt not in medians:
+            log(f"  {rt:{width}s} failed: {failed.get(rt, 'no result')}")
+            continue
+        ref_name, ref = ("nfserve-int8", base8) if rt in low and base8 else ("nfserve", base)
+        ratio = f"  ({medians[rt] / ref:.2f}x {ref_name}'s time)" if ref else ""
+        first = results[rt][0]
+        notes = []
+        if "ov_precision" in first:
+            notes.append(first["ov_precision"])
+        if "top1_agreement" in first:
+            notes.append(f"top-1 agreement {first['top1_agreement']:.3f}, max |diff| {first['max_abs_diff']:.3g}")
+        notes = f"  [{'; '.join(notes)}]" if notes else ""
+        log(f"  {rt:{width}s} {medians[rt]:9.1f} ms  {a.batch / medians[rt] * 1000:8.1f} images/s{ratio}{notes}")
+    summary = {"model": a.model, "size": a.size, "batch": a.batch, "threads": a.threads,
+               "rounds": a.rounds, "median_ms": medians,
+               "ratio_to_nfserve": {rt: round(m / base, 3) for rt, m in medians.items()} if base else None}
+    # the fields below appear only with the runtimes that have them (the older choices print none of them)
+    if base8 and low:
+        summary["ratio_to_nfserve_int8"] = {rt: round(medians[rt] / base8, 3) for rt in low}
+    for key in ("top1_agreement", "max_abs_diff", "ov_precision"):
+        values = {rt: rs[0][key] for rt, rs in results.items() if rs and key in rs[0] and rt != "onnxruntime"}
+        if values:
+            summary[key] = values
+    if failed:
+        summary["failed"] = failed
+    print(json.dumps({"summary": summary}), flush=True)
 
 
 if __name__ == "__main__":
