@@ -24,13 +24,9 @@ import Testing
 
     static func floor(_ c: ParityCase) -> Double { c.name.hasPrefix("xbn") && c.name.hasSuffix("resnet50") ? 11 : minimumSNR }
 
+    /// In dB (the diagnostic's own `Comparison`; infinite where they are equal).
     static func snr(_ signal: Tensor, _ approximation: Tensor) -> Double {
-        var power = 0.0, noise = 0.0
-        for (a, b) in zip(signal.storage, approximation.storage) {
-            power += Double(a) * Double(a)
-            noise += Double(a - b) * Double(a - b)
-        }
-        return 10 * log10(power / max(noise, 1e-30))
+        Comparison(signal.storage, approximation.storage).sqnrDb ?? .infinity
     }
 
     static func calibrate(_ plan: any ExecutionPlan, _ input: Tensor) throws -> Calibration {

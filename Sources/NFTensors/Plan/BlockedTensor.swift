@@ -63,7 +63,7 @@ extension BlockedTensor {
 
 /// How a plan holds its activations between steps: oneDNN's blocked layout (FP32 plans, where
 /// its direct and Winograd kernels run), or channels-last (int8 plans: on AVX2, oneDNN 2.6's int8
-/// convolutions have JIT kernels for nhwc only, and reference ones, 100-1000x slower, for
+/// convolutions have JIT kernels for nhwc only, and reference ones, 200-300x slower, for
 /// blocked sources or mixed layouts). One layout for a whole plan: no reorders between steps.
 public enum PlanLayout: Int32, Sendable, Hashable {
     case blocked = 0
