@@ -30,6 +30,7 @@ import Testing
     final class Started: Sendable {
         private let flag = Atomic<Bool>(false)
         func signal() { flag.store(true, ordering: .releasing) }
+        var isSet: Bool { flag.load(ordering: .acquiring) }
         func wait() async throws {
             while !flag.load(ordering: .acquiring) { try await Task.sleep(for: .milliseconds(1)) }
         }
@@ -58,21 +59,35 @@ import Testing
     @Test func aShortModelsJobRunsBetweenTheStepsOfALongOne() async throws {
         let pool = await Self.warmedPool()
         let log = Log()
-        let started = Started()
-        let long = Self.longPass(pool, started: started)
+        let started = Started(), smallRan = Started()
+        let boundary = pool.stepBoundary
+        let ranAt = Mutex<ContinuousClock.Instant?>(nil)
+        // Steps of 2 ms until the small job has run between two of them (at most 1 s): however
+        // late this test's task resumes on a loaded machine, the small job meets the pass running.
         let big = Task {
             await Self.run(pool, "big") {
-                long()
+                started.signal()
+                var step = 0
+                while step < 500 && !smallRan.isSet {
+                    if step > 0 { boundary() }
+                    usleep(2000)
+                    step += 1
+                }
                 log.append("big")
             }
         }
         try await started.wait()
         let submitted = ContinuousClock.now
-        await Self.run(pool, "small") { log.append("small") }
-        let waited = ContinuousClock.now - submitted
+        await Self.run(pool, "small") {
+            ranAt.withLock { $0 = ContinuousClock.now }
+            smallRan.signal()
+            log.append("small")
+        }
         await big.value
         #expect(log.items == ["small", "big"])
-        // One 2 ms step, with room for a loaded machine; the long job alone takes 80 ms.
+        // It waited for one 2 ms step, with room for a loaded machine; measured inside the job,
+        // so the time this test's task takes to resume after it does not count.
+        let waited = try #require(ranAt.withLock { $0 }) - submitted
         #expect(waited < .milliseconds(60))
     }
 
