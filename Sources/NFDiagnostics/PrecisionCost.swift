@@ -69,7 +69,7 @@ public enum PrecisionCost {
 
 /// The relative error and the signal-to-quantization-noise ratio of an approximation.
 public struct Comparison: Sendable, Equatable, Codable {
-    /// ||approximation - reference|| / ||reference||.
+    /// ||approximation - reference|| / ||reference|| (||approximation|| where the reference is 0).
     public let relativeError: Double
     /// 10 log10(sum reference² / sum (approximation - reference)²), in dB (nil where they are equal).
     public let sqnrDb: Double?
@@ -80,7 +80,9 @@ public struct Comparison: Sendable, Equatable, Codable {
             power += Double(a) * Double(a)
             noise += (Double(b) - Double(a)) * (Double(b) - Double(a))
         }
-        relativeError = power > 0 ? (noise / power).squareRoot() : (noise > 0 ? .infinity : 0)
+        // Where the reference is all zeros the error cannot be relative: the absolute one (a
+        // finite number, as JSON needs).
+        relativeError = (power > 0 ? noise / power : noise).squareRoot()
         sqnrDb = noise > 0 && power > 0 ? 10 * log10(power / noise) : nil
     }
 

@@ -62,7 +62,9 @@ import Testing
         let report = try PrecisionCost.measure(model, precision: .int8, input: input, described: SignalPropagationInput())
         #expect(report.sites.map(\.name) == fixture.sites.map(\.name))
         for (mine, theirs) in zip(report.sites, fixture.sites) {
-            #expect((mine.error.sqnrDb == nil) == (theirs.sqnr_db == nil), "\(name) \(mine.name)")
+            // Where PyTorch's int8 pass equals its FP32 one (a stem with only FP32 convolutions),
+            // nfserve's two plans may still differ by FP32 rounding (their layouts' kernels).
+            if theirs.sqnr_db == nil { #expect(mine.error.relativeError < 1e-5, "\(name) \(mine.name)") }
             if let a = mine.error.sqnrDb, let b = theirs.sqnr_db {
                 #expect(abs(a - b) <= 1, "\(name) \(mine.name): \(a) dB, PyTorch \(b) dB")
                 #expect(abs(mine.error.relativeError / theirs.relative_error - 1) <= 0.12, "\(name) \(mine.name) relative error")

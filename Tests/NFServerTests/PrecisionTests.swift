@@ -118,7 +118,8 @@ import Testing
             #expect(json["precision"] as? String == "int8")
             let sites = try #require(json["sites"] as? [[String: Any]])
             #expect(sites.count == 9, "the stem and 8 blocks")
-            #expect(sites.first?["name"] as? String == "stem" && sites.first?["relative_error"] as? Double == 0)
+            // The stem runs FP32 in both plans (in two layouts, whose kernels may round differently).
+            #expect(sites.first?["name"] as? String == "stem" && (sites.first?["relative_error"] as? Double ?? 1) < 1e-5)
             for site in sites.dropFirst() {
                 let error = try #require(site["relative_error"] as? Double)
                 #expect(error > 0 && error < 0.5, "\(site)")
