@@ -44,10 +44,16 @@ public struct Calibration: Sendable, Equatable, Codable {
         self.inputs = inputs
     }
 
+    /// A range per convolution takes about 80 bytes (a 150-layer network: 12 KB); a larger file
+    /// is refused before it is read.
+    public static let maxFileBytes = 4 << 20
+
     /// The calibration in `folder`, or nil when it has none.
     public static func read(folder: String) throws -> Calibration? {
         let url = URL(fileURLWithPath: folder).appendingPathComponent(fileName)
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
+        guard size <= maxFileBytes else { throw CalibrationError("\(fileName): \(size) bytes; at most \(maxFileBytes)") }
         let calibration: Calibration
         do { calibration = try JSONDecoder().decode(Calibration.self, from: Data(contentsOf: url)) } catch {
             throw CalibrationError("\(fileName) cannot be read: \(error)")

@@ -14,10 +14,11 @@ public struct ActivationRange: Sendable, Hashable, Codable {
 
     public var isSigned: Bool { min < 0 }
 
-    /// The step of one quantization level (1 for an all-zero range, which quantizes to 0).
+    /// The step of one quantization level (1 for an all-zero range, which quantizes to 0, and
+    /// for one too small for its reciprocal to be finite).
     public var scale: Float {
         let limit = isSigned ? Swift.max(-min, max) / 127 : max / 255
-        return limit > 0 && limit.isFinite ? limit : 1
+        return limit >= Float.leastNormalMagnitude && limit.isFinite && (1 / limit).isFinite ? limit : 1
     }
 }
 

@@ -61,6 +61,21 @@ import Testing
         #expect(try ModelPipeline.load(directory: directory, name: "tiny", precision: .fp32).precision == .fp32)
         let bf16 = #expect(throws: CalibrationError.self) { try ModelPipeline.load(directory: directory, name: "tiny", precision: .bf16) }
         #expect(bf16?.description.contains("bf16 is not available") == true)
+        // A broken, truncated, hostile or oversized calibration.json fails the load saying why.
+        for (file, message) in [
+            ("", "calibration.json cannot be read"),
+            (#"{"format": 1, "method": "minmax", "dataset": "d", "images": 1, "inputs": {"conv1": {"min": 0"#, "calibration.json cannot be read"),
+            (#"{"format": 2, "method": "minmax", "dataset": "d", "images": 1, "inputs": {}}"#, "unknown format 2"),
+            (
+                #"{"format": 1, "method": "minmax", "dataset": "d", "images": 1, "inputs": {"layer1.0.conv1": {"min": 2, "max": 1}}}"#,
+                "not a finite interval"
+            ),
+            (String(repeating: " ", count: Calibration.maxFileBytes + 1), "bytes; at most"),
+        ] {
+            try Data(file.utf8).write(to: URL(fileURLWithPath: directory).appendingPathComponent(Calibration.fileName))
+            let failed = #expect(throws: CalibrationError.self) { try ModelPipeline.load(directory: directory, name: "tiny") }
+            #expect(failed?.description.contains(message) == true, "\(String(describing: failed))")
+        }
         let bad = try ModelSettingsTests.folder(settings: #"{"precision": "int4"}"#)
         defer { try? FileManager.default.removeItem(atPath: bad) }
         let message = #expect(throws: ModelSettingsError.self) { try ModelPipeline.load(directory: bad, name: "tiny") }

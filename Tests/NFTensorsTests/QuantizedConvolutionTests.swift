@@ -32,6 +32,9 @@ import Testing
         #expect(!ActivationRange(min: 0, max: 1).isSigned)
         #expect(ActivationRange(min: -2.54, max: 1).scale == 0.02)
         #expect(ActivationRange(min: 0, max: 0).scale == 1)
+        // A range too small for a finite reciprocal (a hand-edited calibration.json) quantizes like zero.
+        #expect(ActivationRange(min: 0, max: 1e-40).scale == 1)
+        #expect(ActivationRange(min: -3e38, max: 3e38).scale.isFinite)
     }
 
     @Test(arguments: 0..<16)
