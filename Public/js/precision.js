@@ -1,4 +1,4 @@
-// The Precision view: GET /diagnostics/precision, what int8 costs a served model block by block,
+// The Precision view: GET /diagnostics/precision, what int8 or bf16 costs a served model block by block,
 // shown as the server's chart.
 import { busy, svg } from "./api.js";
 import { show } from "./charts.js";
@@ -10,7 +10,7 @@ export function setUp() {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const query = new URLSearchParams({ model: form.model.value, input: form.input.value, batch: form.batch.value,
-                                        seed: form.seed.value, precision: "int8", format: "svg" });
+                                        seed: form.seed.value, precision: form.precision.value, format: "svg" });
     busy(form.querySelector("button[type=submit]"), status, "running both precisions…",
          async () => show(chart, await svg(`/diagnostics/precision?${query}`)));
   });

@@ -3,6 +3,7 @@
 
 #include <oneapi/dnnl/dnnl.h>
 #include <oneapi/dnnl/dnnl_debug.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,7 +206,8 @@ static int nf_winograd_allowed(void) {
     return !(setting && strcmp(setting, "0") == 0);
 }
 
-// FP32 (`output_scales` NULL, float weights) or int8 (s8 weights, a scale per output channel).
+// FP32 or bf16 (`output_scales` NULL, float weights; `p->source_type`) or int8 (s8 weights, a
+// scale per output channel).
 static nf_dnnl_conv *conv_create(const nf_conv_params *p, const void *weights_oihw, const float *bias,
                                  const float *output_scales, char *err, size_t err_len) {
     dnnl_post_ops_t post_ops = NULL;
@@ -229,10 +231,29 @@ static nf_dnnl_conv *conv_create(const nf_conv_params *p, const void *weights_oi
     }
     const int64_t g = p->groups;
     const int int8 = output_scales != NULL;
-    const dnnl_data_type_t src_dt = p->source_type == NF_SOURCE_U8 ? dnnl_u8 : p->source_type == NF_SOURCE_S8 ? dnnl_s8 : dnnl_f32;
-    const dnnl_data_type_t w_dt = int8 ? dnnl_s8 : dnnl_f32;
-    if (int8 != (src_dt != dnnl_f32) || (int8 && p->layout != NF_NHWC)) {
+    const int bf16 = p->source_type == NF_SOURCE_BF16;
+    const dnnl_data_type_t src_dt = bf16 ? dnnl_bf16 : p->source_type == NF_SOURCE_U8 ? dnnl_u8
+                                  : p->source_type == NF_SOURCE_S8 ? dnnl_s8 : dnnl_f32;
+    // The caller's weights: s8 for int8, else float (rounded to bf16 by the weight reorder).
+    const dnnl_data_type_t w_user_dt = int8 ? dnnl_s8 : dnnl_f32;
+    const dnnl_data_type_t w_dt = int8 ? dnnl_s8 : bf16 ? dnnl_bf16 : dnnl_f32;
+    if (int8 != (src_dt == dnnl_u8 || src_dt == dnnl_s8) || (int8 && p->layout != NF_NHWC)) {
         snprintf(err, err_len, "an int8 convolution reads u8 or s8 activations in the nhwc layout");
+        goto fail;
+    }
+    if (bf16 && p->layout != NF_BLOCKED && p->layout != NF_NHWC) {
+        snprintf(err, err_len, "a bf16 convolution reads a plan's activations (blocked or nhwc)");
+        goto fail;
+    }
+    // The destination: FP32, or the next convolution's input format (int8 -> u8/s8, bf16 -> bf16).
+    const dnnl_data_type_t dst_dt = p->destination_type == NF_SOURCE_U8 ? dnnl_u8
+                                  : p->destination_type == NF_SOURCE_S8 ? dnnl_s8
+                                  : p->destination_type == NF_SOURCE_BF16 ? dnnl_bf16 : dnnl_f32;
+    const int quantized_dst = dst_dt == dnnl_u8 || dst_dt == dnnl_s8;
+    if ((quantized_dst && !int8) || (dst_dt == dnnl_bf16 && !bf16) || (dst_dt != dnnl_f32 && p->sum_scale != 0) ||
+        (quantized_dst && !(p->destination_scale > 0 && isfinite(1.0f / p->destination_scale)))) {
+        snprintf(err, err_len, "a convolution writes u8 or s8 only from int8, bf16 only from bf16, never with a sum, "
+                               "and a quantized destination needs a positive scale");
         goto fail;
     }
     dnnl_dims_t src_dims = {p->n, p->ic, p->ih, p->iw};
@@ -258,15 +279,15 @@ static nf_dnnl_conv *conv_create(const nf_conv_params *p, const void *weights_oi
         goto fail;
     }
     CHECK(dnnl_memory_desc_init_by_tag(&src_any, 4, src_dims, src_dt, src_tag), "source descriptor");
-    CHECK(dnnl_memory_desc_init_by_tag(&dst_any, 4, dst_dims, dnnl_f32, dst_tag), "destination descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&dst_any, 4, dst_dims, dst_dt, dst_tag), "destination descriptor");
     CHECK(dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_x), "bias descriptor");
     if (g == 1) {
         dnnl_dims_t w_dims = {p->oc, p->ic, p->kh, p->kw};
-        CHECK(dnnl_memory_desc_init_by_tag(&w_user, 4, w_dims, w_dt, dnnl_oihw), "weight descriptor");
+        CHECK(dnnl_memory_desc_init_by_tag(&w_user, 4, w_dims, w_user_dt, dnnl_oihw), "weight descriptor");
         CHECK(dnnl_memory_desc_init_by_tag(&w_any, 4, w_dims, w_dt, dnnl_format_tag_any), "weight descriptor");
     } else {
         dnnl_dims_t w_dims = {g, p->oc / g, p->ic / g, p->kh, p->kw};
-        CHECK(dnnl_memory_desc_init_by_tag(&w_user, 5, w_dims, w_dt, dnnl_goihw), "weight descriptor");
+        CHECK(dnnl_memory_desc_init_by_tag(&w_user, 5, w_dims, w_user_dt, dnnl_goihw), "weight descriptor");
         CHECK(dnnl_memory_desc_init_by_tag(&w_any, 5, w_dims, w_dt, dnnl_format_tag_any), "weight descriptor");
     }
     dnnl_dims_t strides = {p->stride_h, p->stride_w};
@@ -284,7 +305,7 @@ static nf_dnnl_conv *conv_create(const nf_conv_params *p, const void *weights_oi
     // the parity tests hold the plan to timm's logits with them. NFSERVE_WINOGRAD=0 keeps every
     // convolution direct (to compare).
     dnnl_alg_kind_t alg = dnnl_convolution_direct;
-    if (!int8 && p->layout == NF_BLOCKED && g == 1 && p->kh == 3 && p->kw == 3 && p->stride_h == 1 && p->stride_w == 1 &&
+    if (src_dt == dnnl_f32 && p->layout == NF_BLOCKED && g == 1 && p->kh == 3 && p->kw == 3 && p->stride_h == 1 && p->stride_w == 1 &&
         p->dilation_h == 1 && p->dilation_w == 1 && p->ic >= 64 && p->oc >= 64 && c->oh >= 7 && c->ow >= 7 &&
         nf_winograd_allowed())
         alg = dnnl_convolution_winograd;
@@ -293,7 +314,8 @@ static nf_dnnl_conv *conv_create(const nf_conv_params *p, const void *weights_oi
                                                      strides, dilates, pad_l, pad_r),
           "convolution descriptor");
     const float act_scale = p->activation_scale == 0 ? 1.0f : p->activation_scale;
-    if (p->sum_scale != 0 || p->post_activation != NF_ACT_NONE || p->activation != NF_ACT_NONE || act_scale != 1.0f) {
+    if (p->sum_scale != 0 || p->post_activation != NF_ACT_NONE || p->activation != NF_ACT_NONE || act_scale != 1.0f ||
+        quantized_dst) {
         CHECK(dnnl_post_ops_create(&post_ops), "post-ops");
         if (p->activation != NF_ACT_NONE) {
             if (nf_append_activation(post_ops, p->activation, act_scale, err, err_len)) goto fail;
@@ -303,6 +325,11 @@ static nf_dnnl_conv *conv_create(const nf_conv_params *p, const void *weights_oi
         if (p->sum_scale != 0) CHECK(dnnl_post_ops_append_sum(post_ops, p->sum_scale), "sum post-op");
         if (p->post_activation != NF_ACT_NONE &&
             nf_append_activation(post_ops, p->post_activation, 1.0f, err, err_len)) goto fail;
+        // Quantized for the next convolution: divided by its step last (oneDNN then rounds to
+        // nearest even and saturates, as the quantization reorder does).
+        if (quantized_dst)
+            CHECK(dnnl_post_ops_append_eltwise(post_ops, 1.0f, dnnl_eltwise_linear, 1.0f / p->destination_scale, 0.0f),
+                  "quantization post-op");
     }
     attr = nf_user_scratchpad_attr(post_ops);
     if (!attr) {
@@ -362,9 +389,25 @@ fail:
     return NULL;
 }
 
+// Convolutions are created one at a time. oneDNN 2.6 on AVX-512 VNNI CPUs gave wrong int8 results
+// (SQNR -3 to 6 dB instead of 20-40 on the parity fixtures, about one run in three) when several
+// threads created int8 convolutions with signed sources at once, with its primitive cache on (off,
+// or one creation at a time, or without VNNI, never; executing created ones concurrently, never):
+// its cache shares what identical creations build. Creation is rare (once per layer and input
+// shape), so the lock costs nothing per pass.
+static pthread_mutex_t g_create_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static nf_dnnl_conv *conv_create_locked(const nf_conv_params *p, const void *weights_oihw, const float *bias,
+                                        const float *output_scales, char *err, size_t err_len) {
+    pthread_mutex_lock(&g_create_lock);
+    nf_dnnl_conv *c = conv_create(p, weights_oihw, bias, output_scales, err, err_len);
+    pthread_mutex_unlock(&g_create_lock);
+    return c;
+}
+
 nf_dnnl_conv *nf_dnnl_conv_create(const nf_conv_params *p, const float *weights_oihw,
                                   const float *bias, char *err, size_t err_len) {
-    return conv_create(p, weights_oihw, bias, NULL, err, err_len);
+    return conv_create_locked(p, weights_oihw, bias, NULL, err, err_len);
 }
 
 nf_dnnl_conv *nf_dnnl_conv_create_int8(const nf_conv_params *p, const int8_t *weights_oihw, const float *bias,
@@ -373,7 +416,7 @@ nf_dnnl_conv *nf_dnnl_conv_create_int8(const nf_conv_params *p, const int8_t *we
         snprintf(err, err_len, "an int8 convolution needs its output scales");
         return NULL;
     }
-    return conv_create(p, weights_oihw, bias, output_scales, err, err_len);
+    return conv_create_locked(p, weights_oihw, bias, output_scales, err, err_len);
 }
 
 int nf_dnnl_conv_share_weights(nf_dnnl_conv *c, const nf_dnnl_conv *donor) {

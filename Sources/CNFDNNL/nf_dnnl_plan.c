@@ -209,6 +209,26 @@ fail:
     return NULL;
 }
 
+nf_dnnl_op *nf_dnnl_to_bf16_create(int32_t layout, int64_t n, int64_t c, int64_t h, int64_t w, char *err, size_t err_len) {
+    dnnl_primitive_attr_t attr = NULL;
+    nf_dnnl_op *op = new_op(OP_UNARY, err, err_len);
+    if (!op) return NULL;
+    dnnl_dims_t dims = {n, c, h, w};
+    CHECK(dnnl_memory_desc_init_by_tag(&op->src_md, 4, dims, dnnl_f32, NF_LAYOUT_TAG(layout)), "source descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&op->dst_md, 4, dims, dnnl_bf16, NF_LAYOUT_TAG(layout)), "bf16 descriptor");
+    CHECK(dnnl_primitive_attr_create(&attr), "attributes");
+    CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode");
+    CHECK(dnnl_reorder_primitive_desc_create(&op->pd, &op->src_md, nf_engine(), &op->dst_md, nf_engine(), attr),
+          "bf16 rounding descriptor");
+    CHECK(dnnl_primitive_create(&op->prim, op->pd), "bf16 rounding primitive");
+    dnnl_primitive_attr_destroy(attr);
+    return op;
+fail:
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    nf_dnnl_op_destroy(op);
+    return NULL;
+}
+
 int nf_dnnl_op_execute(const nf_dnnl_op *op, const void *src0, const void *src1, void *dst,
                        char *err, size_t err_len) {
     dnnl_memory_t a = NULL, b = NULL, d = NULL;

@@ -11,8 +11,9 @@ import Synchronization
 /// stem's output, then each residual block's output) and at the logits. Shows where a network's
 /// signal is most fragile: the error each block adds, and how the next ones carry it.
 public enum PrecisionCost {
-    /// `precision`: int8 (bf16 is refused, as for serving). The int8 plan is the served one when
-    /// the model is served in int8, else one compiled for this run from its folder's calibration.
+    /// `precision`: int8 or bf16 (refused where serving would refuse it). The plan is the served
+    /// one when the model is served at `precision`, else one compiled for this run (int8 from its
+    /// folder's calibration).
     public static func measure(
         _ pipeline: ModelPipeline, precision: Precision, input request: SignalPropagationInput,
         openDataset: (String) throws -> any ImageDataset
@@ -27,7 +28,7 @@ public enum PrecisionCost {
         _ pipeline: ModelPipeline, precision: Precision, input: Tensor, described: SignalPropagationInput
     ) throws -> PrecisionReport {
         let start = ContinuousClock.now
-        guard precision != .fp32 else { throw DiagnosticsRequestError("precision must be int8 (what FP32 is compared with)") }
+        guard precision != .fp32 else { throw DiagnosticsRequestError("precision must be int8 or bf16 (what FP32 is compared with)") }
         guard let fp32 = pipeline.plan else {
             throw DiagnosticsRequestError("\(pipeline.name) has no execution plan to compile at another precision")
         }
@@ -192,8 +193,11 @@ public struct PrecisionReport: Sendable, Encodable {
 extension PrecisionCost {
     /// Bytes a measurement allocates at most: the FP32 outputs it keeps (every site's, counted by
     /// a pass of one image at 32 px and scaled by the area and the batch), two passes' working
-    /// memory, and an int8 plan's weights when one is compiled for it (a quarter of the FP32 ones).
-    public static func estimatedBytes(_ pipeline: ModelPipeline, input request: SignalPropagationInput) throws -> Int {
+    /// memory, and the plan's weights when one is compiled for it: an int8 plan's a quarter of
+    /// the FP32 ones; a bf16 plan's FP32 ones folded and rounded, one and a half times.
+    public static func estimatedBytes(
+        _ pipeline: ModelPipeline, precision: Precision = .int8, input request: SignalPropagationInput
+    ) throws -> Int {
         let batch = request.batch ?? 8
         let height = request.size ?? pipeline.inputSize[1], width = request.size ?? pipeline.inputSize[2]
         try SignalPropagationLimits.checkInput(batch: batch, size: max(height, width))
@@ -202,7 +206,8 @@ extension PrecisionCost {
         _ = try pipeline.classifier.forward(
             Tensor(shape: [1, pipeline.classifier.inputChannels, probe, probe]), context: ForwardContext(observer: counter))
         let kept = Double(counter.values.load(ordering: .relaxed)) * Double(batch) * Double(height * width) / Double(probe * probe) * 4
-        let weights = pipeline.lowPrecision == nil ? pipeline.classifier.parameterCount : 0
+        let compiled = pipeline.lowPrecision?.precision != precision
+        let weights = compiled ? pipeline.classifier.parameterCount * (precision == .bf16 ? 6 : 1) : 0
         return Int(kept) + 2 * (try pipeline.passBytes(batch: batch, height: height, width: width)) + weights
     }
 }

@@ -19,11 +19,11 @@ public protocol ExecutionPlan: Sendable {
     /// declares in `observedSites`; `stepBoundary`, when given, is called before each
     /// convolution after the first.
     func logits(_ input: Tensor, observer: (any ForwardObserver)?, stepBoundary: (() -> Void)?) throws -> Tensor
-    /// The convolutions an int8 plan keeps in FP32 (with why), in network order; empty for FP32.
+    /// The convolutions a bf16 or int8 plan keeps in FP32 (with why), in network order; empty for FP32.
     var keptInFP32: [KeptInFP32] { get }
 }
 
-/// A convolution an int8 plan runs in FP32, and why.
+/// A convolution a bf16 or int8 plan runs in FP32, and why.
 public struct KeptInFP32: Sendable, Equatable, Codable {
     public let layer: String
     public let reason: String

@@ -6,9 +6,11 @@ public enum Precision: String, Sendable, CaseIterable, Codable {
     case fp32, bf16, int8
 }
 
-/// What an execution plan is compiled to: FP32, or int8 with the ranges a calibration found.
+/// What an execution plan is compiled to: FP32; bf16 convolutions (`BFloat16Convolution`; the
+/// other steps FP32); or int8 convolutions with the ranges a calibration found.
 public enum PlanPrecision: Sendable {
     case fp32
+    case bf16
     case int8(Calibration)
 
     /// Where the plan keeps its activations between steps.

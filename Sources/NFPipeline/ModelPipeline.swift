@@ -199,8 +199,15 @@ public struct LowPrecisionPlan: Sendable {
         case .fp32:
             throw CalibrationError("FP32 is served by the model's own plan")
         case .bf16:
-            throw CalibrationError(
-                "bf16 is not available: oneDNN 2.6 has bf16 convolutions only on AVX-512 CPUs, and nfserve does not compile bf16 plans yet")
+            guard BFloat16Convolution.isAvailable else {
+                throw CalibrationError(
+                    "bf16 is not available on this CPU: oneDNN 2.6 has bf16 convolutions only where the CPU has AVX-512 (native with AVX512_BF16)"
+                )
+            }
+            guard let plan = classifier.executionPlan(precision: .bf16) else {
+                throw CalibrationError("\(model): \(classifier.architecture) has no execution plan to compile to bf16")
+            }
+            self.plan = plan
         case .int8:
             guard let calibration else {
                 throw CalibrationError(

@@ -74,7 +74,8 @@ public final class Convolution: Sendable {
         _ input: BlockedTensor, activation: Activation = .identity, activationScale: Float = 1,
         accumulatingInto residual: BlockedTensor? = nil, after: Activation = .identity
     ) throws -> BlockedTensor {
-        try blocked(
+        guard input.element == .f32 else { throw TensorError("an FP32 convolution was given \(input.element)") }
+        return try blocked(
             n: input.n, c: input.c, h: input.h, w: input.w, source: input.pointer,
             layout: input.layout == .channelsLast ? .channelsLast : .blocked,
             activation: activation, activationScale: activationScale, residual: residual, after: after)

@@ -78,6 +78,7 @@ public final class QuantizedConvolution: Sendable {
 
     private struct Key: Hashable, Sendable {
         var n: Int, h: Int, w: Int, sum: Bool, activation: Activation, activationScale: Float, after: Activation
+        var output: PlanElement
     }
     private let primitives = PrimitiveCache<Key, DNNLConvolution>(capacity: 160)
     private let quantizers = PrimitiveCache<[Int], DNNLOperation>(capacity: 80)
@@ -96,11 +97,23 @@ public final class QuantizedConvolution: Sendable {
         bias = convolution.bias.map { b in b.storage.indices.map { b.storage[$0] / scales[$0] } }
     }
 
-    /// `after(activation(conv(x) + bias) * activationScale [+ residual])`, as `Convolution.blocked`.
+    /// What it reads: u8 or s8 with its input's quantization step. A convolution before it that
+    /// writes this (`blocked(_:output:)`) spares it the quantization.
+    public var inputElement: PlanElement { input.isSigned ? .s8(scale: input.scale) : .u8(scale: input.scale) }
+
+    /// `after(activation(conv(x) + bias) * activationScale [+ residual])`, as `Convolution.blocked`;
+    /// `x` in FP32 or already in `inputElement`. The result is FP32, or with `output` the next
+    /// convolution's `inputElement` (u8 or s8: `round(result / step)`, saturated; no residual).
     public func blocked(
         _ x: BlockedTensor, activation: Activation = .identity, activationScale: Float = 1,
-        accumulatingInto residual: BlockedTensor? = nil, after: Activation = .identity
+        accumulatingInto residual: BlockedTensor? = nil, after: Activation = .identity, output element: PlanElement = .f32
     ) throws -> BlockedTensor {
+        guard x.element == .f32 || x.element == inputElement else {
+            throw TensorError("an int8 convolution reading \(inputElement) was given \(x.element)")
+        }
+        guard element == .f32 || (element != .bf16 && residual == nil) else {
+            throw TensorError("an int8 convolution writes FP32, or u8 or s8 without a residual sum; \(element) was asked")
+        }
         guard x.layout == .channelsLast, x.c == geometry.inChannels else {
             throw TensorError("an int8 convolution expects \(geometry.inChannels) channels, channels-last; got \(x.shape), \(x.layout)")
         }
@@ -110,21 +123,15 @@ public final class QuantizedConvolution: Sendable {
         }
         let key = Key(
             n: x.n, h: x.h, w: x.w, sum: residual != nil, activation: activation, activationScale: activationScale,
-            after: after)
+            after: after, output: element)
         let primitive = try primitives.value(for: key) {
             let made = try DNNLConvolution(
                 input: (x.n, x.h, x.w), geometry: geometry, weight: [], bias: bias,
                 fusedSumScale: key.sum ? 1 : 0, postActivation: after, layout: .channelsLast,
                 activation: activation, activationScale: activationScale,
-                int8: (sourceWeights, outputScales, input.isSigned))
+                int8: (sourceWeights, outputScales, input.isSigned), output: element)
             made.shareWeights(with: primitives.values)
             return made
-        }
-        let quantize = try quantizers.value(for: x.shape) {
-            try DNNLOperation("int8 quantization of \(x.shape)") { err, len in
-                nf_dnnl_quantize_create(
-                    Int64(x.n), Int64(x.c), Int64(x.h), Int64(x.w), 1 / input.scale, input.isSigned ? 1 : 0, err, len)
-            }
         }
         let output: BlockedTensor
         if let residual {
@@ -133,7 +140,17 @@ public final class QuantizedConvolution: Sendable {
             }
             output = residual
         } else {
-            output = BlockedTensor(n: x.n, c: geometry.outChannels, h: oh, w: ow, layout: .channelsLast)
+            output = BlockedTensor(n: x.n, c: geometry.outChannels, h: oh, w: ow, layout: .channelsLast, element: element)
+        }
+        if x.element == inputElement {
+            try primitive.execute(source: x.pointer, destination: output.pointer)
+            return output
+        }
+        let quantize = try quantizers.value(for: x.shape) {
+            try DNNLOperation("int8 quantization of \(x.shape)") { err, len in
+                nf_dnnl_quantize_create(
+                    Int64(x.n), Int64(x.c), Int64(x.h), Int64(x.w), 1 / input.scale, input.isSigned ? 1 : 0, err, len)
+            }
         }
         // One byte per value, in a pooled buffer of floats.
         let floats = Swift.max(1, (x.n * x.c * x.h * x.w + 3) / 4)

@@ -6,19 +6,19 @@ import NFModels
 import NFPipeline
 import NFServer
 
-/// `nfserve precision`: what int8 costs a model, block by block; prints the JSON
+/// `nfserve precision`: what int8 or bf16 costs a model, block by block; prints the JSON
 /// `/diagnostics/precision` answers and, with `--svg`, writes the same chart.
 struct PrecisionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "precision",
-        abstract: "What int8 costs a model against FP32, block by block; prints the same JSON as /diagnostics/precision.",
+        abstract: "What int8 or bf16 costs a model against FP32, block by block; prints the same JSON as /diagnostics/precision.",
         discussion: """
             Example:
               nfserve precision --model fmnist-nf-resnet --input dataset:fashion-mnist-test --batch 16 --svg precision.svg
             """)
 
     @Option(help: "A checkpoint folder (calibrated by `nfserve calibrate`) or a model name inside --checkpoints.") var model: String
-    @Option(help: "The precision compared with FP32.") var precision = "int8"
+    @Option(help: "The precision compared with FP32: int8 or bf16.") var precision = "int8"
     @Option(help: "gaussian, or dataset:NAME (a name inside --datasets, or a folder).") var input = "gaussian"
     @Option(help: "Images or noise samples (default 8).") var batch: Int?
     @Option(help: "Square input side for gaussian input (default the model's input size).") var size: Int?
@@ -29,7 +29,7 @@ struct PrecisionCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard let chosen = try Precision(option: precision), chosen != .fp32 else {
-            throw ValidationError("--precision must be int8 (compared with fp32)")
+            throw ValidationError("--precision must be int8 or bf16 (compared with fp32)")
         }
         guard let folder = try ModelResolution.folder(model, checkpoints: checkpoints) else {
             throw ValidationError("no checkpoint folder \"\(model)\" (looked in the working directory and \(checkpoints))")

@@ -52,6 +52,11 @@ import Testing
 
         let observed = try plan.logits(input, observer: Observations(.blocks))
         #expect(observed.maxAbsDifference(logits) <= 1e-3 * max(1, logits.maxAbs), "\(c.name): observed int8 plan")
+        // Unobserved, a convolution whose output only the next one reads writes it in u8 or s8 for
+        // it; an observer of convolution inputs stops that, and each convolution quantizes its FP32
+        // input itself: the same arithmetic.
+        let converting = try plan.logits(input, observer: Observations(.convolutionInputs))
+        #expect(converting.maxAbsDifference(logits) <= 1e-3 * max(1, logits.maxAbs), "\(c.name): int8 plan without hand-overs")
     }
 
     @Test func aConvolutionWithoutARangeStaysFP32() throws {
@@ -66,5 +71,39 @@ import Testing
         #expect(plan.keptInFP32.map(\.layer).contains(dropped))
         #expect(plan.keptInFP32.first { $0.layer == dropped }?.reason == "no calibrated range for its input")
         #expect(Self.snr(try fp32.logits(input, observer: nil), try plan.logits(input, observer: nil)) >= Self.minimumSNR)
+    }
+
+    /// Int8 plans compiled and run at once (as several models load and serve on a server) give
+    /// what each gives alone: every NF fixture and an XBNBlock one (signed int8 sources), four
+    /// fresh plans each, all made and first run concurrently, then one more made and run alone.
+    /// Without the shim's lock around creating convolutions, oneDNN 2.6 on an AVX-512 VNNI CPU
+    /// gave some of them wrong logits (nf_dnnl.c).
+    @Test func plansMadeAndRunConcurrentlyGiveTheSerialResults() async throws {
+        let chosen = Self.cases.filter { $0.name.hasPrefix("nf_") || $0.name.hasPrefix("dm_nfnet") || $0.name.hasPrefix("xbn_p3") }
+        var runs: [(String, any ImageClassifier, Calibration, Tensor)] = []
+        for c in chosen {
+            let model = try CheckpointFolder.load(c.directory.path)
+            let (input, _) = try ParityFixtures.io(c)
+            runs.append((c.name, model.classifier, try Self.calibrate(try #require(model.classifier.executionPlan()), input), input))
+        }
+        let jobs = runs
+        let concurrent = try await withThrowingTaskGroup(of: (String, Tensor).self) { group in
+            for _ in 0..<4 {
+                for (name, classifier, calibration, input) in jobs {
+                    group.addTask {
+                        let plan = try #require(classifier.executionPlan(precision: .int8(calibration)))
+                        return (name, try plan.logits(input, observer: nil))
+                    }
+                }
+            }
+            return try await group.reduce(into: [String: [Tensor]]()) { $0[$1.0, default: []].append($1.1) }
+        }
+        for (name, classifier, calibration, input) in jobs {
+            let alone = try #require(classifier.executionPlan(precision: .int8(calibration))).logits(input, observer: nil)
+            for logits in concurrent[name] ?? [] {
+                let difference = logits.maxAbsDifference(alone)
+                #expect(difference <= 1e-5, "\(name): a plan made and run concurrently differs by \(difference)")
+            }
+        }
     }
 }

@@ -52,15 +52,20 @@ import Testing
         }
     }
 
-    @Test func int8IsRefusedWithoutACalibrationAndBf16Always() throws {
+    @Test func int8IsRefusedWithoutACalibrationAndBf16WhereOneDNNHasNone() throws {
         let directory = try ModelSettingsTests.folder(settings: #"{"precision": "int8"}"#)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let error = #expect(throws: CalibrationError.self) { try ModelPipeline.load(directory: directory, name: "tiny") }
         #expect(error?.description.contains("int8 needs calibration data; run `nfserve calibrate") == true, "\(String(describing: error))")
         // The flag wins over the file: FP32 loads.
         #expect(try ModelPipeline.load(directory: directory, name: "tiny", precision: .fp32).precision == .fp32)
-        let bf16 = #expect(throws: CalibrationError.self) { try ModelPipeline.load(directory: directory, name: "tiny", precision: .bf16) }
-        #expect(bf16?.description.contains("bf16 is not available") == true)
+        // bf16 needs no calibration; it needs oneDNN's bf16 convolutions (AVX-512).
+        if BFloat16Convolution.isAvailable {
+            #expect(try ModelPipeline.load(directory: directory, name: "tiny", precision: .bf16).precision == .bf16)
+        } else {
+            let bf16 = #expect(throws: CalibrationError.self) { try ModelPipeline.load(directory: directory, name: "tiny", precision: .bf16) }
+            #expect(bf16?.description.contains("bf16 is not available on this CPU") == true)
+        }
         // A broken, truncated, hostile or oversized calibration.json fails the load saying why.
         for (file, message) in [
             ("", "calibration.json cannot be read"),
@@ -147,8 +152,7 @@ import Testing
             #expect(String(buffer: svg.body).contains("SQNR"))
 
             for (uri, status, message) in [
-                ("/diagnostics/precision?model=tiny8&precision=fp32", HTTPResponse.Status.badRequest, "?precision= must be int8"),
-                ("/diagnostics/precision?model=tiny8&precision=bf16", .badRequest, "bf16 is not available"),
+                ("/diagnostics/precision?model=tiny8&precision=fp32", HTTPResponse.Status.badRequest, "?precision= must be int8 or bf16"),
                 ("/diagnostics/precision?model=tiny", .badRequest, "int8 needs calibration data"),
                 ("/diagnostics/precision?model=nope", .notFound, "nope"),
                 ("/diagnostics/precision", .badRequest, "?model="),
@@ -158,6 +162,53 @@ import Testing
                 #expect(response.status == status, "\(uri)")
                 let text = try response.errorMessage
                 #expect(text.contains(message), "\(uri): \(text)")
+            }
+        }
+    }
+
+    /// bf16 where oneDNN has bf16 convolutions: served without a calibration, observed passes
+    /// FP32, reported by `/models/{m}`, and measured by the diagnostic (far closer to FP32 than
+    /// int8); elsewhere refused by the diagnostic with the reason.
+    @Test func bf16IsServedAndMeasuredWhereTheCPUHasIt() async throws {
+        let directory = try ModelSettingsTests.folder(settings: #"{"precision": "bf16"}"#)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        guard BFloat16Convolution.isAvailable else {
+            let store = ModelStore(
+                entries: [.init(name: "tiny", directory: TestCheckpoints.root + "/tiny", status: .ready(TestCheckpoints.tiny))],
+                finished: true)
+            try await TestServer.app(store: store).test(.router) { client in
+                let response = try await client.execute(uri: "/diagnostics/precision?model=tiny&precision=bf16", method: .get)
+                #expect(response.status == .badRequest)
+                #expect(try response.errorMessage.contains("bf16 is not available on this CPU"))
+            }
+            return
+        }
+        let model = try ModelPipeline.load(directory: directory, name: "tiny16")
+        #expect(model.precision == .bf16 && model.lowPrecision?.calibration == nil)
+        let input = Self.noise(model, batch: 4, seed: 9)
+        let fp32 = try #require(model.plan).logits(input, observer: nil)
+        let bf16 = try model.logits(input: input)
+        #expect(bf16 != fp32, "the bf16 plan runs its own arithmetic")
+        let snr = Comparison(fp32.storage, bf16.storage).sqnrDb ?? .infinity
+        #expect(snr > 30, "\(snr) dB")
+        let observed = try model.logits(input: input, context: ForwardContext(observer: NormalizationRecorder()))
+        #expect(observed.maxAbsDifference(fp32) <= 1e-4 * max(1, fp32.maxAbs))
+
+        let store = ModelStore(entries: [.init(name: "tiny16", directory: directory, status: .ready(model))], finished: true)
+        try await TestServer.app(store: store).test(.router) { client in
+            let serving = try #require(try await client.execute(uri: "/models/tiny16", method: .get).json["serving"] as? [String: Any])
+            #expect(serving["precision"] as? String == "bf16" && serving["int8"] == nil)
+            let kept = try #require((serving["bf16"] as? [String: Any])?["kept_in_fp32"] as? [[String: Any]])
+            #expect(kept.map { $0["layer"] as? String } == ["conv1"])
+            let report = try await client.execute(uri: "/diagnostics/precision?model=tiny16&precision=bf16&batch=4&seed=3", method: .get)
+            #expect(report.status == .ok)
+            let json = try report.json
+            #expect(json["precision"] as? String == "bf16" && json["calibration"] == nil)
+            let sites = try #require(json["sites"] as? [[String: Any]])
+            #expect(sites.count == 9, "the stem and 8 blocks")
+            for site in sites.dropFirst() {
+                let error = try #require(site["relative_error"] as? Double)
+                #expect(error > 0 && error < 0.03, "\(site)")
             }
         }
     }

@@ -79,6 +79,37 @@ import Testing
         #expect(fused.maxAbsDifference(expected) <= 1e-4 * max(1, expected.maxAbs), "seed \(seed) fused")
     }
 
+    /// A convolution that writes its output in the next one's input element (u8 after ReLU, s8
+    /// after GELU) hands it over: the next one skips its quantization, and the result is what it
+    /// gives quantizing the FP32 output itself. The element is checked where it is read.
+    @Test(arguments: [Activation.relu, .gelu])
+    func handsItsOutputToTheNextConvolution(activation: Activation) throws {
+        var r = TestRandom(seed: 41)
+        let g1 = ConvolutionGeometry(inChannels: 12, outChannels: 20, kernel: 3, padding: .symmetric(1, 1))
+        let g2 = ConvolutionGeometry(inChannels: 20, outChannels: 8, kernel: 1, padding: .symmetric(0, 0))
+        let input = r.tensor([2, 12, 9, 7])
+        let first = QuantizedConvolution(
+            Convolution(geometry: g1, weight: r.tensor(g1.weightShape), bias: r.tensor([20])),
+            input: ActivationRange(min: input.storage.min()!, max: input.storage.max()!))
+        let x = try BlockedTensor(input, layout: .channelsLast)
+        let between = try first.blocked(x, activation: activation)
+        let plain = try between.plain()
+        let second = QuantizedConvolution(
+            Convolution(geometry: g2, weight: r.tensor(g2.weightShape), bias: nil),
+            input: ActivationRange(min: plain.storage.min()!, max: plain.storage.max()!))
+        #expect(second.inputElement == (activation == .relu ? .u8(scale: second.input.scale) : .s8(scale: second.input.scale)))
+        let handed = try first.blocked(x, activation: activation, output: second.inputElement)
+        #expect(handed.element == second.inputElement)
+        #expect(throws: TensorError.self) { try handed.plain() }
+        let expected = try second.blocked(between).plain()
+        #expect(try second.blocked(handed).plain().maxAbsDifference(expected) <= 1e-5 * max(1, expected.maxAbs))
+        // Not with a residual sum; and only to the element the reader takes.
+        #expect(throws: TensorError.self) {
+            try first.blocked(x, accumulatingInto: try BlockedTensor(plain, layout: .channelsLast), output: second.inputElement)
+        }
+        #expect(throws: TensorError.self) { try first.blocked(handed) }
+    }
+
     @Test func channelsLastStepsMatchTheBlockedOnes() throws {
         var r = TestRandom(seed: 3)
         let x = r.tensor([2, 21, 9, 7]), y = r.tensor([2, 21, 9, 7]), gate = r.tensor([2, 21])

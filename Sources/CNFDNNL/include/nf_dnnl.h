@@ -31,12 +31,20 @@ typedef struct {
     int32_t layout;                    // an nf_layout_pair: where src and dst live
     int32_t activation;                // an nf_activation applied before the sum ...
     float activation_scale;            // ... and multiplied by this (0 is taken as 1)
-    int32_t source_type;               // an nf_source_type; u8 and s8 only in NF_NHWC (int8 convolutions)
+    int32_t source_type;               // an nf_source_type; u8 and s8 only in NF_NHWC (int8 convolutions),
+                                       // bf16 in NF_BLOCKED or NF_NHWC
+    int32_t destination_type;          // an nf_source_type: f32, or what the next convolution reads
+                                       // (u8 or s8 from an int8 convolution, bf16 from a bf16 one;
+                                       // never with a sum)
+    float destination_scale;           // u8 and s8 destinations: the values are divided by it last
+                                       // (the next convolution's quantization step), then rounded
 } nf_conv_params;
 
-/// What a convolution reads: float, or int8 activations quantized per tensor (unsigned where the
-/// calibration saw no negative value, else signed) for `nf_dnnl_conv_create_int8`.
-enum nf_source_type { NF_SOURCE_F32 = 0, NF_SOURCE_U8 = 1, NF_SOURCE_S8 = 2 };
+/// What a convolution reads: float, int8 activations quantized per tensor (unsigned where the
+/// calibration saw no negative value, else signed) for `nf_dnnl_conv_create_int8`, or bf16
+/// activations for `nf_dnnl_conv_create` (whose float weights are then rounded to bf16 too; the
+/// products are summed in FP32 and the destination stays FP32).
+enum nf_source_type { NF_SOURCE_F32 = 0, NF_SOURCE_U8 = 1, NF_SOURCE_S8 = 2, NF_SOURCE_BF16 = 3 };
 
 /// The layout of a plan's activations: blocked (FP32 plans; see above), or channels-last nhwc
 /// (int8 plans: oneDNN 2.6's int8 convolutions on AVX2 have JIT kernels for nhwc only, and a
@@ -122,8 +130,11 @@ nf_dnnl_op *nf_dnnl_add_create(int32_t layout, int64_t n, int64_t c, int64_t h, 
 /// saturated (oneDNN's reorder with an output scale).
 nf_dnnl_op *nf_dnnl_quantize_create(int64_t n, int64_t c, int64_t h, int64_t w, float scale, int32_t is_signed,
                                     char *err, size_t err_len);
+/// Rounds an FP32 plan activation to bf16 in the same layout (an nf_plan_layout), to nearest even
+/// (oneDNN's reorder).
+nf_dnnl_op *nf_dnnl_to_bf16_create(int32_t layout, int64_t n, int64_t c, int64_t h, int64_t w, char *err, size_t err_len);
 /// Runs an operation: `src1` only for the add (NULL otherwise). Buffers are FP32 but for a
-/// quantization's destination.
+/// quantization's or a bf16 rounding's destination.
 int nf_dnnl_op_execute(const nf_dnnl_op *op, const void *src0, const void *src1, void *dst,
                        char *err, size_t err_len);
 void nf_dnnl_op_destroy(nf_dnnl_op *op);

@@ -81,7 +81,9 @@ struct NormFreeNetPlan: ExecutionPlan {
         for (i, conv) in stemConvs.enumerated().dropFirst() {
             let last = i == stemConvs.count - 1
             observer.boundary()
-            x = try conv.blocked(x, activation: last ? .identity : activation, activationScale: last ? 1 : activationScale, observer)
+            x = try conv.blocked(
+                x, activation: last ? .identity : activation, activationScale: last ? 1 : activationScale,
+                next: last ? nil : stemConvs[i + 1], observer)
         }
         if stemPool { x = try BlockedOperations.pool(x, kernel: 3, stride: 2, padding: 1, ceilMode: false, average: false) }
         try observer.block(.stemOutput, x)
@@ -125,22 +127,27 @@ struct NormFreeNetPlan: ExecutionPlan {
             observer.boundary()
             shortcut = try downsample.blocked(pooled, observer)
         }
-        observer.boundary()
-        var out = try b.conv1.blocked(pre, activation: activation, activationScale: activationScale, observer)
-        // conv2 [act, conv2b]; the activation before conv3 is a post-op unless attention comes first.
+        // conv3 as this pass runs it: an observer of the blocks sees the branch before alpha
+        // and the skip gain.
+        let conv3 = observer.blocks && b.attnLast == nil ? b.conv3Branch.convolution : b.conv3
+        // conv2 [act, conv2b]; the activation before conv3 is a post-op unless attention comes
+        // first. Each convolution hands its output to the next one (`PlanConvolution`), but to
+        // conv3 only without attention in between.
         let actBeforeConv3 = b.attn == nil
+        observer.boundary()
+        var out = try b.conv1.blocked(pre, activation: activation, activationScale: activationScale, next: b.conv2, observer)
         if let conv2b = b.conv2b {
             observer.boundary()
-            out = try b.conv2.blocked(out, activation: activation, activationScale: activationScale, observer)
+            out = try b.conv2.blocked(out, activation: activation, activationScale: activationScale, next: conv2b, observer)
             observer.boundary()
             out = try conv2b.blocked(
                 out, activation: actBeforeConv3 ? activation : .identity,
-                activationScale: actBeforeConv3 ? activationScale : 1, observer)
+                activationScale: actBeforeConv3 ? activationScale : 1, next: actBeforeConv3 ? conv3 : nil, observer)
         } else {
             observer.boundary()
             out = try b.conv2.blocked(
                 out, activation: actBeforeConv3 ? activation : .identity,
-                activationScale: actBeforeConv3 ? activationScale : 1, observer)
+                activationScale: actBeforeConv3 ? activationScale : 1, next: actBeforeConv3 ? conv3 : nil, observer)
         }
         if let attn = b.attn {
             var gate = try attn.gate(pooled: BlockedOperations.globalAveragePool(out))
@@ -152,7 +159,7 @@ struct NormFreeNetPlan: ExecutionPlan {
             // The branch as the layers show it (after attn_last x attn_gain, before alpha and the
             // skip gain), then out = branch * alpha * skip_gain + shortcut, shown before any activation.
             observer.boundary()
-            let branch = try (b.attnLast == nil ? b.conv3Branch.convolution : b.conv3).blocked(out, observer)
+            let branch = try conv3.blocked(out, observer)
             if let attnLast = b.attnLast {
                 var gate = try attnLast.gate(pooled: BlockedOperations.globalAveragePool(branch))
                 gate.scale(by: b.attnScale)

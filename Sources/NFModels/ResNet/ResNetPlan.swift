@@ -40,21 +40,26 @@ struct ConvNormStep: Sendable {
 
     /// `relu(norm(conv(x)) [+ residual])`; with a residual the sum is written into it. Observed
     /// passes add the residual apart (`residual` must then be nil), so that the inputs are
-    /// observed in the order the layers reach them.
+    /// observed in the order the layers reach them. `next`: the step that alone reads the result
+    /// (its convolution may then be handed it in its own input element, `PlanConvolution`).
     func callAsFunction(
-        _ x: Source, relu: Bool, residual: BlockedTensor? = nil, layout: PlanLayout, _ observer: PlanObserver
+        _ x: Source, relu: Bool, residual: BlockedTensor? = nil, next: ConvNormStep? = nil, layout: PlanLayout,
+        _ observer: PlanObserver
     ) throws -> BlockedTensor {
         if case .blocked = x { observer.boundary() }
-        func run(_ conv: PlanConvolution, activation: Activation, sum: BlockedTensor?, after: Activation) throws -> BlockedTensor {
+        func run(
+            _ conv: PlanConvolution, activation: Activation, sum: BlockedTensor?, after: Activation, next: PlanConvolution? = nil
+        ) throws -> BlockedTensor {
             switch x {
             case let .plain(t): return try conv.blocked(plain: t, activation: activation, layout: layout)
-            case let .blocked(b): return try conv.blocked(b, activation: activation, accumulatingInto: sum, after: after, observer)
+            case let .blocked(b):
+                return try conv.blocked(b, activation: activation, accumulatingInto: sum, after: after, next: next, observer)
             }
         }
         if let folded, !observer.normalizationInputs {
             return try run(
                 folded, activation: residual == nil && relu ? .relu : .identity, sum: residual,
-                after: residual != nil && relu ? .relu : .identity)
+                after: residual != nil && relu ? .relu : .identity, next: next?.folded)
         }
         precondition(residual == nil || !observer.normalizationInputs, "an observed pass adds the residual apart")
         let y = try run(unfolded, activation: .identity, sum: nil, after: .identity)
@@ -112,7 +117,9 @@ struct ResNetPlan: ExecutionPlan {
     func logits(_ input: Tensor, observer: (any ForwardObserver)?, stepBoundary: (() -> Void)?) throws -> Tensor {
         let observer = PlanObserver(observer: observer, stepBoundary: stepBoundary)
         var x = try stem[0](.plain(input), relu: true, layout: layout, observer)
-        for step in stem.dropFirst() { x = try step(.blocked(x), relu: true, layout: layout, observer) }
+        for (i, step) in stem.enumerated().dropFirst() {
+            x = try step(.blocked(x), relu: true, next: i + 1 < stem.count ? stem[i + 1] : nil, layout: layout, observer)
+        }
         x = try BlockedOperations.pool(x, kernel: 3, stride: 2, padding: 1, ceilMode: false, average: false)
         try observer.block(.stemOutput, x)
         for block in blocks { x = try run(block, x, observer) }
@@ -121,7 +128,9 @@ struct ResNetPlan: ExecutionPlan {
 
     private func run(_ block: Block, _ x: BlockedTensor, _ observer: PlanObserver) throws -> BlockedTensor {
         var y = x
-        for step in block.steps.dropLast() { y = try step(.blocked(y), relu: true, layout: layout, observer) }
+        for (i, step) in block.steps.enumerated().dropLast() {
+            y = try step(.blocked(y), relu: true, next: block.steps[i + 1], layout: layout, observer)
+        }
         func shortcut() throws -> BlockedTensor {
             guard let downsample = block.downsample else { return x }
             var s = x

@@ -43,14 +43,14 @@ struct DiagnosticsRoutes: Sendable {
             }
             let asked: String = request.uri.queryParameters.get("precision").map { String($0) } ?? "int8"
             guard let precision = Precision(rawValue: asked), precision != .fp32 else {
-                throw APIError.badRequest("?precision= must be int8 (compared with fp32), got \"\(asked)\"")
+                throw APIError.badRequest("?precision= must be int8 or bf16 (compared with fp32), got \"\(asked)\"")
             }
             let input = try SignalPropagationInput(
                 query: request.uri.queryParameters.get("input"), batch: try request.integerQuery("batch"),
                 size: try request.integerQuery("size"), seed: try request.unsignedQuery("seed"))
             let pipeline = try store.servedModel(named: name)
             let catalog = DatasetCatalog(root: datasets)
-            let bytes = try PrecisionCost.estimatedBytes(pipeline, input: input)
+            let bytes = try PrecisionCost.estimatedBytes(pipeline, precision: precision, input: input)
             try memory.reserve(bytes, for: "this measurement")
             defer { memory.release(bytes) }
             let report = try await pool.run {

@@ -56,10 +56,20 @@ struct ModelSummary: ResponseEncodable {
         let maxBatchDelayMs: Double
         let priority: Int
         let latencyTargetMs: Double
-        /// fp32 or int8: what unobserved passes run in (observed ones run FP32).
+        /// fp32, bf16 or int8: what unobserved passes run in (observed ones run FP32).
         let precision: String
+        /// A bf16 model's convolutions kept in FP32.
+        let bf16: BFloat16Details?
         /// An int8 model's calibration, and the convolutions it keeps in FP32.
         let int8: Int8Details?
+
+        struct BFloat16Details: Encodable {
+            let keptInFP32: [KeptInFP32]
+
+            private enum CodingKeys: String, CodingKey {
+                case keptInFP32 = "kept_in_fp32"
+            }
+        }
 
         struct Int8Details: Encodable {
             let calibration: Calibration
@@ -78,7 +88,7 @@ struct ModelSummary: ResponseEncodable {
 
         private enum CodingKeys: String, CodingKey {
             case maxBatchSize = "max_batch_size", maxBatchDelayMs = "max_batch_delay_ms", priority
-            case latencyTargetMs = "latency_target_ms", precision, int8
+            case latencyTargetMs = "latency_target_ms", precision, bf16, int8
         }
     }
 
@@ -126,6 +136,9 @@ struct ModelSummary: ResponseEncodable {
             labels = withLabels ? model.labels : nil
             batchnormStatistics = model.classifier.batchNormLayers.isEmpty ? nil : entry.statistics
             let policy = batchers.policy(for: model), scheduling = batchers.scheduling(for: model)
+            let bf16 = model.lowPrecision.flatMap { low in
+                low.precision == .bf16 ? Serving.BFloat16Details(keptInFP32: low.plan.keptInFP32) : nil
+            }
             let int8 = model.lowPrecision.flatMap { low in
                 low.calibration.map {
                     Serving.Int8Details(
@@ -136,7 +149,7 @@ struct ModelSummary: ResponseEncodable {
             serving = Serving(
                 maxBatchSize: policy.maxBatchSize, maxBatchDelayMs: policy.maxDelay.milliseconds,
                 priority: scheduling.priority, latencyTargetMs: scheduling.latencyTarget.milliseconds,
-                precision: model.precision.rawValue, int8: int8)
+                precision: model.precision.rawValue, bf16: bf16, int8: int8)
             let recent = batchers.timings.summary(model: entry.name)
             func times(_ summary: ModelTimings.Summary?) -> Timing.Times? {
                 summary.map { Timing.Times(count: $0.count, p50: $0.p50, p99: $0.p99, mean: $0.mean) }

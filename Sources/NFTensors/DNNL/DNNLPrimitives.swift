@@ -27,7 +27,8 @@ final class DNNLConvolution: @unchecked Sendable {
     init(
         input: (n: Int, h: Int, w: Int), geometry g: ConvolutionGeometry, weight: [Float], bias: [Float]?,
         fusedSumScale: Float, postActivation: Activation, layout: Layout = .plain, activation: Activation = .identity,
-        activationScale: Float = 1, int8: (weight: [Int8], outputScales: [Float], signedSource: Bool)? = nil
+        activationScale: Float = 1, int8: (weight: [Int8], outputScales: [Float], signedSource: Bool)? = nil,
+        bf16: Bool = false, output: PlanElement = .f32
     ) throws {
         let p = g.resolvedPadding(height: input.h, width: input.w)
         var params = nf_conv_params(
@@ -39,7 +40,10 @@ final class DNNLConvolution: @unchecked Sendable {
             sum_scale: fusedSumScale, post_activation: postActivation.dnnlCode, layout: layout.rawValue,
             activation: activation.dnnlCode, activation_scale: activationScale,
             source_type: Int32(
-                int8 == nil ? NF_SOURCE_F32.rawValue : int8!.signedSource ? NF_SOURCE_S8.rawValue : NF_SOURCE_U8.rawValue))
+                bf16
+                    ? NF_SOURCE_BF16.rawValue
+                    : int8 == nil ? NF_SOURCE_F32.rawValue : int8!.signedSource ? NF_SOURCE_S8.rawValue : NF_SOURCE_U8.rawValue),
+            destination_type: Int32(output.sourceType.rawValue), destination_scale: output.scale)
         let (made, message) = withDNNLErrorBuffer { err, len in
             if let int8 {
                 return int8.weight.withUnsafeBufferPointer { w in

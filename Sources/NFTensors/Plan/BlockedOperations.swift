@@ -17,6 +17,7 @@ public enum BlockedOperations {
         _ x: BlockedTensor, kernel: Int, stride: Int, padding: Int, ceilMode: Bool,
         average: Bool
     ) throws -> BlockedTensor {
+        x.requireFP32()
         let oh = poolingOutputSize(x.h, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
         let ow = poolingOutputSize(x.w, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
         // The far padding that makes oneDNN's floor formula give the (ceil-mode) output size.
@@ -39,6 +40,7 @@ public enum BlockedOperations {
 
     /// `activation(x)` into a new tensor (`x` is kept: a pre-activation block still needs it).
     public static func activation(_ activation: Activation, _ x: BlockedTensor, inPlace: Bool = false) throws -> BlockedTensor {
+        x.requireFP32()
         if activation == .identity { return x }
         let key = Key(kind: 2, n: x.n, c: x.c, h: x.h, w: x.w, a: Int(activation.dnnlCode), b: 0, cc: 0, d: 0, e: 0, layout: x.layout)
         let op = try cache.value(for: key) {
@@ -55,6 +57,8 @@ public enum BlockedOperations {
     /// primitive run in place skipped its ReLU post-op: `BlockedOperationsTests` caught it).
     public static func add(_ x: BlockedTensor, _ y: BlockedTensor, relu: Bool) throws -> BlockedTensor {
         precondition(x.shape == y.shape && x.layout == y.layout, "cannot add \(y.shape) to \(x.shape)")
+        x.requireFP32()
+        y.requireFP32()
         let key = Key(kind: 3, n: x.n, c: x.c, h: x.h, w: x.w, a: relu ? 1 : 0, b: 0, cc: 0, d: 0, e: 0, layout: x.layout)
         let op = try cache.value(for: key) {
             try DNNLOperation("add on \(x.shape)") { err, len in
@@ -68,6 +72,7 @@ public enum BlockedOperations {
 
     /// Channel means `[N, C]` (plain), as `globalAveragePool`.
     public static func globalAveragePool(_ x: BlockedTensor) throws -> Tensor {
+        x.requireFP32()
         let pooled: BlockedTensor
         if x.h == 1 && x.w == 1 {
             pooled = x
@@ -93,6 +98,8 @@ public enum BlockedOperations {
     /// after it.
     public static func gate(_ x: BlockedTensor, by gate: Tensor, adding add: BlockedTensor?) {
         precondition(gate.count == x.n * x.c, "gate \(gate.shape) does not fit \(x.shape)")
+        x.requireFP32()
+        add?.requireFP32()
         precondition(add == nil || (add!.shape == x.shape && add!.layout == x.layout), "residual \(add!.shape) does not fit \(x.shape)")
         gate.storage.withUnsafeBufferPointer { g in
             nf_blocked_gate(x.layout.rawValue, x.pointer, g.baseAddress, add?.pointer, Int64(x.n), Int64(x.c), Int64(x.h), Int64(x.w))
@@ -116,6 +123,7 @@ public final class BlockedBatchNorm: Sendable {
 
     /// Normalizes `x` in place, then ReLU when asked.
     public func callAsFunction(_ x: BlockedTensor, relu: Bool) throws -> BlockedTensor {
+        x.requireFP32()
         let op = try primitives.value(for: x.shape + [relu ? 1 : 0, Int(x.layout.rawValue)]) {
             try DNNLOperation("batchnorm on \(x.shape)") { err, len in
                 nf_dnnl_batchnorm_create(
@@ -139,5 +147,13 @@ extension Activation {
         case .sigmoid: return Int32(NF_ACT_SIGMOID.rawValue)
         case .tanh: return Int32(NF_ACT_TANH.rawValue)
         }
+    }
+}
+
+extension BlockedTensor {
+    /// Only a convolution reads what another wrote in its input format (`PlanElement`); a plan
+    /// that hands such a tensor to any other step is wrong, whatever the request.
+    func requireFP32() {
+        precondition(element == .f32, "a plan step other than a convolution was given a \(element) activation")
     }
 }

@@ -10,18 +10,23 @@ import Synchronization
 /// (in place where the layer allows), so a value must not be shared once a step may write it.
 public final class BlockedTensor: @unchecked Sendable {
     public let n: Int, c: Int, h: Int, w: Int
-    /// Blocked in FP32 plans; channels-last in int8 plans (`PlanLayout`).
+    /// Blocked in FP32 and bf16 plans; channels-last in int8 plans (`PlanLayout`).
     public let layout: PlanLayout
+    /// FP32 values, but where a convolution wrote its output for the next convolution, the only
+    /// step that reads it (`PlanElement`).
+    public let element: PlanElement
     let pointer: UnsafeMutablePointer<Float>
+    /// Floats the buffer holds (as many as FP32 values would need, whatever `element` is).
     let count: Int
 
     /// An uninitialized buffer of this shape (every step writes all of its output).
-    public init(n: Int, c: Int, h: Int, w: Int, layout: PlanLayout = .blocked) {
+    public init(n: Int, c: Int, h: Int, w: Int, layout: PlanLayout = .blocked, element: PlanElement = .f32) {
         self.n = n
         self.c = c
         self.h = h
         self.w = w
         self.layout = layout
+        self.element = element
         count = Int(nf_blocked_count(layout.rawValue, Int64(n), Int64(c), Int64(h), Int64(w)))
         pointer = BufferPool.shared.take(max(count, 1))
     }
@@ -40,6 +45,7 @@ public final class BlockedTensor: @unchecked Sendable {
 
     /// The same values as a plain NCHW tensor.
     public func plain() throws -> Tensor {
+        guard element == .f32 else { throw TensorError("a plan activation in \(element) is read by its convolution only") }
         let op = try BlockedReorders.shared.operation(layout: layout, n: n, c: c, h: h, w: w, toBlocked: false)
         return try Tensor(shape: shape) { dst in try op.execute(pointer, nil, dst.baseAddress!) }
     }
@@ -50,6 +56,7 @@ extension BlockedTensor {
     /// deviations from it, in Double, read in place (`nf_blocked_moments`). What a diagnostic's
     /// moments accumulator merges (`ChannelMoments.add(_:)` for a plain tensor).
     public func channelMoments() -> (count: Int, mean: [Double], m2: [Double]) {
+        precondition(element == .f32, "a plan activation in \(element) is read by its convolution only")
         var mean = [Double](repeating: 0, count: c), m2 = [Double](repeating: 0, count: c)
         guard n * h * w > 0 else { return (0, mean, m2) }
         mean.withUnsafeMutableBufferPointer { mean in
@@ -68,6 +75,43 @@ extension BlockedTensor {
 public enum PlanLayout: Int32, Sendable, Hashable {
     case blocked = 0
     case channelsLast = 1
+}
+
+/// What a plan activation's buffer holds. FP32 between steps; but a convolution whose output
+/// only the next convolution reads may write it in that convolution's input format, which
+/// then skips its own conversion: u8 or s8 values `round(x / scale)` between int8 convolutions,
+/// bf16 between bf16 ones. Every other step reads and writes FP32.
+public enum PlanElement: Sendable, Hashable, CustomStringConvertible {
+    case f32
+    case bf16
+    case u8(scale: Float)
+    case s8(scale: Float)
+
+    var sourceType: nf_source_type {
+        switch self {
+        case .f32: NF_SOURCE_F32
+        case .bf16: NF_SOURCE_BF16
+        case .u8: NF_SOURCE_U8
+        case .s8: NF_SOURCE_S8
+        }
+    }
+
+    /// The quantization step (1 where there is none).
+    var scale: Float {
+        switch self {
+        case .f32, .bf16: 1
+        case let .u8(scale), let .s8(scale): scale
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .f32: "f32"
+        case .bf16: "bf16"
+        case let .u8(scale): "u8 (step \(scale))"
+        case let .s8(scale): "s8 (step \(scale))"
+        }
+    }
 }
 
 /// The reorders at a plan's ends, one per shape and direction, shared by every plan.
