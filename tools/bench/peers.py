@@ -9,9 +9,9 @@ one run.
         [--calibration-images 32] [--agreement-images 64] [--ort-reduce-range]
 
 --runtime takes one of the choices above or a comma-separated list of runtime names (nfserve,
-nfserve-int8, torch, onnxruntime, onnxruntime-int8, openvino-fp32, openvino), timed in that order;
-both = torch,onnxruntime; all = nfserve,torch,onnxruntime; lowprecision =
-nfserve,nfserve-int8,onnxruntime,onnxruntime-int8,openvino-fp32,openvino.
+nfserve-int8, nfserve-bf16, torch, onnxruntime, onnxruntime-int8, openvino-fp32, openvino), timed in
+that order; both = torch,onnxruntime; all = nfserve,torch,onnxruntime; lowprecision =
+nfserve,nfserve-int8,nfserve-bf16,onnxruntime,onnxruntime-int8,openvino-fp32,openvino.
 
 Method (docs/performance.md): timm.create_model(name, **model_args).eval() with
 random weights (fixed seed), input N(0,1) [batch, in_chans, size, size];
@@ -39,6 +39,8 @@ random weights (fixed seed), input N(0,1) [batch, in_chans, size, size];
   nfserve-int8: the same weights in a checkpoint folder of its own, `nfserve calibrate --model DIR
                 --dataset gaussian --limit N --seed S` (N = --calibration-images, S = --seed) once before
                 the rounds, then timed by the same `nfserve bench` with `--precision int8`.
+  nfserve-bf16: the FP32 folder, timed by `nfserve bench --precision bf16` (no calibration; needs an
+                AVX-512 CPU, else nfserve refuses and the line is an error).
 `warmup` untimed runs, then `iterations` timed runs; median and min reported. Each runtime runs in its
 own child process (one compute pool at a time: an idle pool of another runtime spinning on the same
 2 cores would distort the numbers). With --rounds R the runtimes take turns R times (nfserve, torch,
@@ -85,14 +87,15 @@ import tempfile
 import threading
 import time
 
-NFSERVE_RUNTIMES = ("nfserve", "nfserve-int8")
+NFSERVE_RUNTIMES = ("nfserve", "nfserve-int8", "nfserve-bf16")
 PYTHON_RUNTIMES = ("torch", "onnxruntime", "onnxruntime-int8", "openvino-fp32", "openvino")
 RUNTIMES = NFSERVE_RUNTIMES + PYTHON_RUNTIMES
 GROUPS = {
     "both": ["torch", "onnxruntime"],
     "nfserve": ["nfserve"],
     "all": ["nfserve", "torch", "onnxruntime"],
-    "lowprecision": ["nfserve", "nfserve-int8", "onnxruntime", "onnxruntime-int8", "openvino-fp32", "openvino"],
+    "lowprecision": ["nfserve", "nfserve-int8", "nfserve-bf16", "onnxruntime", "onnxruntime-int8", "openvino-fp32",
+                     "openvino"],
 }
 # The choices that existed before the low-precision runtimes: a failure stops these runs (as it did).
 LEGACY_CHOICES = ("torch", "onnxruntime", "both", "nfserve", "all")
@@ -534,6 +537,8 @@ def run_child(a, runtime, checkpoint, extra=None):
                "--threads", str(a.threads), "--iterations", str(a.iterations), "--warmup", str(a.warmup)]
         if runtime == "nfserve-int8":
             cmd += ["--precision", "int8"]
+        if runtime == "nfserve-bf16":
+            cmd += ["--precision", "bf16"]
     else:
         cmd = [sys.executable, os.path.abspath(__file__), "--model", a.model, "--size", str(a.size),
                "--batch", str(a.batch), "--threads", str(a.threads), "--iterations", str(a.iterations),
@@ -641,6 +646,7 @@ def summarize(a, runtimes, results, failed):
     medians = {rt: statistics.median(r["median_ms"] for r in rs) for rt, rs in results.items() if rs}
     base = medians.get("nfserve")
     base8 = medians.get("nfserve-int8")
+    base16 = medians.get("nfserve-bf16")
     low = [rt for rt in medians if is_low_precision(rt, results[rt])]
     width = max([12] + [len(rt) for rt in runtimes])
     log(f"{a.model} @{a.size}, batch {a.batch}, {a.threads} threads, median of {a.rounds} alternating rounds:")
@@ -649,6 +655,8 @@ def summarize(a, runtimes, results, failed):
             log(f"  {rt:{width}s} failed: {failed.get(rt, 'no result')}")
             continue
         ref_name, ref = ("nfserve-int8", base8) if rt in low and base8 else ("nfserve", base)
+        if rt == "openvino" and "bf16" in str(results[rt][0].get("ov_precision")) and base16:
+            ref_name, ref = "nfserve-bf16", base16
         ratio = f"  ({medians[rt] / ref:.2f}x {ref_name}'s time)" if ref else ""
         first = results[rt][0]
         notes = []
