@@ -188,12 +188,12 @@ fail:
 }
 
 nf_dnnl_op *nf_dnnl_quantize_create(int64_t n, int64_t c, int64_t h, int64_t w, float scale, int32_t is_signed,
-                                    char *err, size_t err_len) {
+                                    int32_t from_plain, char *err, size_t err_len) {
     dnnl_primitive_attr_t attr = NULL;
     nf_dnnl_op *op = new_op(OP_UNARY, err, err_len);
     if (!op) return NULL;
     dnnl_dims_t dims = {n, c, h, w};
-    CHECK(dnnl_memory_desc_init_by_tag(&op->src_md, 4, dims, dnnl_f32, dnnl_nhwc), "source descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&op->src_md, 4, dims, dnnl_f32, from_plain ? dnnl_nchw : dnnl_nhwc), "source descriptor");
     CHECK(dnnl_memory_desc_init_by_tag(&op->dst_md, 4, dims, is_signed ? dnnl_s8 : dnnl_u8, dnnl_nhwc), "int8 descriptor");
     CHECK(dnnl_primitive_attr_create(&attr), "attributes");
     CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode");

@@ -30,12 +30,14 @@ struct PlanConvolution: Sendable {
     }
 
     /// `fp32` at `precision`; `kept` collects why a convolution of a bf16 or int8 plan stays FP32.
+    /// An int8 plan's first convolution is quantized too where the calibration has the range of
+    /// the network's input (calibrations made before it recorded one keep it FP32).
     init(_ name: String, _ fp32: Convolution, _ precision: PlanPrecision, firstOfPlan: Bool = false, kept: inout [KeptInFP32]) {
         self.name = name
         switch precision {
         case .fp32:
             kernel = .fp32(fp32)
-        case _ where firstOfPlan:
+        case .bf16 where firstOfPlan:
             // It reads the plain network input (3 channels: a few percent of the work).
             kept.append(KeptInFP32(layer: name, reason: "the first convolution, reading the network's input"))
             kernel = .fp32(fp32)
@@ -95,9 +97,17 @@ struct PlanConvolution: Sendable {
         }
     }
 
-    /// The first convolution of a plan, reading the plain input (always FP32).
-    func blocked(plain x: Tensor, activation: Activation = .identity, activationScale: Float = 1, layout: PlanLayout) throws -> BlockedTensor {
-        guard case let .fp32(fp32) = kernel else { throw TensorError("\(name): the first convolution of a plan is never quantized") }
-        return try fp32.blocked(plain: x, activation: activation, activationScale: activationScale, layout: layout)
+    /// The first convolution of a plan, reading the plain input: FP32, or int8 where its range was
+    /// calibrated (shown to a calibrating observer first, in the plan's layout).
+    func blocked(
+        plain x: Tensor, activation: Activation = .identity, activationScale: Float = 1, layout: PlanLayout,
+        _ observer: PlanObserver
+    ) throws -> BlockedTensor {
+        if observer.convolutionInputs { try observer.convolutionInput(name, try BlockedTensor(x, layout: layout)) }
+        switch kernel {
+        case let .fp32(fp32): return try fp32.blocked(plain: x, activation: activation, activationScale: activationScale, layout: layout)
+        case let .int8(int8): return try int8.blocked(plain: x, activation: activation, activationScale: activationScale)
+        case .bf16: throw TensorError("\(name): the first convolution of a bf16 plan runs in FP32")
+        }
     }
 }

@@ -146,18 +146,32 @@ public final class QuantizedConvolution: Sendable {
             try primitive.execute(source: x.pointer, destination: output.pointer)
             return output
         }
-        let quantize = try quantizers.value(for: x.shape) {
-            try DNNLOperation("int8 quantization of \(x.shape)") { err, len in
-                nf_dnnl_quantize_create(
-                    Int64(x.n), Int64(x.c), Int64(x.h), Int64(x.w), 1 / input.scale, input.isSigned ? 1 : 0, err, len)
-            }
-        }
         // One byte per value, in a pooled buffer of floats.
         let floats = Swift.max(1, (x.n * x.c * x.h * x.w + 3) / 4)
         let quantized = BufferPool.shared.take(floats)
         defer { BufferPool.shared.give(quantized, count: floats) }
-        try quantize.execute(x.pointer, nil, quantized)
+        try quantizer(x.shape, fromPlain: false).execute(x.pointer, nil, quantized)
         try primitive.execute(source: quantized, destination: output.pointer)
         return output
+    }
+
+    /// The first convolution of a plan, reading the plain `[N, C, H, W]` network input: quantized
+    /// straight from NCHW to channels-last u8 or s8 (one pass), then `blocked`.
+    public func blocked(plain x: Tensor, activation: Activation = .identity, activationScale: Float = 1) throws -> BlockedTensor {
+        let (n, c, h, w) = x.nchw
+        let input = BlockedTensor(n: n, c: c, h: h, w: w, layout: .channelsLast, element: inputElement)
+        try x.storage.withUnsafeBufferPointer { try quantizer(x.shape, fromPlain: true).execute($0.baseAddress!, nil, input.pointer) }
+        return try blocked(input, activation: activation, activationScale: activationScale)
+    }
+
+    /// FP32 (channels-last, or plain NCHW) to this convolution's input element, one per shape.
+    private func quantizer(_ shape: [Int], fromPlain: Bool) throws -> DNNLOperation {
+        try quantizers.value(for: shape + [fromPlain ? 1 : 0]) {
+            try DNNLOperation("int8 quantization of \(shape)") { err, len in
+                nf_dnnl_quantize_create(
+                    Int64(shape[0]), Int64(shape[1]), Int64(shape[2]), Int64(shape[3]), 1 / input.scale, input.isSigned ? 1 : 0,
+                    fromPlain ? 1 : 0, err, len)
+            }
+        }
     }
 }

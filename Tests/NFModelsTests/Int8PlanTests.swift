@@ -11,18 +11,20 @@ import Testing
 /// Against timm's FP32 logits an int8 plan cannot agree to FP32 rounding; it is held to a
 /// signal-to-noise ratio instead. 8-bit activations and 7-bit weights give about 40 dB per
 /// convolution (`QuantizedConvolutionTests`); the noise adds up over the 8-150 layers of these
-/// networks. Measured on the fixtures when this test was written (AVX2): ResNets 26.9-44.2 dB,
-/// NF-ResNets and NFNets 21.0-40.9 dB, XBNBlock ResNets 29.6-33.4 dB at depth 18 but 13.1-20.6 dB
-/// at depth 50 (their GroupNorms follow int8 convolutions). The floors (18 dB; 11 dB for the
-/// XBNBlock ResNet-50s) leave room for rounding differences between CPUs and stay far above
-/// what a wrong scale gives (checked once by hand: signed sources' scales left undoubled, a
-/// factor of 2 on the NFNets' convolutions, put them at -15 to -5 dB). The plan's own observed
-/// and unobserved passes run the same int8 arithmetic and agree to FP32 rounding.
+/// networks. Measured on the fixtures with every convolution in int8, the first too (AVX-512
+/// VNNI): ResNets 26.7-44.3 dB, NF-ResNets and NFNets 19.7-40.0 dB, XBNBlock ResNets 29.3-31.1 dB
+/// at depth 18 but 10.4-20.5 dB at depth 50 (their GroupNorms follow int8 convolutions). With the
+/// first convolution in FP32 (AVX2, earlier) they were 26.9-44.2, 21.0-40.9, 29.6-33.4 and
+/// 13.1-20.6 dB. The floors (16 dB; 8 dB for the XBNBlock ResNet-50s) leave room for rounding
+/// differences between CPUs and stay far above what a wrong scale gives (checked once by hand:
+/// signed sources' scales left undoubled, a factor of 2 on the NFNets' convolutions, put them at
+/// -15 to -5 dB). The plan's own observed and unobserved passes run the same int8 arithmetic and
+/// agree to FP32 rounding.
 @Suite struct Int8PlanTests {
     static let cases = ParityFixtures.cases(families: ["resnet", "xbn", "nfnet"])
-    static let minimumSNR = 18.0
+    static let minimumSNR = 16.0
 
-    static func floor(_ c: ParityCase) -> Double { c.name.hasPrefix("xbn") && c.name.hasSuffix("resnet50") ? 11 : minimumSNR }
+    static func floor(_ c: ParityCase) -> Double { c.name.hasPrefix("xbn") && c.name.hasSuffix("resnet50") ? 8 : minimumSNR }
 
     /// In dB (the diagnostic's own `Comparison`; infinite where they are equal).
     static func snr(_ signal: Tensor, _ approximation: Tensor) -> Double {
@@ -46,8 +48,8 @@ import Testing
         let logits = try plan.logits(input, observer: nil)
         let snr = Self.snr(expected, logits)
         #expect(snr >= Self.floor(c), "\(c.name): int8 logits vs timm at \(snr) dB")
-        // Only the first convolution (reading the network's input) stays FP32.
-        #expect(plan.keptInFP32.count == 1, "\(c.name): \(plan.keptInFP32)")
+        // Every convolution runs in int8, the first (reading the network's input) too.
+        #expect(plan.keptInFP32.isEmpty, "\(c.name): \(plan.keptInFP32)")
         #expect(calibration.inputs.count >= 2)
 
         let observed = try plan.logits(input, observer: Observations(.blocks))
@@ -67,9 +69,11 @@ import Testing
         var calibration = try Self.calibrate(fp32, input)
         let dropped = try #require(calibration.inputs.keys.sorted().last)
         calibration.inputs[dropped] = nil
+        // The first convolution too (a calibration made before the network's input was recorded).
+        #expect(calibration.inputs.removeValue(forKey: "conv1") != nil)
         let plan = try #require(model.classifier.executionPlan(precision: .int8(calibration)))
-        #expect(plan.keptInFP32.map(\.layer).contains(dropped))
-        #expect(plan.keptInFP32.first { $0.layer == dropped }?.reason == "no calibrated range for its input")
+        #expect(Set(plan.keptInFP32.map(\.layer)) == [dropped, "conv1"])
+        #expect(plan.keptInFP32.allSatisfy { $0.reason == "no calibrated range for its input" })
         #expect(Self.snr(try fp32.logits(input, observer: nil), try plan.logits(input, observer: nil)) >= Self.minimumSNR)
     }
 

@@ -61,6 +61,8 @@ import Testing
             bias: bias, geometry: g)
         let got = try quantized.blocked(x).plain()
         #expect(got.shape == reference.shape)
+        // The first convolution of a plan quantizes the plain NCHW input straight to channels-last.
+        #expect(try quantized.blocked(plain: input).plain() == got, "seed \(seed): from the plain input")
         #expect(got.maxAbsDifference(reference) <= 1e-4 * max(1, reference.maxAbs), "seed \(seed): \(got.maxAbsDifference(reference))")
 
         let exact = referenceConvolution(input, weight: weight, bias: bias, geometry: g)

@@ -126,10 +126,11 @@ nf_dnnl_op *nf_dnnl_batchnorm_create(int32_t layout, int64_t n, int64_t c, int64
                                      int32_t relu, char *err, size_t err_len);
 /// dst = src0 + src1 (all nChw16c, same shape), optionally followed by ReLU; dst may be src0.
 nf_dnnl_op *nf_dnnl_add_create(int32_t layout, int64_t n, int64_t c, int64_t h, int64_t w, int32_t relu, char *err, size_t err_len);
-/// Quantizes an nhwc FP32 activation to u8 (`is_signed` == 0) or s8 nhwc: round(x * scale),
-/// saturated (oneDNN's reorder with an output scale).
+/// Quantizes an nhwc FP32 activation (or, with `from_plain`, a plain NCHW one: a network's input)
+/// to u8 (`is_signed` == 0) or s8 nhwc: round(x * scale), saturated (oneDNN's reorder with an
+/// output scale).
 nf_dnnl_op *nf_dnnl_quantize_create(int64_t n, int64_t c, int64_t h, int64_t w, float scale, int32_t is_signed,
-                                    char *err, size_t err_len);
+                                    int32_t from_plain, char *err, size_t err_len);
 /// Rounds an FP32 plan activation to bf16 in the same layout (an nf_plan_layout), to nearest even
 /// (oneDNN's reorder).
 nf_dnnl_op *nf_dnnl_to_bf16_create(int32_t layout, int64_t n, int64_t c, int64_t h, int64_t w, char *err, size_t err_len);

@@ -77,7 +77,7 @@ struct NormFreeNetPlan: ExecutionPlan {
         // stem: conv, then (act * scale, conv) for each further conv
         var x = try stemConvs[0].blocked(
             plain: input, activation: stemConvs.count > 1 ? activation : .identity,
-            activationScale: activationScale, layout: layout)
+            activationScale: activationScale, layout: layout, observer)
         for (i, conv) in stemConvs.enumerated().dropFirst() {
             let last = i == stemConvs.count - 1
             observer.boundary()

@@ -51,7 +51,7 @@ struct ConvNormStep: Sendable {
             _ conv: PlanConvolution, activation: Activation, sum: BlockedTensor?, after: Activation, next: PlanConvolution? = nil
         ) throws -> BlockedTensor {
             switch x {
-            case let .plain(t): return try conv.blocked(plain: t, activation: activation, layout: layout)
+            case let .plain(t): return try conv.blocked(plain: t, activation: activation, layout: layout, observer)
             case let .blocked(b):
                 return try conv.blocked(b, activation: activation, accumulatingInto: sum, after: after, next: next, observer)
             }
