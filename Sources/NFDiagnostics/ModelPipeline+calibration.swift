@@ -5,7 +5,7 @@ import NFTensors
 
 extension ModelPipeline {
     /// Calibrates an int8 plan: runs the FP32 plan over the inputs `batches` gives (once, or
-    /// twice for `percentile`) and records the range of every convolution's input. Deterministic:
+    /// twice for `percentile` and `entropy`) and records the range of every convolution's input. Deterministic:
     /// the same inputs give the same ranges. `batches` calls its argument with each `[N, C, H, W]`
     /// preprocessed batch, in order, each time it is called.
     public func calibrate(
@@ -21,7 +21,7 @@ extension ModelPipeline {
         let first = CalibrationRecorder()
         try pass(first)
         var recorder = first
-        if method == .percentile {
+        if method != .minmax {
             recorder = CalibrationRecorder(after: first)
             try pass(recorder)
         }

@@ -21,7 +21,10 @@ struct CalibrateCommand: AsyncParsableCommand {
     )
     var dataset: String
     @Option(help: "Calibrate on the first N images.") var limit = 512
-    @Option(help: "How ranges are chosen: minmax (smallest and largest value) or percentile (99.99th percentile of |x|).")
+    @Option(
+        help:
+            "How ranges are chosen: minmax (smallest and largest value), percentile (99.99th percentile of |x|) or entropy (the clipping with the least KL divergence)."
+    )
     var method = "minmax"
     @Option(help: "The seed of the gaussian noise.") var seed: UInt64 = 0
     @Option(help: "Images per forward pass.") var batch = 32
@@ -32,7 +35,7 @@ struct CalibrateCommand: AsyncParsableCommand {
         guard limit > 0, batch > 0 else { throw ValidationError("--limit and --batch must be positive") }
         guard let method = CalibrationMethod(rawValue: method) else {
             throw ValidationError(
-                "--method must be one of \(CalibrationMethod.allCases.map(\.rawValue).joined(separator: ", ")) (entropy is not implemented)")
+                "--method must be one of \(CalibrationMethod.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         guard let dir = try ModelResolution.folder(model, checkpoints: checkpoints) else {
             throw ValidationError("no checkpoint folder \"\(model)\" (looked in the working directory and \(checkpoints))")

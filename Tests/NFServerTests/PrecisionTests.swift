@@ -51,6 +51,16 @@ import Testing
             #expect(range.max <= full.max && range.min >= full.min, "\(name): \(range) within \(full)")
             #expect(range.max >= full.max / 4, "\(name): the 99.99th percentile is not far below the maximum")
         }
+        // Entropy: deterministic, within minmax, and clipping somewhere (the thresholds
+        // themselves: CalibrationEntropyTests).
+        let entropy = try Self.calibration(model, method: .entropy)
+        #expect(try Self.calibration(model, method: .entropy) == entropy && entropy.method == "entropy")
+        #expect(Set(entropy.inputs.keys) == Set(minmax.inputs.keys))
+        for (name, range) in entropy.inputs {
+            let full = minmax.inputs[name]!
+            #expect(range.max <= full.max && range.min >= full.min && range.max > 0, "\(name): \(range) within \(full)")
+        }
+        #expect(entropy.inputs.contains { $0.value.max < minmax.inputs[$0.key]!.max })
     }
 
     @Test func int8IsRefusedWithoutACalibrationAndBf16WhereOneDNNHasNone() throws {
