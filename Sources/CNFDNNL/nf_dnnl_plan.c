@@ -187,20 +187,22 @@ fail:
     return NULL;
 }
 
-nf_dnnl_op *nf_dnnl_quantize_create(int64_t n, int64_t c, int64_t h, int64_t w, float scale, int32_t is_signed,
-                                    int32_t from_plain, char *err, size_t err_len) {
+// A reorder from an FP32 activation (`from_tag`) to `to_type` in `to_tag`, multiplied by
+// `scale` on the way where it is not NULL: a quantization or a bf16 rounding.
+static nf_dnnl_op *converting_reorder(int64_t n, int64_t c, int64_t h, int64_t w, dnnl_format_tag_t from_tag,
+                                      dnnl_data_type_t to_type, dnnl_format_tag_t to_tag, const float *scale,
+                                      const char *what, char *err, size_t err_len) {
     dnnl_primitive_attr_t attr = NULL;
     nf_dnnl_op *op = new_op(OP_UNARY, err, err_len);
     if (!op) return NULL;
     dnnl_dims_t dims = {n, c, h, w};
-    CHECK(dnnl_memory_desc_init_by_tag(&op->src_md, 4, dims, dnnl_f32, from_plain ? dnnl_nchw : dnnl_nhwc), "source descriptor");
-    CHECK(dnnl_memory_desc_init_by_tag(&op->dst_md, 4, dims, is_signed ? dnnl_s8 : dnnl_u8, dnnl_nhwc), "int8 descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&op->src_md, 4, dims, dnnl_f32, from_tag), "source descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&op->dst_md, 4, dims, to_type, to_tag), what);
     CHECK(dnnl_primitive_attr_create(&attr), "attributes");
     CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode");
-    CHECK(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale), "quantization scale");
-    CHECK(dnnl_reorder_primitive_desc_create(&op->pd, &op->src_md, nf_engine(), &op->dst_md, nf_engine(), attr),
-          "quantization descriptor");
-    CHECK(dnnl_primitive_create(&op->prim, op->pd), "quantization primitive");
+    if (scale) CHECK(dnnl_primitive_attr_set_output_scales(attr, 1, 0, scale), "quantization scale");
+    CHECK(dnnl_reorder_primitive_desc_create(&op->pd, &op->src_md, nf_engine(), &op->dst_md, nf_engine(), attr), what);
+    CHECK(dnnl_primitive_create(&op->prim, op->pd), what);
     dnnl_primitive_attr_destroy(attr);
     return op;
 fail:
@@ -209,24 +211,15 @@ fail:
     return NULL;
 }
 
+nf_dnnl_op *nf_dnnl_quantize_create(int64_t n, int64_t c, int64_t h, int64_t w, float scale, int32_t is_signed,
+                                    int32_t from_plain, char *err, size_t err_len) {
+    return converting_reorder(n, c, h, w, from_plain ? dnnl_nchw : dnnl_nhwc, is_signed ? dnnl_s8 : dnnl_u8, dnnl_nhwc,
+                              &scale, "int8 quantization", err, err_len);
+}
+
 nf_dnnl_op *nf_dnnl_to_bf16_create(int32_t layout, int64_t n, int64_t c, int64_t h, int64_t w, char *err, size_t err_len) {
-    dnnl_primitive_attr_t attr = NULL;
-    nf_dnnl_op *op = new_op(OP_UNARY, err, err_len);
-    if (!op) return NULL;
-    dnnl_dims_t dims = {n, c, h, w};
-    CHECK(dnnl_memory_desc_init_by_tag(&op->src_md, 4, dims, dnnl_f32, NF_LAYOUT_TAG(layout)), "source descriptor");
-    CHECK(dnnl_memory_desc_init_by_tag(&op->dst_md, 4, dims, dnnl_bf16, NF_LAYOUT_TAG(layout)), "bf16 descriptor");
-    CHECK(dnnl_primitive_attr_create(&attr), "attributes");
-    CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode");
-    CHECK(dnnl_reorder_primitive_desc_create(&op->pd, &op->src_md, nf_engine(), &op->dst_md, nf_engine(), attr),
-          "bf16 rounding descriptor");
-    CHECK(dnnl_primitive_create(&op->prim, op->pd), "bf16 rounding primitive");
-    dnnl_primitive_attr_destroy(attr);
-    return op;
-fail:
-    if (attr) dnnl_primitive_attr_destroy(attr);
-    nf_dnnl_op_destroy(op);
-    return NULL;
+    return converting_reorder(n, c, h, w, NF_LAYOUT_TAG(layout), dnnl_bf16, NF_LAYOUT_TAG(layout), NULL, "bf16 rounding",
+                              err, err_len);
 }
 
 int nf_dnnl_op_execute(const nf_dnnl_op *op, const void *src0, const void *src1, void *dst,
