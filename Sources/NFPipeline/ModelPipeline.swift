@@ -190,6 +190,7 @@ public struct EncodedImageError: Error, CustomStringConvertible, Sendable {
 /// A model's execution plan at a precision below FP32, with what it was made from.
 public struct LowPrecisionPlan: Sendable {
     public let precision: Precision
+    /// What an int8 plan was made from; nil for bf16.
     public let calibration: Calibration?
     public let plan: any ExecutionPlan
 
@@ -220,6 +221,7 @@ public struct LowPrecisionPlan: Sendable {
             self.plan = plan
         }
         self.precision = precision
-        self.calibration = calibration
+        // Only int8 is made from a calibration (a bf16 model's folder may hold one for int8).
+        self.calibration = precision == .int8 ? calibration : nil
     }
 }

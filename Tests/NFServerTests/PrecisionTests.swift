@@ -180,7 +180,8 @@ import Testing
     /// FP32, reported by `/models/{m}`, and measured by the diagnostic (far closer to FP32 than
     /// int8); elsewhere refused by the diagnostic with the reason.
     @Test func bf16IsServedAndMeasuredWhereTheCPUHasIt() async throws {
-        let directory = try ModelSettingsTests.folder(settings: #"{"precision": "bf16"}"#)
+        // A folder calibrated for int8 too: bf16 does not use (or report) its calibration.
+        let directory = try Self.calibratedFolder(settings: #"{"precision": "bf16"}"#)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         guard BFloat16Convolution.isAvailable else {
             let store = ModelStore(

@@ -140,11 +140,13 @@ struct ModelSummary: ResponseEncodable {
                 low.precision == .bf16 ? Serving.BFloat16Details(keptInFP32: low.plan.keptInFP32) : nil
             }
             let int8 = model.lowPrecision.flatMap { low in
-                low.calibration.map {
-                    Serving.Int8Details(
-                        calibration: .init(method: $0.method, dataset: $0.dataset, images: $0.images),
-                        keptInFP32: low.plan.keptInFP32)
-                }
+                low.precision != .int8
+                    ? nil
+                    : low.calibration.map {
+                        Serving.Int8Details(
+                            calibration: .init(method: $0.method, dataset: $0.dataset, images: $0.images),
+                            keptInFP32: low.plan.keptInFP32)
+                    }
             }
             serving = Serving(
                 maxBatchSize: policy.maxBatchSize, maxBatchDelayMs: policy.maxDelay.milliseconds,
