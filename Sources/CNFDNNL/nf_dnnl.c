@@ -250,9 +250,11 @@ static nf_dnnl_conv *conv_create(const nf_conv_params *p, const void *weights_oi
                                   : p->destination_type == NF_SOURCE_S8 ? dnnl_s8
                                   : p->destination_type == NF_SOURCE_BF16 ? dnnl_bf16 : dnnl_f32;
     const int quantized_dst = dst_dt == dnnl_u8 || dst_dt == dnnl_s8;
-    if ((quantized_dst && !int8) || (dst_dt == dnnl_bf16 && !bf16) || (dst_dt != dnnl_f32 && p->sum_scale != 0) ||
+    // A sum into a u8 or s8 destination reads the residual there in that type (oneDNN's sum
+    // post-op): an int8 plan's residual stream, the residual's step as `sum_scale`.
+    if ((quantized_dst && !int8) || (dst_dt == dnnl_bf16 && !bf16) || (dst_dt == dnnl_bf16 && p->sum_scale != 0) ||
         (quantized_dst && !(p->destination_scale > 0 && isfinite(1.0f / p->destination_scale)))) {
-        snprintf(err, err_len, "a convolution writes u8 or s8 only from int8, bf16 only from bf16, never with a sum, "
+        snprintf(err, err_len, "a convolution writes u8 or s8 only from int8, bf16 only from bf16 and without a sum, "
                                "and a quantized destination needs a positive scale");
         goto fail;
     }

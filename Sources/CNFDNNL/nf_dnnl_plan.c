@@ -6,6 +6,7 @@
 #include "nf_dnnl_internal.h"
 
 #include <dlfcn.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -187,16 +188,16 @@ fail:
     return NULL;
 }
 
-// A reorder from an FP32 activation (`from_tag`) to `to_type` in `to_tag`, multiplied by
-// `scale` on the way where it is not NULL: a quantization or a bf16 rounding.
-static nf_dnnl_op *converting_reorder(int64_t n, int64_t c, int64_t h, int64_t w, dnnl_format_tag_t from_tag,
-                                      dnnl_data_type_t to_type, dnnl_format_tag_t to_tag, const float *scale,
-                                      const char *what, char *err, size_t err_len) {
+// A reorder from `from_type` in `from_tag` to `to_type` in `to_tag`, multiplied by `scale` on
+// the way where it is not NULL: a quantization, a dequantization or a bf16 rounding.
+static nf_dnnl_op *converting_reorder(int64_t n, int64_t c, int64_t h, int64_t w, dnnl_data_type_t from_type,
+                                      dnnl_format_tag_t from_tag, dnnl_data_type_t to_type, dnnl_format_tag_t to_tag,
+                                      const float *scale, const char *what, char *err, size_t err_len) {
     dnnl_primitive_attr_t attr = NULL;
     nf_dnnl_op *op = new_op(OP_UNARY, err, err_len);
     if (!op) return NULL;
     dnnl_dims_t dims = {n, c, h, w};
-    CHECK(dnnl_memory_desc_init_by_tag(&op->src_md, 4, dims, dnnl_f32, from_tag), "source descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&op->src_md, 4, dims, from_type, from_tag), "source descriptor");
     CHECK(dnnl_memory_desc_init_by_tag(&op->dst_md, 4, dims, to_type, to_tag), what);
     CHECK(dnnl_primitive_attr_create(&attr), "attributes");
     CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode");
@@ -213,12 +214,22 @@ fail:
 
 nf_dnnl_op *nf_dnnl_quantize_create(int64_t n, int64_t c, int64_t h, int64_t w, float scale, int32_t is_signed,
                                     int32_t from_plain, char *err, size_t err_len) {
-    return converting_reorder(n, c, h, w, from_plain ? dnnl_nchw : dnnl_nhwc, is_signed ? dnnl_s8 : dnnl_u8, dnnl_nhwc,
-                              &scale, "int8 quantization", err, err_len);
+    return converting_reorder(n, c, h, w, dnnl_f32, from_plain ? dnnl_nchw : dnnl_nhwc, is_signed ? dnnl_s8 : dnnl_u8,
+                              dnnl_nhwc, &scale, "int8 quantization", err, err_len);
+}
+
+nf_dnnl_op *nf_dnnl_dequantize_create(int64_t n, int64_t c, int64_t h, int64_t w, float scale, int32_t is_signed,
+                                      char *err, size_t err_len) {
+    if (!(scale > 0 && isfinite(scale))) {
+        snprintf(err, err_len, "a dequantization needs a positive finite step");
+        return NULL;
+    }
+    return converting_reorder(n, c, h, w, is_signed ? dnnl_s8 : dnnl_u8, dnnl_nhwc, dnnl_f32, dnnl_nhwc, &scale,
+                              "int8 dequantization", err, err_len);
 }
 
 nf_dnnl_op *nf_dnnl_to_bf16_create(int32_t layout, int64_t n, int64_t c, int64_t h, int64_t w, char *err, size_t err_len) {
-    return converting_reorder(n, c, h, w, NF_LAYOUT_TAG(layout), dnnl_bf16, NF_LAYOUT_TAG(layout), NULL, "bf16 rounding",
+    return converting_reorder(n, c, h, w, dnnl_f32, NF_LAYOUT_TAG(layout), dnnl_bf16, NF_LAYOUT_TAG(layout), NULL, "bf16 rounding",
                               err, err_len);
 }
 

@@ -77,7 +77,14 @@ struct PlanConvolution: Sendable {
         _ observer: PlanObserver
     ) throws -> BlockedTensor {
         try observer.convolutionInput(name, x)
-        let handOver = residual == nil && !observer.convolutionInputs ? next?.inputElement ?? .f32 : .f32
+        // A quantized residual (an int8 ResNet's residual stream) is overwritten with the sum in
+        // `next`'s input element; an FP32 one with FP32.
+        let handOver: PlanElement
+        if let residual, residual.element != .f32 {
+            handOver = next?.inputElement ?? .f32
+        } else {
+            handOver = residual == nil && !observer.convolutionInputs ? next?.inputElement ?? .f32 : .f32
+        }
         switch kernel {
         case let .int8(int8):
             let output: PlanElement

@@ -77,7 +77,8 @@ public final class QuantizedConvolution: Sendable {
     let sourceWeights: [Int8]
 
     private struct Key: Hashable, Sendable {
-        var n: Int, h: Int, w: Int, sum: Bool, activation: Activation, activationScale: Float, after: Activation
+        /// 0 without a residual sum; else what multiplies the values read from the destination.
+        var n: Int, h: Int, w: Int, sumScale: Float, activation: Activation, activationScale: Float, after: Activation
         var output: PlanElement
     }
     private let primitives = PrimitiveCache<Key, DNNLConvolution>(capacity: 160)
@@ -103,7 +104,10 @@ public final class QuantizedConvolution: Sendable {
 
     /// `after(activation(conv(x) + bias) * activationScale [+ residual])`, as `Convolution.blocked`;
     /// `x` in FP32 or already in `inputElement`. The result is FP32, or with `output` the next
-    /// convolution's `inputElement` (u8 or s8: `round(result / step)`, saturated; no residual).
+    /// convolution's `inputElement` (u8 or s8: `round(result / step)`, saturated). The residual,
+    /// overwritten with the result, is FP32 for an FP32 result; for a u8 or s8 result, levels of
+    /// the same type with their own step (an int8 plan's residual stream, as ONNX Runtime's
+    /// QLinearAdd: both steps are applied in FP32 before the result's rounding).
     public func blocked(
         _ x: BlockedTensor, activation: Activation = .identity, activationScale: Float = 1,
         accumulatingInto residual: BlockedTensor? = nil, after: Activation = .identity, output element: PlanElement = .f32
@@ -111,8 +115,12 @@ public final class QuantizedConvolution: Sendable {
         guard x.element == .f32 || x.element == inputElement else {
             throw TensorError("an int8 convolution reading \(inputElement) was given \(x.element)")
         }
-        guard element == .f32 || (element != .bf16 && residual == nil) else {
-            throw TensorError("an int8 convolution writes FP32, or u8 or s8 without a residual sum; \(element) was asked")
+        guard element != .bf16 else { throw TensorError("an int8 convolution writes FP32, u8 or s8; bf16 was asked") }
+        if let residual {
+            switch (element, residual.element) {
+            case (.f32, .f32), (.u8, .u8), (.s8, .s8): break
+            default: throw TensorError("an int8 convolution writing \(element) cannot add a residual in \(residual.element)")
+            }
         }
         guard x.layout == .channelsLast, x.c == geometry.inChannels else {
             throw TensorError("an int8 convolution expects \(geometry.inChannels) channels, channels-last; got \(x.shape), \(x.layout)")
@@ -122,12 +130,13 @@ public final class QuantizedConvolution: Sendable {
             throw TensorError("input \(x.h)x\(x.w) is too small for a \(geometry.kernel.h)x\(geometry.kernel.w) convolution")
         }
         let key = Key(
-            n: x.n, h: x.h, w: x.w, sum: residual != nil, activation: activation, activationScale: activationScale,
+            n: x.n, h: x.h, w: x.w, sumScale: residual.map { $0.element == .f32 ? 1 : $0.element.scale } ?? 0,
+            activation: activation, activationScale: activationScale,
             after: after, output: element)
         let primitive = try primitives.value(for: key) {
             let made = try DNNLConvolution(
                 input: (x.n, x.h, x.w), geometry: geometry, weight: [], bias: bias,
-                fusedSumScale: key.sum ? 1 : 0, postActivation: after, layout: .channelsLast,
+                fusedSumScale: key.sumScale, postActivation: after, layout: .channelsLast,
                 activation: activation, activationScale: activationScale,
                 int8: (sourceWeights, outputScales, input.isSigned), output: element)
             made.shareWeights(with: primitives.values)
@@ -138,7 +147,7 @@ public final class QuantizedConvolution: Sendable {
             guard residual.shape == [x.n, geometry.outChannels, oh, ow], residual.layout == .channelsLast else {
                 throw TensorError("residual \(residual.shape) does not match the convolution output \([x.n, geometry.outChannels, oh, ow])")
             }
-            output = residual
+            output = residual.element == element ? residual : BlockedTensor(viewing: residual, as: element)
         } else {
             output = BlockedTensor(n: x.n, c: geometry.outChannels, h: oh, w: ow, layout: .channelsLast, element: element)
         }
@@ -153,6 +162,18 @@ public final class QuantizedConvolution: Sendable {
         try quantizer(x.shape, fromPlain: false).execute(x.pointer, nil, quantized)
         try primitive.execute(source: quantized, destination: output.pointer)
         return output
+    }
+
+    /// `x` (FP32, channels-last) in `inputElement`: what `blocked` would quantize, done once where
+    /// other steps read it too (an int8 ResNet block's input, added by its last convolution).
+    public func quantized(_ x: BlockedTensor) throws -> BlockedTensor {
+        x.requireFP32()
+        guard x.layout == .channelsLast, x.c == geometry.inChannels else {
+            throw TensorError("an int8 convolution expects \(geometry.inChannels) channels, channels-last; got \(x.shape), \(x.layout)")
+        }
+        let quantized = BlockedTensor(n: x.n, c: x.c, h: x.h, w: x.w, layout: .channelsLast, element: inputElement)
+        try quantizer(x.shape, fromPlain: false).execute(x.pointer, nil, quantized.pointer)
+        return quantized
     }
 
     /// The first convolution of a plan, reading the plain `[N, C, H, W]` network input: quantized

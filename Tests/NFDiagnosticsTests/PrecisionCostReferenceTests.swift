@@ -7,20 +7,21 @@ import NFTensors
 import Testing
 
 /// What int8 costs, against PyTorch: Tests/Fixtures/precision/CASE.json, written by
-/// tools/reference/make_precision_fixtures.py (torch 2.15 + timm 1.0.31), which simulates
-/// nfserve's int8 arithmetic in PyTorch on four parity fixtures (resnet50, nf_resnet26,
+/// tools/reference/make_precision_fixtures.py (timm 1.0.31; torch 2.15, resnet50's 2.13), which
+/// simulates nfserve's int8 arithmetic in PyTorch on four parity fixtures (resnet50, nf_resnet26,
 /// dm_nfnet_f0, nf_regnet_b0), with the calibrations in their folders, on their own inputs: the
 /// relative error and SQNR of each block's output and of the logits against timm's FP32.
 ///
 /// nfserve's int8 plan is checked against that simulation, and `PrecisionCost` (the diagnostic)
 /// against its numbers. They cannot agree to FP32 rounding: a value that lands within rounding of
-/// a quantization boundary in one and not the other moves by one level, and the simulation
-/// quantizes the weights before BatchNorm is folded in. The int8 logits must agree with the
-/// simulation's better than either agrees with FP32 (19-34 dB): measured when this test was
-/// written, 133-143 dB on the three NF models (they fold no BatchNorm: the same levels
-/// everywhere) and 38.5 dB on resnet50, where folding moves some weights across a level; the
-/// floor is 35 dB. The diagnostic's SQNRs must be within 1 dB of PyTorch's, and its relative
-/// errors within 12%.
+/// a quantization boundary in one and not the other moves by one level. The simulation folds
+/// each BatchNorm into the weights before quantizing them as nfserve does, and quantizes the
+/// shortcuts of resnet50's blocks without projection as nfserve's int8 residual stream does:
+/// measured when this was written, the int8 logits agree with the simulation's at 129-148 dB on
+/// all four (the same levels everywhere). Int8 noise itself is 19-34 dB; quantizing the weights
+/// before folding, or shortcuts in FP32, put resnet50 at 29.7 dB. The floor is 60 dB: a few
+/// values a level apart pass, a different rule does not. The diagnostic's SQNRs must be within
+/// 1 dB of PyTorch's, and its relative errors within 12%.
 @Suite struct PrecisionCostReferenceTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
@@ -57,7 +58,7 @@ import Testing
         let simulated = Tensor(shape: fixture.int8_logits_shape, storage: fixture.int8_logits)
         let logits = try plan.logits(input, observer: nil)
         let agreement = try #require(Comparison(simulated.storage, logits.storage).sqnrDb)
-        #expect(agreement >= 35, "\(name): int8 logits vs PyTorch's simulation at \(agreement) dB")
+        #expect(agreement >= 60, "\(name): int8 logits vs PyTorch's simulation at \(agreement) dB")
 
         let report = try PrecisionCost.measure(model, precision: .int8, input: input, described: SignalPropagationInput())
         #expect(report.sites.map(\.name) == fixture.sites.map(\.name))

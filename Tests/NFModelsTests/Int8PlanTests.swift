@@ -11,11 +11,12 @@ import Testing
 /// Against timm's FP32 logits an int8 plan cannot agree to FP32 rounding; it is held to a
 /// signal-to-noise ratio instead. 8-bit activations and 7-bit weights give about 40 dB per
 /// convolution (`QuantizedConvolutionTests`); the noise adds up over the 8-150 layers of these
-/// networks. Measured on the fixtures with every convolution in int8, the first too (AVX-512
-/// VNNI): ResNets 26.7-44.3 dB, NF-ResNets and NFNets 19.7-40.0 dB, XBNBlock ResNets 29.3-31.1 dB
-/// at depth 18 but 10.4-20.5 dB at depth 50 (their GroupNorms follow int8 convolutions). With the
-/// first convolution in FP32 (AVX2, earlier) they were 26.9-44.2, 21.0-40.9, 29.6-33.4 and
-/// 13.1-20.6 dB. The floors (16 dB; 8 dB for the XBNBlock ResNet-50s) leave room for rounding
+/// networks. Measured on the fixtures with every convolution in int8, the first too, and the
+/// ResNets' shortcuts quantized (AVX-512 VNNI): ResNets 26.9-43.5 dB, NF-ResNets and NFNets
+/// 19.7-40.0 dB, XBNBlock ResNets 29.3-32.0 dB at depth 18 but 10.4-20.3 dB at depth 50 (their
+/// GroupNorms follow int8 convolutions); with FP32 shortcuts the ResNets were 26.7-44.3 dB.
+/// With the first convolution in FP32 (AVX2, earlier) they were 26.9-44.2, 21.0-40.9, 29.6-33.4
+/// and 13.1-20.6 dB. The floors (16 dB; 8 dB for the XBNBlock ResNet-50s) leave room for rounding
 /// differences between CPUs and stay far above what a wrong scale gives (checked once by hand:
 /// signed sources' scales left undoubled, a factor of 2 on the NFNets' convolutions, put them at
 /// -15 to -5 dB). The plan's own observed and unobserved passes run the same int8 arithmetic and

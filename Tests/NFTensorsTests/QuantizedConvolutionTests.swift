@@ -112,6 +112,51 @@ import Testing
         #expect(throws: TensorError.self) { try first.blocked(handed) }
     }
 
+    /// An int8 ResNet's residual stream: a block's input quantized once (`quantized`), its last
+    /// convolution adding those u8 levels with their step and writing the sum in the next block's
+    /// input element. The result is what the FP32 sum with the dequantized residual gives,
+    /// quantized by the next convolution; dequantizing gives `level * step`.
+    @Test func addsAQuantizedResidualAndWritesTheNextInput() throws {
+        var r = TestRandom(seed: 43)
+        let g1 = ConvolutionGeometry(inChannels: 12, outChannels: 20, kernel: 3, padding: .symmetric(1, 1))
+        let g2 = ConvolutionGeometry(inChannels: 20, outChannels: 8, kernel: 1, padding: .symmetric(0, 0))
+        let input = r.tensor([2, 12, 9, 7])
+        let shortcut = Tensor(shape: [2, 20, 9, 7], storage: r.tensor([2, 20, 9, 7]).storage.map { abs($0) })
+        let first = QuantizedConvolution(
+            Convolution(geometry: g1, weight: r.tensor(g1.weightShape), bias: r.tensor([20])),
+            input: ActivationRange(min: input.storage.min()!, max: input.storage.max()!))
+        // The block's first convolution, whose input the shortcut is: it quantizes it.
+        let reader = QuantizedConvolution(
+            Convolution(geometry: g2, weight: r.tensor(g2.weightShape), bias: nil),
+            input: ActivationRange(min: 0, max: shortcut.storage.max()!))
+        let step = reader.input.scale
+        let levels = try reader.quantized(try BlockedTensor(shortcut, layout: .channelsLast))
+        #expect(levels.element == .u8(scale: step))
+        let dequantized = try BlockedOperations.dequantized(levels).plain()
+        #expect(dequantized.storage == shortcut.storage.map { max(0, min(255, ($0 * (1 / step)).rounded(.toNearestOrEven))) * step })
+
+        let x = try BlockedTensor(input, layout: .channelsLast)
+        let sum = try first.blocked(
+            x, accumulatingInto: try BlockedTensor(dequantized, layout: .channelsLast), after: .relu)
+        let plainSum = try sum.plain()
+        let next = QuantizedConvolution(
+            Convolution(geometry: g2, weight: r.tensor(g2.weightShape), bias: nil),
+            input: ActivationRange(min: 0, max: plainSum.storage.max()! * 0.8))
+        let written = try first.blocked(x, accumulatingInto: levels, after: .relu, output: next.inputElement)
+        #expect(written.element == next.inputElement)
+        let expected = try next.blocked(sum).plain()
+        #expect(try next.blocked(written).plain().maxAbsDifference(expected) <= 1e-5 * max(1, expected.maxAbs))
+        #expect(
+            try BlockedOperations.dequantized(written).plain().maxAbsDifference(Self.fakeQuantized(plainSum, next.input))
+                <= next.input.scale * 1e-3)
+        // u8 levels are added only into u8 levels, and FP32 only into FP32.
+        let other = try reader.quantized(try BlockedTensor(shortcut, layout: .channelsLast))
+        #expect(throws: TensorError.self) { try first.blocked(x, accumulatingInto: other, after: .relu) }
+        #expect(throws: TensorError.self) {
+            try first.blocked(x, accumulatingInto: other, after: .relu, output: .s8(scale: next.input.scale))
+        }
+    }
+
     @Test func channelsLastStepsMatchTheBlockedOnes() throws {
         var r = TestRandom(seed: 3)
         let x = r.tensor([2, 21, 9, 7]), y = r.tensor([2, 21, 9, 7]), gate = r.tensor([2, 21])

@@ -27,10 +27,17 @@ attention and its 1x1 convs, adds, the linear head) stays FP32 timm. Per int8 co
   weight: the weight timm's forward multiplies with (nn.Conv2d.weight; for ScaledStdConv2d[Same] the
     standardized weight, F.batch_norm over the reshaped weight with gain * scale and eps, as its
     forward), per output channel s[o] = max|w[o]| / 63 (1 if 0), q = clamp(round_half_away(w / s),
-    -63, 63) (float32 division, exact rounding), w_deq = q * s. BN after the conv (ResNet) and the NF
-    scalars stay FP32 (per-channel quantization is invariant to folding them, up to float rounding).
+    -63, 63) (float32 division, exact rounding), w_deq = q * s. A BatchNorm right after an int8 conv
+    (ResNet) is first folded into it as nfserve folds it (its multiplier and addend in float32 in
+    PyTorch's order, w * m and b * m + a in float64 rounded to float32), and then passes its input
+    through: folding moves a few weights across a level, and with quantized shortcuts (below) such
+    a difference reaches every later block. The NF scalars stay FP32 (per-channel quantization is
+    invariant to them, up to float rounding).
   conv: of the dequantized input and weight (+ bias, + TF SAME padding), in float64 (nfserve's int32
     sums are exact), cast to float32.
+  residual: a ResNet block without downsample whose conv1 is int8 (and followed by BatchNorm) adds
+    its input as conv1 reads it, quantized: the block's input is replaced by q * scale (float32) with
+    conv1's step (nfserve's int8 residual stream; ONNX Runtime's QDQ graphs add the same value).
 
 Sites (as tools/reference/make_spp_fixtures.py): 0 "stem" = model.maxpool output (ResNet) /
 model.stem output (NormFreeNet); then one per residual block in network order, "layer{s}.{b}" /
@@ -52,11 +59,12 @@ Checks (the script stops if one fails):
     model gives min / max of x_timm / c per conv equal to calibration.json within 1e-3 of the range
     (nfserve's FP32 plan differs from timm only by float rounding; a wrong c is off by gamma or beta);
   - the simulation's own code path (weight recomputation, padding, hooks) with quantization off and
-    a float32 conv reproduces the FP32 pass bit for bit; with the float64 conv, within 1e-5;
+    a float32 conv reproduces the FP32 pass bit for bit; with the float64 conv, within 1e-5; with
+    every BatchNorm folded too, within 1e-5;
   - the rounding helpers (half-even input, half-away weights) on known values.
 
 What the run shows (torch 2.15.0, timm 1.0.31; site SQNRs from the first block to the last):
-  resnet50      sites 35.6 -> 31.2 dB (stem: FP32 conv only, null), logits 29.9 dB, top-1 1/1
+  resnet50      sites 35.6 -> 31.7 dB (stem: FP32 conv only, null), logits 27.7 dB, top-1 1/1
   nf_resnet26   sites 43.0 -> 17.2 dB, logits 19.0 dB, top-1 2/2: stage 3 (2x2 maps) clamps up to 2.3%
                 of its inputs (the fixture's input exceeds the 4-image calibration); unclamped ~24 dB
   dm_nfnet_f0   stem 27.9 dB (stem.conv2-4 are int8), sites 24-30 dB, logits 33.9 dB, top-1 1/1
@@ -255,20 +263,57 @@ def attach_site_hooks(model, store):
     return handles
 
 
-def simulated_forward(conv, quant, stats, float64):
-    """A replacement forward for `conv`: quant None (input and weight as timm) or (c, scale, qmin, qmax)."""
+def batchnorm_after(model):
+    """{conv name: the BatchNorm2d right after it} in a ResNet (blocks' convK / bnK, the stem's
+    conv1 / bn1, downsample [.., conv, bn]): the pairs nfserve folds (ExecutionPlan.foldedConvolution)."""
+    pairs = {}
+    if not isinstance(model, ResNet):
+        return pairs
+    modules = dict(model.named_modules())
+    for name, m in modules.items():
+        if not isinstance(m, nn.Conv2d):
+            continue
+        prefix, _, leaf = name.rpartition(".")
+        if leaf.startswith("conv"):
+            bn = modules.get((prefix + "." if prefix else "") + "bn" + leaf[4:])
+        else:
+            bn = modules.get(f"{prefix}.{int(leaf) + 1}") if leaf.isdigit() else None
+        if isinstance(bn, nn.BatchNorm2d):
+            pairs[name] = bn
+    return pairs
+
+
+def folded_weight_and_bias(conv: nn.Conv2d, bn: nn.BatchNorm2d):
+    """nfserve's folding, bit for bit: m, a as Normalization2d (float32, PyTorch's order), then
+    float32(w * m) and float32(b * m + a) computed in float64 (foldedConvolution)."""
+    f32 = np.float32
+    var, mean = bn.running_var.numpy().astype(f32), bn.running_mean.numpy().astype(f32)
+    gamma, beta = bn.weight.detach().numpy().astype(f32), bn.bias.detach().numpy().astype(f32)
+    inv_std = f32(1) / np.sqrt(var + f32(bn.eps))
+    m = gamma * inv_std
+    a = beta - mean * inv_std * gamma
+    w = effective_weight(conv).detach().numpy().astype(np.float64)
+    m64 = m.astype(np.float64).reshape((-1,) + (1,) * (w.ndim - 1))
+    b = conv.bias.detach().numpy().astype(np.float64) if conv.bias is not None else np.zeros(len(m))
+    return (torch.from_numpy((w * m64).astype(f32)),
+            torch.from_numpy((b * m.astype(np.float64) + a.astype(np.float64)).astype(f32)))
+
+
+def simulated_forward(conv, quant, stats, float64, folded=None):
+    """A replacement forward for `conv`: quant None (input and weight as timm) or (c, scale, qmin, qmax);
+    folded: (weight, bias) with the BatchNorm after it folded in (which then passes its input through)."""
     same_pad = isinstance(conv, ScaledStdConv2dSame) and conv.same_pad
     assert conv.padding_mode == "zeros"
 
     def forward(x):
-        w = effective_weight(conv)
+        w = effective_weight(conv) if folded is None else folded[0]
         if quant is not None:
             x, clamped = quantize_input(x, *quant)
             w = quantize_weight(w)
             stats.append(clamped)
         if same_pad:
             x = pad_same(x, conv.kernel_size, conv.stride, conv.dilation)
-        b = conv.bias
+        b = conv.bias if folded is None else folded[1]
         if float64:
             x, w, b = x.double(), w.double(), None if b is None else b.double()
             return F.conv2d(x, w, b, conv.stride, conv.padding, conv.dilation, conv.groups).float()
@@ -277,12 +322,32 @@ def simulated_forward(conv, quant, stats, float64):
     return forward
 
 
-def run(model, x, convs=None, quantized=None, factors=None, ranges=None, float64=()):
+def attach_residual_quantization(model, quantized, ranges):
+    """ResNet blocks without downsample whose conv1 (followed by BatchNorm) is int8: the block's input
+    replaced by its quantized value, q * scale with conv1's step, in float32 (what nfserve's
+    dequantization gives), so that conv1 and the shortcut both read it (nfserve's int8 residual
+    stream). conv1 quantizes it again, to the same levels."""
+    handles = []
+    for s in range(1, 5):
+        for b, block in enumerate(getattr(model, f"layer{s}", [])):
+            name = f"layer{s}.{b}.conv1"
+            if block.downsample is not None or name not in quantized or not isinstance(block.bn1, nn.BatchNorm2d):
+                continue
+            quant = (np.float32(1),) + input_quantizer(ranges[name])
+            hook = (lambda q: lambda m, i: (quantize_input(i[0], *q)[0].float(),))(quant)
+            handles.append(block.register_forward_pre_hook(hook))
+    return handles
+
+
+def run(model, x, convs=None, quantized=None, factors=None, ranges=None, float64=(), fold=()):
     """(site list, logits, clamped fractions). convs given: every conv through the simulated forward;
     quantized: the names simulated in int8 (the rest with quantization off); float64: the names whose
-    conv is computed in float64 (the rest in float32, as timm)."""
+    conv is computed in float64 (the rest in float32, as timm); fold: the names whose BatchNorm after
+    them is folded into them, as nfserve's plan does before quantizing the weights."""
     sites, stats = [], []
     handles = attach_site_hooks(model, sites)
+    if quantized is not None:
+        handles += attach_residual_quantization(model, quantized, ranges)
     patched = []
     try:
         for name, conv in (convs or {}).items():
@@ -290,13 +355,19 @@ def run(model, x, convs=None, quantized=None, factors=None, ranges=None, float64
             if quantized is not None and name in quantized:
                 c = factors.get(name, np.float32(1))
                 quant = (c,) + input_quantizer(ranges[name])
-            conv.forward = simulated_forward(conv, quant, stats, name in float64)
+            bn = batchnorm_after(model).get(name) if name in fold else None
+            folded = None
+            if bn is not None:
+                folded = folded_weight_and_bias(conv, bn)
+                bn.forward = lambda t: t
+                patched.append(bn)
+            conv.forward = simulated_forward(conv, quant, stats, name in float64, folded)
             patched.append(conv)
         with torch.no_grad():
             logits = model(x).float()
     finally:
-        for conv in patched:
-            del conv.forward
+        for module in patched:
+            del module.forward
         for h in handles:
             h.remove()
     return sites, logits, stats
@@ -406,10 +477,13 @@ def make_case(case):
     f64_sites, f64_logits, _ = run(model, x, convs=convs, float64=set(convs))
     f64_dev = max([max_rel(f64_logits, fp32_logits)] + [max_rel(a, b) for (_, a), (_, b) in zip(f64_sites, fp32_sites)])
     assert f64_dev <= 1e-5, f"{case}: float64 convs without quantization off by {f64_dev:.3g}"
+    fold_sites, fold_logits, _ = run(model, x, convs=convs, float64=set(convs), fold=set(convs))
+    fold_dev = max([max_rel(fold_logits, fp32_logits)] + [max_rel(a, b) for (_, a), (_, b) in zip(fold_sites, fp32_sites)])
+    assert fold_dev <= 1e-5, f"{case}: folded BatchNorms without quantization off by {fold_dev:.3g}"
 
     # 2. Simulated int8 pass.
     q_sites, q_logits, clamped = run(model, x, convs=convs, quantized=set(ranges), factors=factors,
-                                     ranges=ranges, float64=set(ranges))
+                                     ranges=ranges, float64=set(ranges), fold=set(ranges))
     assert len(clamped) == len(ranges), (len(clamped), len(ranges))
     assert [n for n, _ in q_sites] == [n for n, _ in fp32_sites]
 
@@ -438,7 +512,8 @@ def make_case(case):
     assert calib_worst is not None or calib_dev == 0
     # What the checks saw, and how much of the fixture input fell outside the calibrated ranges.
     checks = {"fp32_vs_fixture_logits": dev, "calibration_max_deviation": calib_dev,
-              "float64_conv_deviation": f64_dev, "convs_with_clamping": sum(c > 0 for c in clamped),
+              "float64_conv_deviation": f64_dev, "folded_batchnorm_deviation": fold_dev,
+              "convs_with_clamping": sum(c > 0 for c in clamped),
               "max_clamped_fraction": max(clamped)}
     doc["checks"] = checks
     return doc

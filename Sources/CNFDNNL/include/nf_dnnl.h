@@ -26,7 +26,8 @@ typedef struct {
     int64_t stride_h, stride_w;
     int64_t dilation_h, dilation_w;    // PyTorch's convention: 1 means no dilation
     int64_t pad_top, pad_left, pad_bottom, pad_right;
-    float sum_scale;                   // != 0: dst = conv(src) + sum_scale * dst (a fused residual add)
+    float sum_scale;                   // != 0: dst = conv(src) + sum_scale * dst (a fused residual add;
+                                       // with a u8 or s8 destination, dst's levels times their step)
     int32_t post_activation;           // an nf_activation after the (optional) sum
     int32_t layout;                    // an nf_layout_pair: where src and dst live
     int32_t activation;                // an nf_activation applied before the sum ...
@@ -35,7 +36,7 @@ typedef struct {
                                        // bf16 in NF_BLOCKED or NF_NHWC
     int32_t destination_type;          // an nf_source_type: f32, or what the next convolution reads
                                        // (u8 or s8 from an int8 convolution, bf16 from a bf16 one;
-                                       // never with a sum)
+                                       // bf16 never with a sum)
     float destination_scale;           // u8 and s8 destinations: the values are divided by it last
                                        // (the next convolution's quantization step), then rounded
 } nf_conv_params;
@@ -131,11 +132,14 @@ nf_dnnl_op *nf_dnnl_add_create(int32_t layout, int64_t n, int64_t c, int64_t h, 
 /// output scale).
 nf_dnnl_op *nf_dnnl_quantize_create(int64_t n, int64_t c, int64_t h, int64_t w, float scale, int32_t is_signed,
                                     int32_t from_plain, char *err, size_t err_len);
+/// The inverse: u8 or s8 nhwc levels to FP32 nhwc, times `scale` (the quantization step).
+nf_dnnl_op *nf_dnnl_dequantize_create(int64_t n, int64_t c, int64_t h, int64_t w, float scale, int32_t is_signed,
+                                      char *err, size_t err_len);
 /// Rounds an FP32 plan activation to bf16 in the same layout (an nf_plan_layout), to nearest even
 /// (oneDNN's reorder).
 nf_dnnl_op *nf_dnnl_to_bf16_create(int32_t layout, int64_t n, int64_t c, int64_t h, int64_t w, char *err, size_t err_len);
 /// Runs an operation: `src1` only for the add (NULL otherwise). Buffers are FP32 but for a
-/// quantization's or a bf16 rounding's destination.
+/// quantization's or a bf16 rounding's destination and a dequantization's source.
 int nf_dnnl_op_execute(const nf_dnnl_op *op, const void *src0, const void *src1, void *dst,
                        char *err, size_t err_len);
 void nf_dnnl_op_destroy(nf_dnnl_op *op);

@@ -122,11 +122,51 @@ struct ResNetPlan: ExecutionPlan {
         }
         x = try BlockedOperations.pool(x, kernel: 3, stride: 2, padding: 1, ceilMode: false, average: false)
         try observer.block(.stemOutput, x)
-        for block in blocks { x = try run(block, x, observer) }
+        for (i, block) in blocks.enumerated() { x = try run(block, x, next: i + 1 < blocks.count ? blocks[i + 1] : nil, observer) }
         return try fc.layer(BlockedOperations.globalAveragePool(x))
     }
 
-    private func run(_ block: Block, _ x: BlockedTensor, _ observer: PlanObserver) throws -> BlockedTensor {
+    // The int8 residual stream. In an int8 plan, a block without projection adds its input as
+    // its first convolution reads it: quantized with that convolution's step (ONNX Runtime's
+    // QDQ graphs do the same: the Add reads the DequantizeLinear output that feeds the first
+    // convolution). The block quantizes its input once for both (or gets it quantized from the
+    // block before), and its last convolution adds it in its fused sum and writes the block's
+    // output already quantized for the next block, which spares FP32 activations between
+    // blocks. Observed passes compute the same sum in FP32 (`quantizedShortcut`).
+
+    /// The int8 convolution whose input element the block's input is read in, where every step
+    /// that reads that input reads it so: the first convolution, and the projection (without
+    /// pooling) or the residual sum.
+    private func quantizedInput(_ block: Block) -> QuantizedConvolution? {
+        guard let first = block.steps[0].folded?.int8 else { return nil }
+        guard let downsample = block.downsample else { return first }
+        return block.poolStride == nil && downsample.folded?.int8?.inputElement == first.inputElement ? first : nil
+    }
+
+    /// What the block's last convolution writes for `next`: its input element where the block's
+    /// residual is already in that type (a block without projection, its last convolution int8),
+    /// else FP32.
+    private func outputElement(_ block: Block, next: Block?) -> PlanElement {
+        guard block.downsample == nil, let residual = quantizedInput(block), block.steps.last?.folded?.int8 != nil,
+            let next, let wanted = quantizedInput(next)?.inputElement
+        else { return .f32 }
+        switch (residual.inputElement, wanted) {
+        case (.u8, .u8), (.s8, .s8): return wanted
+        default: return .f32
+        }
+    }
+
+    /// The shortcut of a block without projection in FP32: its input, quantized and back where
+    /// its first convolution is int8.
+    private func quantizedShortcut(_ block: Block, _ x: BlockedTensor) throws -> BlockedTensor {
+        guard x.element == .f32, let first = quantizedInput(block) else { return try BlockedOperations.dequantized(x) }
+        return try BlockedOperations.dequantized(first.quantized(x))
+    }
+
+    private func run(_ block: Block, _ input: BlockedTensor, next: Block?, _ observer: PlanObserver) throws -> BlockedTensor {
+        let observed = observer.normalizationInputs || observer.blocks || observer.convolutionInputs
+        var x = input
+        if !observed, x.element == .f32, let first = quantizedInput(block) { x = try first.quantized(x) }
         var y = x
         for (i, step) in block.steps.enumerated().dropLast() {
             y = try step(.blocked(y), relu: true, next: block.steps[i + 1], layout: layout, observer)
@@ -144,13 +184,17 @@ struct ResNetPlan: ExecutionPlan {
             // In the layers' order: the branch, the shortcut's BatchNorm input, the sum, then ReLU.
             let branch = try last(.blocked(y), relu: false, layout: layout, observer)
             try observer.block(.residualBranch(block.position), branch)
-            guard observer.blocks else { return try BlockedOperations.add(branch, try shortcut(), relu: true) }
-            let sum = try BlockedOperations.add(branch, try shortcut(), relu: false)
+            let residual = block.downsample == nil ? try quantizedShortcut(block, x) : try shortcut()
+            guard observer.blocks else { return try BlockedOperations.add(branch, residual, relu: true) }
+            let sum = try BlockedOperations.add(branch, residual, relu: false)
             try observer.block(.blockOutput(block.position), sum)
             return try BlockedOperations.activation(.relu, sum, inPlace: true)
         }
         // The sum is written into the shortcut: the block's input when there is no projection,
         // which nothing reads after this block.
-        return try last(.blocked(y), relu: true, residual: try shortcut(), layout: layout, observer)
+        let output = observed ? .f32 : outputElement(block, next: next)
+        var residual = try shortcut()
+        if output == .f32 { residual = block.downsample == nil ? try quantizedShortcut(block, residual) : residual }
+        return try last(.blocked(y), relu: true, residual: residual, next: output == .f32 ? nil : next?.steps[0], layout: layout, observer)
     }
 }

@@ -70,6 +70,30 @@ public enum BlockedOperations {
         return z
     }
 
+    /// u8 or s8 levels (channels-last, an int8 plan's) back to FP32: `level * step` (FP32 as is).
+    public static func dequantized(_ x: BlockedTensor) throws -> BlockedTensor {
+        let signed: Bool
+        switch x.element {
+        case .f32: return x
+        case .bf16: throw TensorError("bf16 activations are read by their convolution only")
+        case .u8: signed = false
+        case .s8: signed = true
+        }
+        precondition(x.layout == .channelsLast, "int8 activations are channels-last")
+        let step = x.element.scale
+        let key = Key(
+            kind: 5, n: x.n, c: x.c, h: x.h, w: x.w, a: Int(step.bitPattern), b: signed ? 1 : 0, cc: 0, d: 0, e: 0,
+            layout: x.layout)
+        let op = try cache.value(for: key) {
+            try DNNLOperation("int8 dequantization of \(x.shape)") { err, len in
+                nf_dnnl_dequantize_create(Int64(x.n), Int64(x.c), Int64(x.h), Int64(x.w), step, signed ? 1 : 0, err, len)
+            }
+        }
+        let y = BlockedTensor(n: x.n, c: x.c, h: x.h, w: x.w, layout: x.layout)
+        try op.execute(x.pointer, nil, y.pointer)
+        return y
+    }
+
     /// Channel means `[N, C]` (plain), as `globalAveragePool`.
     public static func globalAveragePool(_ x: BlockedTensor) throws -> Tensor {
         x.requireFP32()

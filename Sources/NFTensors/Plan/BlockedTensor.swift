@@ -18,6 +18,9 @@ public final class BlockedTensor: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<Float>
     /// Floats the buffer holds (as many as FP32 values would need, whatever `element` is).
     let count: Int
+    /// The tensor whose buffer this one reads as another element (`init(viewing:as:)`); nil where
+    /// this one owns its buffer.
+    private let base: BlockedTensor?
 
     /// An uninitialized buffer of this shape (every step writes all of its output).
     public init(n: Int, c: Int, h: Int, w: Int, layout: PlanLayout = .blocked, element: PlanElement = .f32) {
@@ -29,9 +32,25 @@ public final class BlockedTensor: @unchecked Sendable {
         self.element = element
         count = Int(nf_blocked_count(layout.rawValue, Int64(n), Int64(c), Int64(h), Int64(w)))
         pointer = BufferPool.shared.take(max(count, 1))
+        base = nil
     }
 
-    deinit { BufferPool.shared.give(pointer, count: max(count, 1)) }
+    /// `other`'s buffer, read as `element` from now on: where a step overwrote it with values of
+    /// another quantization step (an int8 residual sum written in place). `other` must not be
+    /// read again.
+    public init(viewing other: BlockedTensor, as element: PlanElement) {
+        n = other.n
+        c = other.c
+        h = other.h
+        w = other.w
+        layout = other.layout
+        self.element = element
+        pointer = other.pointer
+        count = other.count
+        base = other.base ?? other
+    }
+
+    deinit { if base == nil { BufferPool.shared.give(pointer, count: max(count, 1)) } }
 
     public var shape: [Int] { [n, c, h, w] }
 
@@ -80,7 +99,10 @@ public enum PlanLayout: Int32, Sendable, Hashable {
 /// What a plan activation's buffer holds. FP32 between steps; but a convolution whose output
 /// only the next convolution reads may write it in that convolution's input format, which
 /// then skips its own conversion: u8 or s8 values `round(x / scale)` between int8 convolutions,
-/// bf16 between bf16 ones. Every other step reads and writes FP32.
+/// bf16 between bf16 ones. An int8 ResNet also keeps its residual stream so: a block's input,
+/// quantized once, is read by its first convolution and added by its last, which writes the
+/// block's output quantized for the next block (`ResNetPlan`). Every other step reads and writes
+/// FP32.
 public enum PlanElement: Sendable, Hashable, CustomStringConvertible {
     case f32
     case bf16
