@@ -24,8 +24,9 @@ random weights (fixed seed), input N(0,1) [batch, in_chans, size, size];
                 e.g. nf_resnet50's weight standardization, so that every Conv gets constant int8 weights), then
                 quantize_static: QDQ format, per_channel=True, activations QUInt8, weights QInt8,
                 reduce_range=False (True with --ort-reduce-range), CalibrationMethod.MinMax, calibrated on
-                --calibration-images N(0,1) images [1, in_chans, size, size] from
-                numpy.random.default_rng(seed + 1), one image per calibration call (at --batch B > 1 the
+                --calibration-images N(0,1) images [1, in_chans, size, size]: the images `nfserve calibrate
+                --dataset gaussian --seed S` calibrates nfserve-int8 on (gaussian_images: nfserve's own
+                SplitMix64 generator, seed --seed), one image per calibration call (at --batch B > 1 the
                 export's input is [B, ...]: each call takes B of them, the last call wrapping around to the
                 first ones; MinMax ranges are min/max over all images, so they are the same). Timed like
                 onnxruntime (same session options).
@@ -37,7 +38,8 @@ random weights (fixed seed), input N(0,1) [batch, in_chans, size, size];
   nfserve:      the same timm weights saved as a checkpoint folder (config.json + model.safetensors, F32)
                 in a temp dir, timed by `nfserve bench --model DIR --threads threads` (its execution plan);
   nfserve-int8: the same weights in a checkpoint folder of its own, `nfserve calibrate --model DIR
-                --dataset gaussian --limit N --seed S` (N = --calibration-images, S = --seed) once before
+                --dataset gaussian --limit N --seed S` (N = --calibration-images, S = --seed; the same
+                images as onnxruntime-int8's) and `nfserve precision` on the agreement set once before
                 the rounds, then timed by the same `nfserve bench` with `--precision int8`.
   nfserve-bf16: the FP32 folder, timed by `nfserve bench --precision bf16` (no calibration; needs an
                 AVX-512 CPU, else nfserve refuses and the line is an error).
@@ -58,8 +60,9 @@ norms, activations and the weight standardization are not counted). Extra fields
 FLOPs of one forward at this batch, in GFLOP), "model_args"; for onnxruntime "exporter", "opset"
 (of the exported file) and "max_abs_diff" (ORT output vs PyTorch eager on the same input).
 For onnxruntime-int8, openvino-fp32 and openvino, agreement with PyTorch eager FP32 over an agreement
-set: the timed batch followed by --agreement-images more N(0,1) images (numpy default_rng(seed + 2)),
-rounded up to whole batches of --batch (the export has a fixed batch), each batch run through the
+set: --agreement-images N(0,1) images from nfserve's generator, rounded up to chunks of 16 (chunk j
+with seed --seed + 2 + j: `nfserve precision` takes 16 images a run), run in batches of --batch (the
+export has a fixed batch), each batch through the
 runtime and through PyTorch eager: "top1_agreement" (fraction of the set whose argmax equals eager's),
 "max_abs_diff" (max |logit difference| over the set), "agreement_images" (its size), and for scale
 "ref_max_abs_logit" (max |eager logit|) and "ref_top1_classes" (how many distinct classes eager's argmax
@@ -68,8 +71,11 @@ top1_agreement is a coarse signal there; the onnxruntime runtime keeps its singl
 onnxruntime-int8: "exporter", "opset", "quant_pre_process" (whether it succeeded), "reduce_range",
 "calibration_images"; openvino*: "ov_precision" (compiled.get_property("INFERENCE_PRECISION_HINT"):
 the precision OpenVINO actually chose), "ov_version", "exporter", "opset". nfserve-int8's line is
-`nfserve bench`'s with "calibration" (what `nfserve calibrate` printed); no agreement (nfserve
-reports its own). A runtime that fails inside a list or lowprecision run prints
+`nfserve bench`'s with "calibration" (what `nfserve calibrate` printed) and the agreement on the same
+set from `nfserve precision --input gaussian --batch 16 --seed S+2+j` (its int8 plan against its FP32
+plan, which follows timm's FP32 to float rounding): "top1_agreement", "max_abs_diff",
+"agreement_images", "agreement_reference" ("nfserve FP32"), and the diagnostic's SQNRs "logits_sqnr_db"
+and "site_sqnr_db" (first and last block). A runtime that fails inside a list or lowprecision run prints
 {"runtime", "error", ...} instead and the others go on (exit status 1 at the end); with the older
 choices (all, both, nfserve, torch, onnxruntime) a failure stops the run as before.
 Progress and warnings go to stderr.
@@ -246,9 +252,24 @@ def ort_session(a, path):
 
 
 def gaussian_images(seed, count, shape):
-    """`count` N(0,1) float32 images of shape [C, H, W] from numpy default_rng(seed)."""
+    """`count` N(0,1) float32 images of shape [C, H, W]: nfserve's own gaussian input (`nfserve calibrate
+    --dataset gaussian --seed S`, `nfserve precision --input gaussian --seed S`), so that every runtime
+    calibrates on, and is compared on, the same images. Value i (row-major over [count, C, H, W]) is
+    float32(sqrt(-2 ln u1) cos(2 pi u2)) with u1, u2 draws 2i+1, 2i+2 of SplitMix64(seed) mapped to
+    ((z >> 11) + 0.5) / 2^53 (Sources/NFLayers/RandomNormal.swift), vectorized; numpy's log and cos may
+    differ from glibc's in the last bit of a double, which float32 rounding hides but for rare values."""
     import numpy as np
-    return np.random.default_rng(seed).standard_normal((count, *shape), dtype=np.float32)
+    n = count * int(np.prod(shape))
+    k = np.arange(1, 2 * n + 1, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        z = np.uint64(seed) + k * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    u = ((z >> np.uint64(11)).astype(np.float64) + 0.5) / 9007199254740992.0
+    del z, k
+    values = np.sqrt(-2.0 * np.log(u[0::2])) * np.cos(2.0 * np.pi * u[1::2])
+    return values.astype(np.float32).reshape((count, *shape))
 
 
 def quantize_ort(a, path, tmp, x):
@@ -273,7 +294,7 @@ def quantize_ort(a, path, tmp, x):
         log(f"[peers] warning: quant_pre_process failed ({type(e).__name__}: {first}); quantizing the unprocessed export")
 
     batch = x.shape[0]
-    images = gaussian_images(a.seed + 1, a.calibration_images, tuple(x.shape[1:]))
+    images = gaussian_images(a.seed, a.calibration_images, tuple(x.shape[1:]))
     calls = math.ceil(len(images) / batch)
 
     class Reader(CalibrationDataReader):
@@ -305,22 +326,38 @@ def quantize_ort(a, path, tmp, x):
     return qpath, preprocessed
 
 
+# `nfserve precision` takes at most 16 images a run (SignalPropagationLimits.maxBatch).
+AGREEMENT_CHUNK = 16
+
+
+def agreement_seeds(a):
+    """The agreement set: --agreement-images rounded up to chunks of 16 N(0,1) images, chunk j from
+    nfserve's generator with seed --seed + 2 + j (what `nfserve precision --batch 16 --seed S` compares)."""
+    return [a.seed + 2 + j for j in range(max(1, math.ceil(a.agreement_images / AGREEMENT_CHUNK)))]
+
+
+def agreement_set(a, shape):
+    import numpy as np
+    return np.concatenate([gaussian_images(seed, AGREEMENT_CHUNK, shape) for seed in agreement_seeds(a)])
+
+
 def agreement(a, model, x, run_batch):
     """Top-1 agreement and max |logit difference| of run_batch (numpy [B, C, H, W] -> logits) with PyTorch
-    eager FP32 over the timed batch x and --agreement-images more Gaussian images (seed + 2), rounded up to
-    whole batches of x's batch size."""
+    eager FP32 over the agreement set (agreement_set: the images `nfserve precision` compares
+    nfserve-int8 on), in batches of x's batch size (the last one filled up with the first images, which
+    are not counted twice)."""
     import numpy as np
     import torch
     batch = x.shape[0]
-    extra = math.ceil(a.agreement_images / batch) * batch
-    images = gaussian_images(a.seed + 2, extra, tuple(x.shape[1:]))
-    batches = [x.numpy()] + [images[i:i + batch] for i in range(0, extra, batch)]
+    images = agreement_set(a, tuple(x.shape[1:]))
+    count = len(images)
     agree, total, max_diff, max_ref, classes = 0, 0, 0.0, 0.0, set()
-    for b in batches:
-        b = np.ascontiguousarray(b)
+    for i in range(0, count, batch):
+        real = min(batch, count - i)
+        b = np.ascontiguousarray(np.concatenate([images[i:i + real], images[:batch - real]]))
         with torch.inference_mode():
-            ref = model(torch.from_numpy(b)).numpy()
-        out = np.asarray(run_batch(b)).reshape(ref.shape)
+            ref = model(torch.from_numpy(b)).numpy()[:real]
+        out = np.asarray(run_batch(b))[:real].reshape(ref.shape)
         agree += int((out.argmax(axis=1) == ref.argmax(axis=1)).sum())
         total += b.shape[0]
         max_diff = max(max_diff, float(np.abs(out - ref).max()))
@@ -583,6 +620,45 @@ def calibrate_nfserve(a, checkpoint):
         return None
 
 
+def nfserve_agreement(a, checkpoint):
+    """`nfserve precision --model DIR --precision int8 --input gaussian --batch 16 --size S --seed SEED`
+    for each chunk of the agreement set (agreement_seeds): the calibrated int8 plan against nfserve's FP32
+    plan on the images the other runtimes are compared on. Returns {"top1_agreement", "max_abs_diff",
+    "agreement_images", "agreement_reference": "nfserve FP32", "logits_sqnr_db", "site_sqnr_db": [first
+    block, last block]} (agreement over all images, the largest difference, the SQNRs' median over the
+    chunks). Raises RuntimeFailure (as nfserve-int8's) if it fails."""
+    agree, max_diff, logit_sqnr, first, last = 0.0, 0.0, [], [], []
+    for seed in agreement_seeds(a):
+        cmd = [a.nfserve, "precision", "--model", checkpoint, "--precision", "int8", "--input", "gaussian",
+               "--batch", str(AGREEMENT_CHUNK), "--size", str(a.size), "--seed", str(seed)]
+        log(f"[peers] nfserve-int8: {' '.join(cmd)}")
+        try:
+            rc, out, err = run_cmd(cmd)
+        except OSError as e:
+            raise RuntimeFailure("nfserve-int8", cmd, None, f"{type(e).__name__}: {e}") from e
+        if rc != 0:
+            raise RuntimeFailure("nfserve-int8", cmd, rc, "nfserve precision: " + failure_message(out, err, rc))
+        try:
+            report = last_json(out) or {}
+            logits = report["logits"]
+            sites = [s["sqnr_db"] for s in report["sites"] if s.get("sqnr_db") is not None]
+            agree += logits["top1_agreement"] * AGREEMENT_CHUNK
+            max_diff = max(max_diff, logits["max_abs_difference"])
+            logit_sqnr.append(logits["error"]["sqnr_db"])
+            first.append(sites[0])
+            last.append(sites[-1])
+        except (ValueError, KeyError, TypeError, IndexError) as e:
+            raise RuntimeFailure("nfserve-int8", cmd, rc, f"nfserve precision: unexpected report ({e})") from e
+    count = AGREEMENT_CHUNK * len(agreement_seeds(a))
+    median = lambda v: round(statistics.median(x for x in v if x is not None), 2) if any(x is not None for x in v) else None  # noqa: E731
+    result = {"top1_agreement": round(agree / count, 4), "max_abs_diff": float(f"{max_diff:.4g}"),
+              "agreement_images": count, "agreement_reference": "nfserve FP32",
+              "logits_sqnr_db": median(logit_sqnr), "site_sqnr_db": [median(first), median(last)]}
+    log(f"[peers] nfserve-int8 vs nfserve FP32: top-1 agreement {result['top1_agreement']} over {count} images, "
+        f"SQNR first block {result['site_sqnr_db'][:1]} last {result['site_sqnr_db'][1:]} logits {result['logits_sqnr_db']}")
+    return result
+
+
 def is_low_precision(rt, results):
     if rt == "onnxruntime-int8":
         return True
@@ -616,13 +692,14 @@ def main():
         checkpoints = {rt: checkpoint for rt in runtimes}
         if any(rt in NFSERVE_RUNTIMES for rt in runtimes):
             export_checkpoint(a, checkpoint)
-        calibration = None
+        calibration, int8_agreement = None, {}
         if "nfserve-int8" in runtimes:
             # a folder of its own, so that calibration.json leaves the FP32 run's folder as it was
             checkpoints["nfserve-int8"] = os.path.join(tmp, "int8", a.model)
             copy_checkpoint(checkpoint, checkpoints["nfserve-int8"])
             try:
                 calibration = calibrate_nfserve(a, checkpoints["nfserve-int8"])
+                int8_agreement = nfserve_agreement(a, checkpoints["nfserve-int8"])
             except RuntimeFailure as f:
                 fail(f)
         results = {rt: [] for rt in runtimes}
@@ -631,7 +708,9 @@ def main():
                 if rt in failed:
                     continue
                 log(f"[peers] round {round_ + 1}/{a.rounds}: {rt}")
-                extra = {"calibration": calibration} if rt == "nfserve-int8" and calibration is not None else None
+                extra = None
+                if rt == "nfserve-int8" and calibration is not None:
+                    extra = {"calibration": calibration, **int8_agreement}
                 try:
                     results[rt].append(run_child(a, rt, checkpoints[rt], extra))
                 except RuntimeFailure as f:
