@@ -89,7 +89,12 @@ fail:
 
 nf_dnnl_op *nf_dnnl_pool_create(int32_t layout, int64_t n, int64_t c, int64_t ih, int64_t iw, int64_t kernel, int64_t stride,
                                 int64_t pad_top, int64_t pad_left, int64_t pad_bottom, int64_t pad_right,
-                                int32_t average, char *err, size_t err_len) {
+                                int32_t average, int32_t element, char *err, size_t err_len) {
+    const dnnl_data_type_t dt = element == NF_SOURCE_U8 ? dnnl_u8 : element == NF_SOURCE_S8 ? dnnl_s8 : dnnl_f32;
+    if ((dt != dnnl_f32 && (average || NF_LAYOUT_TAG(layout) != dnnl_nhwc)) || (dt == dnnl_f32 && element != NF_SOURCE_F32)) {
+        snprintf(err, err_len, "pooling takes FP32, or u8 and s8 levels (channels-last, max pooling only)");
+        return NULL;
+    }
     nf_dnnl_op *op = new_op(OP_UNARY, err, err_len);
     if (!op) return NULL;
     const int64_t oh = (ih + pad_top + pad_bottom - kernel) / stride + 1;
@@ -99,8 +104,8 @@ nf_dnnl_op *nf_dnnl_pool_create(int32_t layout, int64_t n, int64_t c, int64_t ih
     dnnl_dims_t pad_l = {pad_top, pad_left}, pad_r = {pad_bottom, pad_right};
     dnnl_memory_desc_t src, dst;
     dnnl_pooling_desc_t desc;
-    CHECK(dnnl_memory_desc_init_by_tag(&src, 4, src_dims, dnnl_f32, NF_LAYOUT_TAG(layout)), "source descriptor");
-    CHECK(dnnl_memory_desc_init_by_tag(&dst, 4, dst_dims, dnnl_f32, NF_LAYOUT_TAG(layout)), "destination descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&src, 4, src_dims, dt, NF_LAYOUT_TAG(layout)), "source descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&dst, 4, dst_dims, dt, NF_LAYOUT_TAG(layout)), "destination descriptor");
     CHECK(dnnl_pooling_forward_desc_init(&desc, dnnl_forward_inference,
                                          average ? dnnl_pooling_avg_exclude_padding : dnnl_pooling_max,
                                          &src, &dst, strides, kernels, pad_l, pad_r), "pooling descriptor");

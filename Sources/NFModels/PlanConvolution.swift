@@ -105,15 +105,19 @@ struct PlanConvolution: Sendable {
     }
 
     /// The first convolution of a plan, reading the plain input: FP32, or int8 where its range was
-    /// calibrated (shown to a calibrating observer first, in the plan's layout).
+    /// calibrated (shown to a calibrating observer first, in the plan's layout). `next`: as in
+    /// `blocked(_:...)`, for an int8 one.
     func blocked(
         plain x: Tensor, activation: Activation = .identity, activationScale: Float = 1, layout: PlanLayout,
-        _ observer: PlanObserver
+        next: PlanConvolution? = nil, _ observer: PlanObserver
     ) throws -> BlockedTensor {
         if observer.convolutionInputs { try observer.convolutionInput(name, try BlockedTensor(x, layout: layout)) }
         switch kernel {
         case let .fp32(fp32): return try fp32.blocked(plain: x, activation: activation, activationScale: activationScale, layout: layout)
-        case let .int8(int8): return try int8.blocked(plain: x, activation: activation, activationScale: activationScale)
+        case let .int8(int8):
+            var output = observer.convolutionInputs ? PlanElement.f32 : next?.inputElement ?? .f32
+            if output == .bf16 { output = .f32 }
+            return try int8.blocked(plain: x, activation: activation, activationScale: activationScale, output: output)
         case .bf16: throw TensorError("\(name): the first convolution of a bf16 plan runs in FP32")
         }
     }

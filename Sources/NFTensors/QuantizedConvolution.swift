@@ -178,11 +178,13 @@ public final class QuantizedConvolution: Sendable {
 
     /// The first convolution of a plan, reading the plain `[N, C, H, W]` network input: quantized
     /// straight from NCHW to channels-last u8 or s8 (one pass), then `blocked`.
-    public func blocked(plain x: Tensor, activation: Activation = .identity, activationScale: Float = 1) throws -> BlockedTensor {
+    public func blocked(
+        plain x: Tensor, activation: Activation = .identity, activationScale: Float = 1, output element: PlanElement = .f32
+    ) throws -> BlockedTensor {
         let (n, c, h, w) = x.nchw
         let input = BlockedTensor(n: n, c: c, h: h, w: w, layout: .channelsLast, element: inputElement)
         try x.storage.withUnsafeBufferPointer { try quantizer(x.shape, fromPlain: true).execute($0.baseAddress!, nil, input.pointer) }
-        return try blocked(input, activation: activation, activationScale: activationScale)
+        return try blocked(input, activation: activation, activationScale: activationScale, output: element)
     }
 
     /// FP32 (channels-last, or plain NCHW) to this convolution's input element, one per shape.

@@ -157,6 +157,25 @@ import Testing
         }
     }
 
+    /// Max pooling of u8 levels (an int8 ResNet's stem) gives the levels of the FP32 max pooling:
+    /// quantizing is monotone (average pooling of levels would round: only FP32 is averaged).
+    @Test func maxPoolingPoolsLevels() throws {
+        var r = TestRandom(seed: 47)
+        let x = Tensor(shape: [2, 20, 11, 9], storage: r.tensor([2, 20, 11, 9]).storage.map { max(0, $0) })
+        let reader = QuantizedConvolution(
+            Convolution(
+                geometry: ConvolutionGeometry(inChannels: 20, outChannels: 4, kernel: 1, padding: .symmetric(0, 0)), weight: r.tensor([4, 20, 1, 1]),
+                bias: nil),
+            input: ActivationRange(min: 0, max: x.storage.max()! * 0.9))
+        let fp32 = try BlockedTensor(x, layout: .channelsLast)
+        let pooled = try BlockedOperations.pool(
+            reader.quantized(fp32), kernel: 3, stride: 2, padding: 1, ceilMode: false, average: false)
+        #expect(pooled.element == reader.inputElement)
+        let expected = try reader.quantized(
+            BlockedOperations.pool(fp32, kernel: 3, stride: 2, padding: 1, ceilMode: false, average: false))
+        #expect(try BlockedOperations.dequantized(pooled).plain() == BlockedOperations.dequantized(expected).plain())
+    }
+
     @Test func channelsLastStepsMatchTheBlockedOnes() throws {
         var r = TestRandom(seed: 3)
         let x = r.tensor([2, 21, 9, 7]), y = r.tensor([2, 21, 9, 7]), gate = r.tensor([2, 21])

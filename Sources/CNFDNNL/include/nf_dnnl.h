@@ -113,10 +113,11 @@ typedef struct nf_dnnl_op nf_dnnl_op;
 nf_dnnl_op *nf_dnnl_reorder_create(int32_t layout, int64_t n, int64_t c, int64_t h, int64_t w, int32_t to_blocked,
                                    char *err, size_t err_len);
 /// Max pooling (`average` == 0; padding is -inf) or average pooling excluding padding, nChw16c in
-/// and out; the output size follows from the padding given.
+/// and out; the output size follows from the padding given. `element` (an nf_source_type): f32, or
+/// for max pooling in NF_NHWC u8 or s8 levels (max pooling commutes with quantization).
 nf_dnnl_op *nf_dnnl_pool_create(int32_t layout, int64_t n, int64_t c, int64_t ih, int64_t iw, int64_t kernel, int64_t stride,
                                 int64_t pad_top, int64_t pad_left, int64_t pad_bottom, int64_t pad_right,
-                                int32_t average, char *err, size_t err_len);
+                                int32_t average, int32_t element, char *err, size_t err_len);
 /// An activation over an nChw16c tensor (source and destination may be the same buffer).
 nf_dnnl_op *nf_dnnl_eltwise_create(int32_t layout, int64_t n, int64_t c, int64_t h, int64_t w, int32_t activation,
                                    char *err, size_t err_len);

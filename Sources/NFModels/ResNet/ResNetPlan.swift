@@ -51,7 +51,7 @@ struct ConvNormStep: Sendable {
             _ conv: PlanConvolution, activation: Activation, sum: BlockedTensor?, after: Activation, next: PlanConvolution? = nil
         ) throws -> BlockedTensor {
             switch x {
-            case let .plain(t): return try conv.blocked(plain: t, activation: activation, layout: layout, observer)
+            case let .plain(t): return try conv.blocked(plain: t, activation: activation, layout: layout, next: next, observer)
             case let .blocked(b):
                 return try conv.blocked(b, activation: activation, accumulatingInto: sum, after: after, next: next, observer)
             }
@@ -116,9 +116,13 @@ struct ResNetPlan: ExecutionPlan {
 
     func logits(_ input: Tensor, observer: (any ForwardObserver)?, stepBoundary: (() -> Void)?) throws -> Tensor {
         let observer = PlanObserver(observer: observer, stepBoundary: stepBoundary)
-        var x = try stem[0](.plain(input), relu: true, layout: layout, observer)
+        // In an int8 plan the stem's last convolution writes the first block's input element:
+        // max pooling commutes with quantization (a monotone rounding), so it pools the levels.
+        let observed = observer.normalizationInputs || observer.blocks || observer.convolutionInputs
+        let afterStem = observed ? nil : blocks.first.flatMap { quantizedInput($0) == nil ? nil : $0.steps[0] }
+        var x = try stem[0](.plain(input), relu: true, next: stem.count > 1 ? stem[1] : afterStem, layout: layout, observer)
         for (i, step) in stem.enumerated().dropFirst() {
-            x = try step(.blocked(x), relu: true, next: i + 1 < stem.count ? stem[i + 1] : nil, layout: layout, observer)
+            x = try step(.blocked(x), relu: true, next: i + 1 < stem.count ? stem[i + 1] : afterStem, layout: layout, observer)
         }
         x = try BlockedOperations.pool(x, kernel: 3, stride: 2, padding: 1, ceilMode: false, average: false)
         try observer.block(.stemOutput, x)

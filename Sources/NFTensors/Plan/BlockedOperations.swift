@@ -8,32 +8,35 @@ public enum BlockedOperations {
     private struct Key: Hashable, Sendable {
         var kind: Int, n: Int, c: Int, h: Int, w: Int, a: Int, b: Int, cc: Int, d: Int, e: Int
         var layout = PlanLayout.blocked
+        var element: Int32 = 0
     }
     private static let cache = PrimitiveCache<Key, DNNLOperation>(capacity: 4096)
 
     /// `maxPool2d` (padding -inf) or `avgPool2d` without counting padding (ceil mode by the
-    /// extra right/bottom padding, which average pooling then excludes, as ATen does).
+    /// extra right/bottom padding, which average pooling then excludes, as ATen does). Max pooling
+    /// also takes an int8 plan's u8 or s8 levels (into the same element: the maximum of the levels
+    /// is the level of the maximum).
     public static func pool(
         _ x: BlockedTensor, kernel: Int, stride: Int, padding: Int, ceilMode: Bool,
         average: Bool
     ) throws -> BlockedTensor {
-        x.requireFP32()
+        if average || x.element == .bf16 { x.requireFP32() }
         let oh = poolingOutputSize(x.h, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
         let ow = poolingOutputSize(x.w, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
         // The far padding that makes oneDNN's floor formula give the (ceil-mode) output size.
         let bottom = (oh - 1) * stride + kernel - x.h - padding, right = (ow - 1) * stride + kernel - x.w - padding
         let key = Key(
             kind: average ? 1 : 0, n: x.n, c: x.c, h: x.h, w: x.w, a: kernel, b: stride, cc: padding,
-            d: bottom, e: right, layout: x.layout)
+            d: bottom, e: right, layout: x.layout, element: Int32(x.element.sourceType.rawValue))
         let op = try cache.value(for: key) {
             try DNNLOperation("pooling on \(x.shape)") { err, len in
                 nf_dnnl_pool_create(
                     x.layout.rawValue, Int64(x.n), Int64(x.c), Int64(x.h), Int64(x.w), Int64(kernel), Int64(stride),
                     Int64(padding), Int64(padding), Int64(max(bottom, 0)), Int64(max(right, 0)),
-                    average ? 1 : 0, err, len)
+                    average ? 1 : 0, Int32(x.element.sourceType.rawValue), err, len)
             }
         }
-        let y = BlockedTensor(n: x.n, c: x.c, h: oh, w: ow, layout: x.layout)
+        let y = BlockedTensor(n: x.n, c: x.c, h: oh, w: ow, layout: x.layout, element: x.element)
         try op.execute(x.pointer, nil, y.pointer)
         return y
     }
@@ -109,7 +112,7 @@ public enum BlockedOperations {
                     let k = max(x.h, x.w)
                     return nf_dnnl_pool_create(
                         x.layout.rawValue, Int64(x.n), Int64(x.c), Int64(x.h), Int64(x.w), Int64(k), Int64(k),
-                        0, 0, Int64(k - x.h), Int64(k - x.w), 1, err, len)
+                        0, 0, Int64(k - x.h), Int64(k - x.w), 1, Int32(NF_SOURCE_F32.rawValue), err, len)
                 }
             }
             pooled = BlockedTensor(n: x.n, c: x.c, h: 1, w: 1, layout: x.layout)
