@@ -89,9 +89,12 @@ import Testing
         #expect(inference.batchers.batcher(for: model).passes == 3)  // 4 + 4 + 2
     }
 
+    /// The delay is long and the batch small: the second request fills it and the pass starts
+    /// at once. (With 2 s and batches of 8, a test task starved of the 2 cores for 2 s by other
+    /// suites missed the wait, and `waitUntil` then looped forever: it hung a full run once.)
     @Test func aDelayLetsARequestWaitForCompany() async throws {
         let pool = ComputePool(maxQueued: 64)
-        let inference = Self.inference(pool: pool, policy: BatchingPolicy(maxBatchSize: 8, maxDelay: .seconds(2)))
+        let inference = Self.inference(pool: pool, policy: BatchingPolicy(maxBatchSize: 2, maxDelay: .seconds(600)))
         let model = TestCheckpoints.tiny
         let first = Task { try await inference.logits(model, input: Self.input(0)) }
         await Self.waitUntil { inference.batchers.batcher(for: model).waiting == 1 }

@@ -602,18 +602,24 @@ def run_child(a, runtime, checkpoint, extra=None):
     return result
 
 
-def calibrate_nfserve(a, checkpoint):
-    """`nfserve calibrate --model DIR --dataset gaussian --limit N --seed S`: returns what it printed (its
-    JSON line, if any). Raises RuntimeFailure (as nfserve-int8's) if it fails."""
-    cmd = [a.nfserve, "calibrate", "--model", checkpoint, "--dataset", "gaussian",
-           "--limit", str(a.calibration_images), "--seed", str(a.seed)]
+def int8_step(cmd):
+    """Runs one of nfserve-int8's preparation commands (`nfserve calibrate`, `nfserve precision`); returns
+    (its exit status, its stdout). Raises RuntimeFailure (as nfserve-int8's) if it fails."""
     log(f"[peers] nfserve-int8: {' '.join(cmd)}")
     try:
         rc, out, err = run_cmd(cmd)
     except OSError as e:
         raise RuntimeFailure("nfserve-int8", cmd, None, f"{type(e).__name__}: {e}") from e
     if rc != 0:
-        raise RuntimeFailure("nfserve-int8", cmd, rc, "nfserve calibrate: " + failure_message(out, err, rc))
+        raise RuntimeFailure("nfserve-int8", cmd, rc, f"nfserve {cmd[1]}: " + failure_message(out, err, rc))
+    return rc, out
+
+
+def calibrate_nfserve(a, checkpoint):
+    """`nfserve calibrate --model DIR --dataset gaussian --limit N --seed S`: returns what it printed (its
+    JSON line, if any). Raises RuntimeFailure (as nfserve-int8's) if it fails."""
+    _, out = int8_step([a.nfserve, "calibrate", "--model", checkpoint, "--dataset", "gaussian",
+                        "--limit", str(a.calibration_images), "--seed", str(a.seed)])
     try:
         return last_json(out)
     except ValueError:
@@ -631,13 +637,7 @@ def nfserve_agreement(a, checkpoint):
     for seed in agreement_seeds(a):
         cmd = [a.nfserve, "precision", "--model", checkpoint, "--precision", "int8", "--input", "gaussian",
                "--batch", str(AGREEMENT_CHUNK), "--size", str(a.size), "--seed", str(seed)]
-        log(f"[peers] nfserve-int8: {' '.join(cmd)}")
-        try:
-            rc, out, err = run_cmd(cmd)
-        except OSError as e:
-            raise RuntimeFailure("nfserve-int8", cmd, None, f"{type(e).__name__}: {e}") from e
-        if rc != 0:
-            raise RuntimeFailure("nfserve-int8", cmd, rc, "nfserve precision: " + failure_message(out, err, rc))
+        rc, out = int8_step(cmd)
         try:
             report = last_json(out) or {}
             logits = report["logits"]

@@ -38,7 +38,7 @@ public final class BlockedTensor: @unchecked Sendable {
     /// `other`'s buffer, read as `element` from now on: where a step overwrote it with values of
     /// another quantization step (an int8 residual sum written in place). `other` must not be
     /// read again.
-    public init(viewing other: BlockedTensor, as element: PlanElement) {
+    init(viewing other: BlockedTensor, as element: PlanElement) {
         n = other.n
         c = other.c
         h = other.h
