@@ -63,7 +63,8 @@ Checks (the script stops if one fails):
     every BatchNorm folded too, within 1e-5;
   - the rounding helpers (half-even input, half-away weights) on known values.
 
-What the run shows (torch 2.15.0, timm 1.0.31; site SQNRs from the first block to the last):
+What the run shows (torch 2.15.0, timm 1.0.31; resnet50's line with torch 2.13.0 CPU, with which its
+fixture was last written; site SQNRs from the first block to the last):
   resnet50      sites 35.6 -> 31.7 dB (stem: FP32 conv only, null), logits 27.7 dB, top-1 1/1
   nf_resnet26   sites 43.0 -> 17.2 dB, logits 19.0 dB, top-1 2/2: stage 3 (2x2 maps) clamps up to 2.3%
                 of its inputs (the fixture's input exceeds the 4-image calibration); unclamped ~24 dB
