@@ -28,13 +28,8 @@ import Testing
     @Test(.enabled(if: BFloat16Convolution.isAvailable, "oneDNN has no bf16 convolution on this CPU"), arguments: 0..<12)
     func matchesTheReferenceOfTheSameArithmetic(seed: Int) throws {
         var r = TestRandom(seed: UInt64(seed) + 300)
-        let groups = seed % 4 == 3 ? 2 : 1
-        let inC = groups * r.int(3...40), outC = groups * r.int(1...36)
-        let kernel = [1, 3, 3, 5][r.int(0...3)]
-        let g = ConvolutionGeometry(
-            inChannels: inC, outChannels: outC, kernel: kernel, stride: r.int(1...2), dilation: 1, groups: groups,
-            padding: .symmetric(kernel / 2, kernel / 2))
-        let n = r.int(1...2), h = r.int(kernel...13), w = r.int(kernel...11)
+        let (g, n, h, w) = r.convolutionCase(seed: seed, inputs: 40, outputs: 36)
+        let inC = g.inChannels, outC = g.outChannels
         let input = r.tensor([n, inC, h, w]), weight = r.tensor(g.weightShape), bias = seed % 3 == 0 ? nil : r.tensor([outC])
         let layout: PlanLayout = seed % 2 == 0 ? .blocked : .channelsLast
         let bf16 = BFloat16Convolution(Convolution(geometry: g, weight: weight, bias: bias))

@@ -40,13 +40,8 @@ import Testing
     @Test(arguments: 0..<16)
     func matchesTheReferenceOfTheSameArithmetic(seed: Int) throws {
         var r = TestRandom(seed: UInt64(seed) + 100)
-        let groups = seed % 4 == 3 ? 2 : 1
-        let inC = groups * r.int(3...24), outC = groups * r.int(1...20)
-        let kernel = [1, 3, 3, 5][r.int(0...3)]
-        let g = ConvolutionGeometry(
-            inChannels: inC, outChannels: outC, kernel: kernel, stride: r.int(1...2), dilation: 1, groups: groups,
-            padding: .symmetric(kernel / 2, kernel / 2))
-        let n = r.int(1...2), h = r.int(kernel...13), w = r.int(kernel...11)
+        let (g, n, h, w) = r.convolutionCase(seed: seed, inputs: 24, outputs: 20)
+        let inC = g.inChannels, outC = g.outChannels
         // Half the cases non-negative (after ReLU: u8), half signed (s8).
         var input = r.tensor([n, inC, h, w])
         if seed % 2 == 0 { input = Tensor(shape: input.shape, storage: input.storage.map { max(0, $0) * 3 }) }
