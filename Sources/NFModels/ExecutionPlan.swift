@@ -55,6 +55,9 @@ struct PlanObserver {
     let blocks: Bool
     /// It reads what each convolution reads (calibration).
     let convolutionInputs: Bool
+    /// It reads some activation: every one it may read stays FP32 (an int8 plan's quantized
+    /// residual stream is off).
+    var readsActivations: Bool { normalizationInputs || blocks || convolutionInputs }
 
     init(observer: (any ForwardObserver)?, stepBoundary: (() -> Void)? = nil) {
         self.observer = observer

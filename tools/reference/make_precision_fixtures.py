@@ -350,13 +350,14 @@ def run(model, x, convs=None, quantized=None, factors=None, ranges=None, float64
     if quantized is not None:
         handles += attach_residual_quantization(model, quantized, ranges)
     patched = []
+    folds = batchnorm_after(model) if fold else {}
     try:
         for name, conv in (convs or {}).items():
             quant = None
             if quantized is not None and name in quantized:
                 c = factors.get(name, np.float32(1))
                 quant = (c,) + input_quantizer(ranges[name])
-            bn = batchnorm_after(model).get(name) if name in fold else None
+            bn = folds.get(name) if name in fold else None
             folded = None
             if bn is not None:
                 folded = folded_weight_and_bias(conv, bn)

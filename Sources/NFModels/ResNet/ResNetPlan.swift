@@ -118,7 +118,7 @@ struct ResNetPlan: ExecutionPlan {
         let observer = PlanObserver(observer: observer, stepBoundary: stepBoundary)
         // In an int8 plan the stem's last convolution writes the first block's input element:
         // max pooling commutes with quantization (a monotone rounding), so it pools the levels.
-        let observed = observer.normalizationInputs || observer.blocks || observer.convolutionInputs
+        let observed = observer.readsActivations
         let afterStem = observed ? nil : blocks.first.flatMap { quantizedInput($0) == nil ? nil : $0.steps[0] }
         var x = try stem[0](.plain(input), relu: true, next: stem.count > 1 ? stem[1] : afterStem, layout: layout, observer)
         for (i, step) in stem.enumerated().dropFirst() {
@@ -168,7 +168,7 @@ struct ResNetPlan: ExecutionPlan {
     }
 
     private func run(_ block: Block, _ input: BlockedTensor, next: Block?, _ observer: PlanObserver) throws -> BlockedTensor {
-        let observed = observer.normalizationInputs || observer.blocks || observer.convolutionInputs
+        let observed = observer.readsActivations
         var x = input
         if !observed, x.element == .f32, let first = quantizedInput(block) { x = try first.quantized(x) }
         var y = x
