@@ -112,7 +112,7 @@ public final class ComputePool: Sendable {
     /// decoding jobs queued then and returns how many of them were for models whose passes may
     /// run at that boundary (their passes are then waited for, briefly: `Core.handoff`).
     public func decodesAtStepBoundaries(_ decode: @escaping @Sendable () -> Int) {
-        core.boundaryDecoder.withLock { $0 = decode }
+        core.boundaryDecoder.withLock { $0 = BoundaryDecoder(decode: decode) }
     }
 
     /// The time of all the work run at step boundaries so far: a pass's own time is its duration
@@ -120,6 +120,14 @@ public final class ComputePool: Sendable {
     public var interleavedTime: Duration { core.state.withLock { $0.interleavedTotal } }
 
     typealias Job = @Sendable () -> Void
+
+    /// The closure `decodesAtStepBoundaries` sets, in a struct. Not a bare closure in the `Mutex`:
+    /// each read through `withLock` passes the value `inout` through the generic lock, which
+    /// wrapped the closure in two more reabstraction thunks and stored that back, so each step
+    /// boundary called it through a longer chain than the last.
+    struct BoundaryDecoder: Sendable {
+        let decode: @Sendable () -> Int
+    }
 
     /// The state the compute thread and the pool share: the thread ends once the pool is gone and
     /// every job given to it has run.
@@ -139,7 +147,7 @@ public final class ComputePool: Sendable {
         static let handoff = Duration.milliseconds(2)
 
         let state = Mutex(State())
-        let boundaryDecoder = Mutex<(@Sendable () -> Int)?>(nil)
+        let boundaryDecoder = Mutex<BoundaryDecoder?>(nil)
         private let ready = DispatchSemaphore(value: 0)
         private let arrival = DispatchSemaphore(value: 0)
         private let origin = ContinuousClock.now
@@ -185,7 +193,7 @@ public final class ComputePool: Sendable {
             guard let thread = thread.withLock({ $0 }), pthread_equal(thread, pthread_self()) != 0,
                 state.withLock({ !$0.nested && $0.schedule.running != nil })
             else { return }
-            if let decode = boundaryDecoder.withLock({ $0 }) {
+            if let decode = boundaryDecoder.withLock({ $0 })?.decode {
                 // The wait for the decoded requests' passes counts as decoding's time.
                 nested(lane: ComputeSchedule<Job>.decodeLane) { if decode() > 0 { awaitHandoff() } }
             }
