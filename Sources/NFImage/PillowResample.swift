@@ -1,3 +1,4 @@
+import CNFImageCodecs
 import Foundation
 
 /// The resampling filters timm names (timm.data.transforms `_pil_interpolation_to_str`),
@@ -170,8 +171,21 @@ enum PillowResample {
         return verticalPass(temp, rowOffset: rows.lowerBound, coefficients: v)
     }
 
-    /// ImagingResampleHorizontal_8bpc over source rows `rows`.
+    /// ImagingResampleHorizontal_8bpc over source rows `rows`: `nf_resample_horizontal_u8`,
+    /// which sums whole columns (transposed) in an order the compiler vectorises, with AVX2
+    /// where the CPU has it. The same integer sums as `horizontalPassReference`, so the same bytes.
     static func horizontalPass(_ image: Image8, rows: Range<Int>, coefficients co: Coefficients) -> Image8 {
+        Image8(width: co.first.count, height: rows.count, channels: image.channels) { out in
+            let status = nf_resample_horizontal_u8(
+                image.pixels, image.width, image.channels, rows.lowerBound, rows.count, co.first, co.count, co.weights,
+                co.ksize, co.first.count, out.baseAddress)
+            precondition(status == 0, "out of memory resampling an image")
+        }
+    }
+
+    /// ImagingResampleHorizontal_8bpc over source rows `rows`, per output pixel as Pillow
+    /// writes it: the plain kernel `horizontalPass` is tested against.
+    static func horizontalPassReference(_ image: Image8, rows: Range<Int>, coefficients co: Coefficients) -> Image8 {
         let c = image.channels, inW = image.width
         let outW = co.first.count, outH = rows.count
         let ksize = co.ksize
@@ -224,10 +238,23 @@ enum PillowResample {
         }
     }
 
+    /// ImagingResampleVertical_8bpc; `image` row 0 is source row `rowOffset`:
+    /// `nf_resample_vertical_u8` (AVX2 where the CPU has it), the same integer sums as
+    /// `verticalPassReference`.
+    static func verticalPass(_ image: Image8, rowOffset: Int, coefficients co: Coefficients) -> Image8 {
+        let first = co.first.map { $0 - rowOffset }
+        return Image8(width: image.width, height: co.first.count, channels: image.channels) { out in
+            let status = nf_resample_vertical_u8(
+                image.pixels, image.width * image.channels, first, co.count, co.weights, co.ksize, co.first.count,
+                out.baseAddress)
+            precondition(status == 0, "out of memory resampling an image")
+        }
+    }
+
     /// ImagingResampleVertical_8bpc; `image` row 0 is source row `rowOffset`. The taps are
     /// summed row by row into a 32-bit accumulator per byte (same integer sums as Pillow's
-    /// per-pixel loop, in an order the compiler can vectorise).
-    static func verticalPass(_ image: Image8, rowOffset: Int, coefficients co: Coefficients) -> Image8 {
+    /// per-pixel loop): the plain kernel `verticalPass` is tested against.
+    static func verticalPassReference(_ image: Image8, rowOffset: Int, coefficients co: Coefficients) -> Image8 {
         let c = image.channels
         let rowLength = image.width * c
         let outH = co.first.count

@@ -217,6 +217,45 @@ struct ResampleTests {
         }
     }
 
+    /// Bytes that differ between two images (all of them when their shapes differ).
+    static func differingBytes(_ a: Image8, _ b: Image8) -> Int {
+        guard a.width == b.width, a.height == b.height, a.channels == b.channels else { return max(a.pixels.count, b.pixels.count, 1) }
+        return zip(a.pixels, b.pixels).filter { $0 != $1 }.count
+    }
+
+    /// The vectorised passes (`nf_resample_*_u8`) give the bytes of the plain Swift kernels, for
+    /// every filter, grey and RGB, down and up, over all rows or columns and windows of them.
+    @Test func fastPassesEqualThePlainKernels() {
+        var generator = SplitMix64(seed: 11)
+        for channels in [1, 3] {
+            let (width, height) = (47, 23)
+            let pixels = (0..<(width * height * channels)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+            let image = Image8(width: width, height: height, channels: channels, pixels: pixels)
+            for f in Interpolation.allCases {
+                guard let filter = PillowResample.Filter.named(f) else { continue }
+                for (outSize, window) in [(20, 0..<20), (31, 5..<29), (141, 10..<120), (1, 0..<1)] {
+                    let across = PillowResample.coefficients(inSize: width, outSize: outSize, filter: filter, window: window)
+                    for rows in [0..<height, 4..<9] {
+                        let fast = PillowResample.horizontalPass(image, rows: rows, coefficients: across)
+                        let plain = PillowResample.horizontalPassReference(image, rows: rows, coefficients: across)
+                        #expect(
+                            Self.differingBytes(fast, plain) == 0,
+                            "horizontal \(f), \(channels) channels, \(width) to \(outSize) \(window), rows \(rows)")
+                    }
+                    let window = window.clamped(to: 0..<outSize)
+                    let down = PillowResample.coefficients(inSize: height, outSize: outSize, filter: filter, window: window)
+                    // The pass reads the source rows its taps name, given from `rowOffset` on.
+                    let offset = down.first.min()!, end = zip(down.first, down.count).map { $0 + $1 }.max()!
+                    let rows = PillowResample.crop(image, xs: 0..<width, ys: offset..<end)
+                    let fast = PillowResample.verticalPass(rows, rowOffset: offset, coefficients: down)
+                    let plain = PillowResample.verticalPassReference(rows, rowOffset: offset, coefficients: down)
+                    #expect(
+                        Self.differingBytes(fast, plain) == 0, "vertical \(f), \(channels) channels, \(height) to \(outSize) \(window)")
+                }
+            }
+        }
+    }
+
     @Test func constantImageStaysConstant() {
         let image = Image8(width: 31, height: 17, channels: 1, pixels: [UInt8](repeating: 77, count: 31 * 17))
         for f in Interpolation.allCases {

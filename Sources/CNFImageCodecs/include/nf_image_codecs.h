@@ -122,6 +122,27 @@ long nf_gunzip_prefix(const char *path, uint8_t *out, unsigned want);
 
 int nf_gunzip_file(const char *path, size_t max_bytes, uint8_t **out, size_t *length, char *err, size_t err_len);
 
+// ---------------------------------------------------------------------------------------
+// Resampling (nf_resample.c)
+// ---------------------------------------------------------------------------------------
+
+/// The vertical pass of Pillow's 8-bit resampling: output row `yy` (of `out_rows`, each
+/// `row_length` bytes) is the rows `first[yy] ..< first[yy] + count[yy]` of `src` (rows of
+/// `row_length` bytes) weighted by `weights[yy * ksize + t]` (22-bit fixed point), rounded
+/// and clipped to 0...255 as Pillow does. Returns 0, or -1 when memory runs out.
+int nf_resample_vertical_u8(const uint8_t *src, ptrdiff_t row_length, const ptrdiff_t *first,
+                            const ptrdiff_t *count, const int32_t *weights, ptrdiff_t ksize,
+                            ptrdiff_t out_rows, uint8_t *dst);
+
+/// The horizontal pass over rows `row_begin ..< row_begin + rows` of `src` (`width` pixels of
+/// `channels` bytes per row): output pixel `xx` of each row (of `out_width`) is the source
+/// pixels `first[xx] ..< first[xx] + count[xx]` weighted as above. `dst` receives `rows` rows
+/// of `out_width * channels` bytes. Returns 0, or -1 when memory runs out.
+int nf_resample_horizontal_u8(const uint8_t *src, ptrdiff_t width, ptrdiff_t channels,
+                              ptrdiff_t row_begin, ptrdiff_t rows, const ptrdiff_t *first,
+                              const ptrdiff_t *count, const int32_t *weights, ptrdiff_t ksize,
+                              ptrdiff_t out_width, uint8_t *dst);
+
 #ifdef __cplusplus
 }
 #endif
