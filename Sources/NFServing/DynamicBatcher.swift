@@ -173,10 +173,15 @@ public final class DynamicBatcher: Sendable {
         if batch.count == 1 {
             input = batch[0].item.input
         } else {
-            var storage: [Float] = []
-            storage.reserveCapacity(batch.reduce(0) { $0 + $1.item.input.count })
-            for entry in batch { storage += entry.item.input.storage }
-            input = Tensor(shape: [images] + batch[0].shape, storage: storage)
+            // Copied on every core (OpenMP's threads wait for this pass anyway): resnet50's batch
+            // of 8 is 4.8 MB, 0.35 ms on one.
+            let offsets = batch.reduce(into: [0]) { $0.append($0[$0.count - 1] + $1.item.input.count) }
+            input = Tensor(shape: [images] + batch[0].shape) { buffer in
+                let base = buffer.baseAddress!
+                parallelFor(batch.count) { i in
+                    batch[i].item.input.storage.withUnsafeBufferPointer { (base + offsets[i]).update(from: $0.baseAddress!, count: $0.count) }
+                }
+            }
         }
         passCount.wrappingAdd(1, ordering: .relaxed)
         do {
