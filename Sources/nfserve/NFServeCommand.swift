@@ -16,10 +16,11 @@ struct NFServeCommand: AsyncParsableCommand {
         ]
     )
 
-    // OpenMP waiting: libgomp's default (spin up to 300,000 times at a barrier, then sleep) is
-    // kept. It measured fastest both idle and beside a busy neighbour (docs/performance.md, "Threads"):
-    // passive waiting pays a futex wake-up between every two steps of a plan.
+    // OpenMP waiting: idle threads spin 10,000 times, then sleep (`OpenMPWaiting`). Passive
+    // waiting would pay a futex wake-up between every two steps of a plan (docs/performance.md,
+    // "Threads").
     static func main() async {
+        OpenMPWaiting.applyDefault()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
