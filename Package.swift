@@ -161,7 +161,7 @@ let package = Package(
             ]),
         .testTarget(name: "NFPlotTests", dependencies: ["NFPlot"]),
         .testTarget(name: "NFServingTests", dependencies: ["NFServing", "NFLayers"]),
-        .testTarget(name: "NFPipelineTests", dependencies: ["NFPipeline", "NFDatasets", "NFModels"]),
+        .testTarget(name: "NFPipelineTests", dependencies: ["NFPipeline", "NFDatasets", "NFModels", "NFTensors"]),
         .testTarget(name: "NFRequestFormatsTests", dependencies: ["NFRequestFormats", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "NFModelsTests", dependencies: ["NFModels", "NFLayers", "NFTensors", "NFCheckpoint", "NFDiagnostics"]),
         .testTarget(name: "NFImageTests", dependencies: ["NFImage", "NFTensors", "NFLayers"]),
