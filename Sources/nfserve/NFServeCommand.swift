@@ -16,13 +16,13 @@ struct NFServeCommand: AsyncParsableCommand {
         ]
     )
 
-    // OpenMP waiting: idle threads spin 10,000 times, then sleep (`OpenMPWaiting`). Passive
-    // waiting would pay a futex wake-up between every two steps of a plan (docs/performance.md,
-    // "Threads").
+    // OpenMP waiting: in the server, idle threads spin 10,000 times, then sleep (`OpenMPWaiting`);
+    // the other commands keep libgomp's default (300,000). Passive waiting would pay a futex
+    // wake-up between every two steps of a plan (docs/performance.md, "Threads").
     static func main() async {
-        OpenMPWaiting.applyDefault()
         do {
             var command = try parseAsRoot()
+            if command is ServeCommand { OpenMPWaiting.applyDefault() }
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
