@@ -51,7 +51,11 @@ final class RawHTTPConnection: @unchecked Sendable {
 
     /// Reads one response head (up to the blank line), or nil when the connection closes or
     /// `timeout` passes first.
-    func readHead(timeout: Duration = .seconds(10)) -> String? {
+    func readHead(timeout: Duration = .seconds(10)) -> String? { readHeadOrEnd(timeout: timeout).head }
+
+    /// One response head, or how the connection ended without one: `reset` when a read failed
+    /// with `ECONNRESET` (the peer reset the connection), else closed or timed out.
+    func readHeadOrEnd(timeout: Duration = .seconds(10)) -> (head: String?, reset: Bool) {
         var bytes: [UInt8] = []
         var byte: UInt8 = 0
         let deadline = ContinuousClock.now + timeout
@@ -62,10 +66,10 @@ final class RawHTTPConnection: @unchecked Sendable {
             } else if n < 0, errno == EAGAIN || errno == EWOULDBLOCK, ContinuousClock.now < deadline {
                 continue
             } else {
-                return nil
+                return (nil, n < 0 && errno == ECONNRESET)
             }
         }
-        return String(decoding: bytes, as: UTF8.self)
+        return (String(decoding: bytes, as: UTF8.self), false)
     }
 }
 
