@@ -14,6 +14,9 @@
 
 #define NF_PRECISION_BITS (32 - 8 - 2)
 
+// Rows of the horizontal pass transposed at a time.
+static const ptrdiff_t kStripRows = 32;
+
 #if defined(__x86_64__) && defined(__clang__)
 #define NF_CLONES __attribute__((target_clones("avx2", "default")))
 #else
@@ -67,46 +70,52 @@ int nf_resample_horizontal_u8(const uint8_t *src, ptrdiff_t width, ptrdiff_t cha
         if (first[xx] < lo) lo = first[xx];
         if (first[xx] + count[xx] > hi) hi = first[xx] + count[xx];
     }
-    const ptrdiff_t columns = hi - lo, length = rows * channels;
-    // transposed[(x - lo) * length + oy * channels + c] = src[row_begin + oy][x][c]: each output
-    // column is then a weighted sum of whole transposed columns, as the vertical pass sums rows.
-    uint8_t *transposed = malloc((size_t)(columns > 0 ? columns : 1) * (size_t)length);
-    uint32_t *acc = malloc((size_t)length * sizeof(uint32_t));
+    // Strips of `kStripRows` rows at a time: the transposed copy stays small (for a 320-pixel
+    // RGB row, 30 KB) however large the image.
+    const ptrdiff_t columns = hi - lo, strip = rows < kStripRows ? rows : kStripRows;
+    uint8_t *transposed = malloc((size_t)(columns > 0 ? columns : 1) * (size_t)(strip * channels));
+    uint32_t *acc = malloc((size_t)(strip * channels) * sizeof(uint32_t));
     if (transposed == NULL || acc == NULL) {
         free(transposed);
         free(acc);
         return -1;
     }
-    // (RGB and grey spelled out: a loop over `channels` bytes becomes a memmove call per pixel.)
-    for (ptrdiff_t oy = 0; oy < rows; oy++) {
-        const uint8_t *row = src + ((row_begin + oy) * width + lo) * channels;
-        uint8_t *column = transposed + oy * channels;
-        if (channels == 3) {
-            for (ptrdiff_t x = 0; x < columns; x++, row += 3, column += length) {
-                column[0] = row[0];
-                column[1] = row[1];
-                column[2] = row[2];
-            }
-        } else if (channels == 1) {
-            for (ptrdiff_t x = 0; x < columns; x++) column[x * length] = row[x];
-        } else {
-            for (ptrdiff_t x = 0; x < columns; x++)
-                for (ptrdiff_t c = 0; c < channels; c++) column[x * length + c] = row[x * channels + c];
-        }
-    }
     const ptrdiff_t stride = out_width * channels;
-    for (ptrdiff_t xx = 0; xx < out_width; xx++) {
-        sum_rows(transposed, length, weights + xx * ksize, first[xx] - lo, count[xx], acc);
-        uint8_t *out = dst + xx * channels;
-        if (channels == 3) {
-            for (ptrdiff_t oy = 0; oy < rows; oy++, out += stride) {
-                out[0] = clip8(acc[oy * 3]);
-                out[1] = clip8(acc[oy * 3 + 1]);
-                out[2] = clip8(acc[oy * 3 + 2]);
+    for (ptrdiff_t top = 0; top < rows; top += strip) {
+        const ptrdiff_t height = rows - top < strip ? rows - top : strip, length = height * channels;
+        // transposed[(x - lo) * length + oy * channels + c] = src[row_begin + top + oy][x][c]: each
+        // output column is then a weighted sum of whole transposed columns, as the vertical pass
+        // sums rows. (RGB and grey spelled out: a loop over `channels` bytes becomes a memmove
+        // call per pixel.)
+        for (ptrdiff_t oy = 0; oy < height; oy++) {
+            const uint8_t *row = src + ((row_begin + top + oy) * width + lo) * channels;
+            uint8_t *column = transposed + oy * channels;
+            if (channels == 3) {
+                for (ptrdiff_t x = 0; x < columns; x++, row += 3, column += length) {
+                    column[0] = row[0];
+                    column[1] = row[1];
+                    column[2] = row[2];
+                }
+            } else if (channels == 1) {
+                for (ptrdiff_t x = 0; x < columns; x++) column[x * length] = row[x];
+            } else {
+                for (ptrdiff_t x = 0; x < columns; x++)
+                    for (ptrdiff_t c = 0; c < channels; c++) column[x * length + c] = row[x * channels + c];
             }
-        } else {
-            for (ptrdiff_t oy = 0; oy < rows; oy++)
-                for (ptrdiff_t c = 0; c < channels; c++) out[oy * stride + c] = clip8(acc[oy * channels + c]);
+        }
+        for (ptrdiff_t xx = 0; xx < out_width; xx++) {
+            sum_rows(transposed, length, weights + xx * ksize, first[xx] - lo, count[xx], acc);
+            uint8_t *out = dst + top * stride + xx * channels;
+            if (channels == 3) {
+                for (ptrdiff_t oy = 0; oy < height; oy++, out += stride) {
+                    out[0] = clip8(acc[oy * 3]);
+                    out[1] = clip8(acc[oy * 3 + 1]);
+                    out[2] = clip8(acc[oy * 3 + 2]);
+                }
+            } else {
+                for (ptrdiff_t oy = 0; oy < height; oy++)
+                    for (ptrdiff_t c = 0; c < channels; c++) out[oy * stride + c] = clip8(acc[oy * channels + c]);
+            }
         }
     }
     free(transposed);
