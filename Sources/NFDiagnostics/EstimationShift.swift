@@ -78,24 +78,13 @@ public enum EstimationShift {
         _ classifier: any ImageClassifier, inputs: [Tensor],
         afterLayer: (Int, Int) throws -> Void = { _, _ in }
     ) throws -> (any ImageClassifier, [String: RunningStatistics]) {
-        var statistics: [String: RunningStatistics] = [:]
-        var current = classifier
-        let layers = classifier.batchNormLayers
-        for (index, bn) in layers.enumerated() {
-            let recorder = NormalizationRecorder(only: [bn.name])
-            for input in inputs {
-                do {
-                    _ = try current.forward(input, context: ForwardContext(observer: recorder, stopAtNormalization: bn.name))
-                } catch is ForwardStopped {}
-            }
-            guard let moments = recorder.moments[bn.name] else {
-                throw DiagnosticsRequestError("the forward pass never reached \(bn.name)")
-            }
-            statistics[bn.name] = RunningStatistics(mean: moments.mean.map(Float.init), variance: moments.variance.map(Float.init))
-            current = classifier.replacingRunningStatistics(statistics)
-            try afterLayer(index + 1, layers.count)
+        var recalibration = LayerwiseRecalibration(classifier)
+        while recalibration.layer != nil {
+            for input in inputs { try recalibration.measure(input) }
+            try recalibration.advance()
+            try afterLayer(recalibration.layersDone, recalibration.layerCount)
         }
-        return (current, statistics)
+        return (recalibration.network, recalibration.statistics)
     }
 
     /// AdaBN in one step from moments measured elsewhere (live traffic): each BatchNorm takes the
@@ -110,6 +99,52 @@ public enum EstimationShift {
             statistics[bn.name] = RunningStatistics(mean: moments.mean.map(Float.init), variance: moments.variance.map(Float.init))
         }
         return (classifier.replacingRunningStatistics(statistics), statistics)
+    }
+}
+
+/// AdaBN layer by layer (`EstimationShift.recalibrated(_:inputs:afterLayer:)`), one batch at a
+/// time so that its caller may stop or let other work in between: `measure` every batch up to
+/// `layer`, then `advance` to the next layer; when `layer` is nil, `network` has every
+/// BatchNorm's new statistics. `measure` may run on any thread; one batch at a time.
+public struct LayerwiseRecalibration: Sendable {
+    public let original: any ImageClassifier
+    let layers: [String]
+    /// The statistics measured so far, by layer name.
+    public private(set) var statistics: [String: RunningStatistics] = [:]
+    /// `original` with the statistics measured so far.
+    public private(set) var network: any ImageClassifier
+    public private(set) var layersDone = 0
+    private var recorder: NormalizationRecorder
+
+    public init(_ classifier: any ImageClassifier) {
+        original = classifier
+        network = classifier
+        layers = classifier.batchNormLayers.map(\.name)
+        recorder = NormalizationRecorder(only: Set(layers.prefix(1)))
+    }
+
+    public var layerCount: Int { layers.count }
+    /// The BatchNorm whose input `measure` accumulates; nil when all are done.
+    public var layer: String? { layersDone < layers.count ? layers[layersDone] : nil }
+
+    /// Adds `input`'s activations at `layer`'s input, under the statistics measured so far.
+    public func measure(_ input: Tensor) throws {
+        guard let layer else { return }
+        do {
+            _ = try network.forward(input, context: ForwardContext(observer: recorder, stopAtNormalization: layer))
+        } catch is ForwardStopped {}
+    }
+
+    /// Gives `layer` the mean and biased variance of what `measure` saw, and moves to the next.
+    public mutating func advance() throws {
+        guard let layer else { return }
+        guard let moments = recorder.moments[layer] else {
+            throw DiagnosticsRequestError("the forward pass never reached \(layer)")
+        }
+        statistics[layer] = RunningStatistics(mean: moments.mean.map(Float.init), variance: moments.variance.map(Float.init))
+        network = original.replacingRunningStatistics(statistics)
+        layersDone += 1
+        recorder = NormalizationRecorder(only: Set(self.layer.map { [$0] } ?? []))
     }
 }
 

@@ -62,6 +62,9 @@ extension APIError {
         case is ModelBuildError, is CheckpointLoadError:
             // A model that cannot be built does not serve, as when its folder failed at start.
             self.init(.serviceUnavailable, "\(error)")
+        case is CancellationError:
+            // A handler's task is cancelled when the server stops with the request unfinished.
+            self.init(.serviceUnavailable, "the server is shutting down; the request was stopped")
         case let error as any HTTPResponseError:
             self.init(error.status, (error as? HTTPError)?.body ?? error.status.reasonPhrase)
         default:

@@ -28,7 +28,8 @@ public struct RecalibrationOutcome: Sendable {
 ///
 /// Dataset passes run batch by batch on the diagnostics pool (each batch one job, so other
 /// diagnostics interleave), each admitted by the memory it is estimated to take; `stillWanted`
-/// is asked before each batch and throws to stop (its client has gone).
+/// is asked before each batch and throws to stop (its client has gone), and a cancelled task
+/// (the server stopping) stops there too.
 public struct EstimationShiftService: Sendable {
     public let store: ModelStore
     public let pool: ComputePool
@@ -37,6 +38,10 @@ public struct EstimationShiftService: Sendable {
     public let maxPixels: Int
     /// Preprocessed images a recalibration holds in memory (it passes over them once per layer).
     public let maxRecalibrationBytes: Int
+    /// Images a recalibration uses at most, whatever `?limit=` asks: its cost is a pass over them
+    /// per BatchNorm layer (`nfserve recalibrate`, offline, has no such cap).
+    public let maxRecalibrationImages: Int
+    public static let defaultMaxRecalibrationImages = 5000
     /// Admits each dataset pass and recalibration by the memory it is estimated to take.
     public let memory: MemoryAdmission?
     /// Models one request may measure (each a pass over the dataset).
@@ -44,7 +49,8 @@ public struct EstimationShiftService: Sendable {
 
     public init(
         store: ModelStore, pool: ComputePool, datasets: String, live: LiveMonitors, maxPixels: Int,
-        maxRecalibrationBytes: Int = 512 << 20, memory: MemoryAdmission? = nil
+        maxRecalibrationBytes: Int = 512 << 20, maxRecalibrationImages: Int = defaultMaxRecalibrationImages,
+        memory: MemoryAdmission? = nil
     ) {
         self.store = store
         self.pool = pool
@@ -52,6 +58,7 @@ public struct EstimationShiftService: Sendable {
         self.live = live
         self.maxPixels = maxPixels
         self.maxRecalibrationBytes = maxRecalibrationBytes
+        self.maxRecalibrationImages = maxRecalibrationImages
         self.memory = memory
     }
 
@@ -86,7 +93,7 @@ public struct EstimationShiftService: Sendable {
             let recorder = NormalizationRecorder()
             var images = 0
             for batch in EstimationShift.batches(model, dataset: dataset, limit: limit, maxPixels: maxPixels) {
-                try await stillWanted()
+                try await Self.check(stillWanted)
                 let input = try batch.get()
                 _ = try await pool.run { try model.logits(input: input, context: ForwardContext(observer: recorder)) }
                 images += input.shape[0]
@@ -125,7 +132,7 @@ public struct EstimationShiftService: Sendable {
         case let .dataset(datasetName, requested):
             let dataset = try DatasetCatalog(root: datasets).open(name: datasetName)
             let perImage = model.inputSize.reduce(4, *)
-            let cap = max(1, maxRecalibrationBytes / perImage)
+            let cap = min(maxRecalibrationImages, max(1, maxRecalibrationBytes / perImage))
             if let requested, requested < 1 { throw ServingError(.invalidArgument, "?limit= must be positive, got \(requested)") }
             let limit = min(requested ?? dataset.count, cap)
             guard dataset.count > 0 else { throw ServingError(.invalidArgument, "dataset \"\(dataset.name)\" has no images to recalibrate on") }
@@ -134,26 +141,30 @@ public struct EstimationShiftService: Sendable {
             defer { memory?.release(bytes) }
             var inputs: [Tensor] = []
             for batch in EstimationShift.batches(model, dataset: dataset, limit: limit, maxPixels: maxPixels) {
-                try await stillWanted()
+                try await Self.check(stillWanted)
                 inputs.append(try batch.get())
             }
-            let measuredBefore = try await pool.run { [inputs] in try EstimationShift.inputMoments(model.classifier, inputs: inputs) }
-            let network = try await pool.run { [inputs] in try EstimationShift.recalibrated(model.classifier, inputs: inputs).0 }
-            let measuredAfter = try await pool.run { [inputs] in try EstimationShift.inputMoments(network, inputs: inputs) }
+            let measuredBefore = try await inputMoments(model.classifier, inputs: inputs, stillWanted: stillWanted)
+            var recalibration = LayerwiseRecalibration(model.classifier)
+            while recalibration.layer != nil {
+                for input in inputs {
+                    try await Self.check(stillWanted)
+                    try await pool.run { [recalibration] in try recalibration.measure(input) }
+                }
+                try recalibration.advance()
+            }
+            let network = recalibration.network
+            let measuredAfter = try await inputMoments(network, inputs: inputs, stillWanted: stillWanted)
             recalibrated = network
             before = EstimationShift.layers(model.classifier, measured: measuredBefore)
             after = EstimationShift.layers(network, measured: measuredAfter)
             sourceName = "dataset:\(dataset.name)"
             images = inputs.reduce(0) { $0 + $1.shape[0] }
             if dataset.isLabelled {
-                let candidate = model.replacing(classifier: network)
-                let counted = images
-                top1 = try await pool.run {
-                    (
-                        try Evaluation.run(model: model, dataset: dataset, limit: counted).top1,
-                        try Evaluation.run(model: candidate, dataset: dataset, limit: counted).top1
-                    )
-                }
+                top1 = (
+                    try await self.top1(model, dataset: dataset, images: images, stillWanted: stillWanted),
+                    try await self.top1(model.replacing(classifier: network), dataset: dataset, images: images, stillWanted: stillWanted)
+                )
             }
         }
         let candidate = model.replacing(classifier: recalibrated)
@@ -164,6 +175,40 @@ public struct EstimationShiftService: Sendable {
         return RecalibrationOutcome(
             model: name, statistics: store.entry(named: name)?.statistics ?? sourceName, images: images,
             top1: top1, before: before, after: after)
+    }
+
+    /// Throws when the request should stop: its client has gone (`stillWanted`) or its task was
+    /// cancelled (the server is stopping).
+    private static func check(_ stillWanted: @Sendable () async throws -> Void) async throws {
+        try Task.checkCancellation()
+        try await stillWanted()
+    }
+
+    /// Each normalization layer's input moments over `inputs`, one pool job per batch.
+    private func inputMoments(
+        _ classifier: any ImageClassifier, inputs: [Tensor], stillWanted: @Sendable () async throws -> Void
+    ) async throws -> [String: ChannelMoments] {
+        let recorder = NormalizationRecorder()
+        for input in inputs {
+            try await Self.check(stillWanted)
+            _ = try await pool.run { try classifier.forward(input, context: ForwardContext(observer: recorder)) }
+        }
+        return recorder.moments
+    }
+
+    /// Top-1 of `model` on the first `images` of `dataset`, one pool job per batch.
+    private func top1(
+        _ model: ModelPipeline, dataset: any ImageDataset, images: Int, stillWanted: @Sendable () async throws -> Void
+    ) async throws -> Double {
+        var correct = Evaluation.Correct()
+        for start in stride(from: 0, to: images, by: EstimationShift.defaultBatchSize) {
+            try await Self.check(stillWanted)
+            let batch = start..<min(start + EstimationShift.defaultBatchSize, images)
+            correct += try await pool.run { [maxPixels] in
+                try Evaluation.correct(model: model, dataset: dataset, images: batch, maxPixels: maxPixels)
+            }
+        }
+        return images == 0 ? 0 : Double(correct.top1) / Double(images)
     }
 
     /// Brings the checkpoint's statistics of `name` back: whether they were replaced, and what

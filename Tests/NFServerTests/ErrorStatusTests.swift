@@ -34,6 +34,14 @@ import Testing
         }
     }
 
+    /// A handler cancelled as the server stops (a recalibration past the shutdown grace) answers
+    /// 503, never a 500 that the logs would count as a server fault.
+    @Test func cancelledRequestIs503() {
+        let error = APIError(mapping: CancellationError())
+        #expect(error.status.code == 503)
+        #expect(error.message.contains("shutting down"))
+    }
+
     @Test func unknownModelIs404() async throws {
         try await TestServer.app().test(.router) { client in
             for (uri, method) in [("/predictions/nope", HTTPRequest.Method.post), ("/models/nope", .get), ("/v2/models/nope/infer", .post)] {
