@@ -66,8 +66,13 @@ public enum EstimationShift {
     /// Each normalization layer's input moments over `inputs` (preprocessed batches).
     public static func inputMoments(_ classifier: any ImageClassifier, inputs: [Tensor]) throws -> [String: ChannelMoments] {
         let recorder = NormalizationRecorder()
-        for input in inputs { _ = try classifier.forward(input, context: ForwardContext(observer: recorder)) }
+        for input in inputs { try record(classifier, input, into: recorder) }
         return recorder.moments
+    }
+
+    /// Adds each normalization layer's input on `input` (one preprocessed batch) to `recorder`.
+    public static func record(_ classifier: any ImageClassifier, _ input: Tensor, into recorder: NormalizationRecorder) throws {
+        _ = try classifier.forward(input, context: ForwardContext(observer: recorder))
     }
 
     /// AdaBN, layer by layer: each BatchNorm's running statistics become the mean and biased

@@ -191,7 +191,7 @@ public struct EstimationShiftService: Sendable {
         let recorder = NormalizationRecorder()
         for input in inputs {
             try await Self.check(stillWanted)
-            _ = try await pool.run { try classifier.forward(input, context: ForwardContext(observer: recorder)) }
+            try await pool.run { try EstimationShift.record(classifier, input, into: recorder) }
         }
         return recorder.moments
     }
